@@ -1,0 +1,628 @@
+"""Sans-IO AMI protocol: bytes -> :class:`Message`, action -> bytes.
+
+No sockets, no threads, no clocks. The client, the store and the simulated PBX all stand on this module.
+
+Framing follows what a real Asterisk 22 sends (see ``tests/fixtures/transcripts``): a banner line with no blank
+line after it, then ``Key: Value\\r\\n`` blocks ended by an empty line. Bytes are decoded only after a whole
+region of complete messages is framed, so a multibyte character split across two reads is never damaged.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .errors import InvalidActionError, ProtocolError
+
+__all__ = [
+    "Banner",
+    "Config",
+    "ConfigCategory",
+    "Message",
+    "Parser",
+    "command_output",
+    "convert",
+    "convert_value",
+    "encode_action",
+    "encode_message",
+    "parse_config",
+    "parse_config_json",
+    "LATIN1_FALLBACK",
+    "MAX_HEADERS",
+    "MAX_LINE_BYTES",
+]
+
+#: Asterisk reads client lines into a 1025-byte buffer and discards longer ones (``manager.c``).
+MAX_LINE_BYTES = 1024
+#: Asterisk keeps at most 128 headers of a client message and silently drops the rest.
+MAX_HEADERS = 128
+#: Default bound on bytes held while waiting for a message's end.
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+#: Decoding error policy: bytes that are not valid UTF-8 are read as Latin-1 (a ``Zo\\xeb`` caller name
+#: becomes ``Zoë``), so nothing is dropped and nothing is replaced.
+LATIN1_FALLBACK = "ami-latin1-fallback"
+
+
+def _latin1_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return err.object[err.start : err.end].decode("latin-1"), err.end
+
+
+codecs.register_error(LATIN1_FALLBACK, _latin1_fallback)
+
+_MISSING: Any = object()
+_SECRET_KEYS = frozenset({"secret", "key"})
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The greeting line, e.g. ``Asterisk Call Manager/11.0.0`` (AMI protocol version, not Asterisk's)."""
+
+    text: str
+
+    @property
+    def version(self) -> str:
+        return self.text.rpartition("/")[2]
+
+
+class Message(Mapping[str, str]):
+    """One AMI message: an event or a response.
+
+    Reads like a read-only mapping with case-insensitive keys. ``msg[key]`` is always a ``str`` (the first
+    value when a key repeats, as Asterisk's own ``astman_get_header`` does); ``msg.getall(key)`` is always a
+    ``list[str]`` with every value in order (``Output``, ``Variable``, ``ChanVariable``...).
+    """
+
+    __slots__ = ("_d", "_pairs", "_lower")
+
+    def __init__(self, fields: dict[str, str], pairs: list[tuple[str, str]] | None = None) -> None:
+        self._d = fields
+        self._pairs = pairs  # only kept when the message has repeated keys or continuation lines
+        self._lower: dict[str, str] | None = None
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Message:
+        """Build a message from ordered ``(key, value)`` pairs, keys may repeat."""
+        plist = [(str(k), str(v)) for k, v in pairs]
+        d: dict[str, str] = {}
+        for k, v in plist:
+            d.setdefault(k, v)
+        return cls(d, plist if len(d) != len(plist) else None)
+
+    # -- mapping -------------------------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> str:
+        v = self.get(key, _MISSING)
+        if v is _MISSING:
+            raise KeyError(key)
+        return v
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        v = self._d.get(key, _MISSING)
+        if v is not _MISSING:
+            return v
+        lower = self._lower
+        if lower is None:
+            lower = {}
+            for k, val in self._d.items():
+                lower.setdefault(k.lower(), val)
+            self._lower = lower
+        return lower.get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Message):
+            return self.pairs() == other.pairs()
+        if isinstance(other, Mapping):
+            return self._d == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def getall(self, key: str) -> list[str]:
+        """Every value of ``key`` (case-insensitive), in order; ``[]`` when absent."""
+        if self._pairs is None:
+            v = self.get(key, _MISSING)
+            return [] if v is _MISSING else [v]
+        kl = key.lower()
+        return [v for k, v in self._pairs if k.lower() == kl]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """All ``(key, value)`` pairs in the order received, repeated keys included."""
+        return list(self._pairs) if self._pairs is not None else list(self._d.items())
+
+    def to_dict(self, *, multi: bool = False) -> dict[str, Any]:
+        """A plain dict; with ``multi=True`` a repeated key maps to a list of all its values."""
+        if not multi or self._pairs is None:
+            return dict(self._d)
+        out: dict[str, Any] = {}
+        for k, v in self._pairs:
+            if k in out:
+                prev = out[k]
+                if isinstance(prev, list):
+                    prev.append(v)
+                else:
+                    out[k] = [prev, v]
+            else:
+                out[k] = v
+        return out
+
+    # -- what kind of message --------------------------------------------------------------------------------
+    @property
+    def event(self) -> str | None:
+        """The event name, or ``None`` for a response."""
+        return self._d.get("Event") or self.get("Event")
+
+    @property
+    def is_event(self) -> bool:
+        """True for events; an ``OriginateResponse`` is an event although it carries ``Response:``."""
+        return self.event is not None
+
+    @property
+    def is_response(self) -> bool:
+        return not self.is_event and self.get("Response") is not None
+
+    @property
+    def response(self) -> str | None:
+        """``Success``, ``Error``, ``Goodbye``, ``Follows``… for responses (and ``OriginateResponse``)."""
+        return self.get("Response")
+
+    @property
+    def action_id(self) -> str | None:
+        return self.get("ActionID")
+
+    def converted(self, keep_strings: Iterable[str] | None = None) -> dict[str, int | str]:
+        """First values with lossless int conversion (see :func:`convert`)."""
+        return convert(self, keep_strings)
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in self.pairs()}
+        return f"Message({shown!r})"
+
+
+# -- parsing -------------------------------------------------------------------------------------------------
+_HEADER_KEY = re.compile(r"[^\s:]+\Z")
+
+
+def _parse_slow(lines: list[str]) -> Message | None:
+    """Lines of one block, tolerant: repeated keys, ``Key:Value``, continuation lines of a raw CRLF value."""
+    pairs: list[tuple[str, str]] = []
+    for line in lines:
+        k, sep, v = line.partition(": ")
+        if not sep or not _HEADER_KEY.match(k):
+            k, sep, v = line.partition(":")
+            if sep and _HEADER_KEY.match(k):
+                v = v[1:] if v.startswith(" ") else v
+            elif pairs:
+                # A value that held a raw CRLF (Newexten AppData): the rest belongs to the previous value.
+                pk, pv = pairs[-1]
+                pairs[-1] = (pk, pv + "\r\n" + line)
+                continue
+            elif not line:
+                continue
+            else:
+                return None  # no header at all: not a message on its own
+        pairs.append((k, v))
+    if not pairs:
+        return None
+    d: dict[str, str] = {}
+    for k, v in pairs:
+        d.setdefault(k, v)
+    return Message(d, pairs)
+
+
+def _parse_lines(lines: list[str]) -> Message | None:
+    try:
+        d = dict([line.split(": ", 1) for line in lines])  # noqa: C404 - fastest form
+    except ValueError:
+        return _parse_slow(lines)
+    if len(d) != len(lines):
+        return _parse_slow(lines)
+    return Message(d)
+
+
+def _legacy_follows(text: str) -> Message:
+    """``Response: Follows`` … raw text … ``--END COMMAND--`` (Asterisk before 14) as ``Output`` pairs."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(lines):
+        k, sep, v = lines[i].partition(": ")
+        if not sep or k.lower() not in ("response", "privilege", "actionid", "message"):
+            break
+        pairs.append((k, v))
+        i += 1
+    out = lines[i:]
+    while out and out[-1] == "":
+        out.pop()
+    if out and out[-1].endswith("--END COMMAND--"):
+        last = out.pop()[: -len("--END COMMAND--")]
+        if last:
+            out.append(last)
+    pairs.extend(("Output", line) for line in out)
+    d: dict[str, str] = {}
+    for k, v in pairs:
+        d.setdefault(k, v)
+    return Message(d, pairs)
+
+
+class Parser:
+    """Incremental AMI parser: ``feed(bytes) -> list[Message]``.
+
+    ``expect_banner`` (client side) consumes the greeting line first and keeps it in :attr:`banner`.
+    ``lenient`` (server side) also frames bare-LF messages (``Action: Ping\\n\\n``), as Asterisk accepts them.
+    ``errors`` is the decoding policy after framing: :data:`LATIN1_FALLBACK` (default, never loses a byte),
+    or any codec policy (``"strict"`` raises :class:`ProtocolError`, ``"replace"``, ``"surrogateescape"``…).
+    More than ``max_message_bytes`` without a message end raises :class:`ProtocolError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        expect_banner: bool = True,
+        lenient: bool = False,
+        encoding: str = "utf-8",
+        errors: str = LATIN1_FALLBACK,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        codecs.lookup(encoding)
+        codecs.lookup_error(errors)
+        self.encoding = encoding
+        self.errors = errors
+        self.lenient = lenient
+        self.max_message_bytes = max_message_bytes
+        self.banner: Banner | None = None
+        self._want_banner = expect_banner
+        self._buf = b""
+        #: blocks that held no header and could not be attached to a message (counted, never silent)
+        self.stray_blocks = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held while waiting for the rest of a message."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received bytes; return every message now complete, in order."""
+        old = len(self._buf)
+        buf = self._buf + data if old else bytes(data)
+        if self._want_banner:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self._buf = buf
+                self._check_size()
+                return []
+            line = buf[:nl].rstrip(b"\r").decode(self.encoding, "replace")
+            if "Call Manager/" not in line:
+                raise ProtocolError(f"expected an AMI banner ('Asterisk Call Manager/<version>'), got {line[:80]!r}")
+            self.banner = Banner(line)
+            self._want_banner = False
+            buf = buf[nl + 1 :]
+            old = 0
+        if self.lenient:
+            return self._feed_lenient(buf)
+        end = buf.rfind(b"\r\n\r\n", max(0, old - 3))
+        if end < 0:
+            self._buf = buf
+            self._check_size()
+            return []
+        region = buf[:end]
+        self._buf = buf[end + 4 :]
+        if b"Response: Follows" in region:
+            return self._legacy_region(region)
+        return self._parse_region(region)
+
+    def _check_size(self) -> None:
+        if len(self._buf) > self.max_message_bytes:
+            size = len(self._buf)
+            self._buf = b""
+            raise ProtocolError(
+                f"no end of message within {self.max_message_bytes} bytes ({size} buffered): "
+                "the peer sent an endless line or an oversized message"
+            )
+
+    def _decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self.encoding, self.errors)
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"undecodable bytes in message ({self.encoding}, errors={self.errors!r}): {exc}") from exc
+
+    def _parse_region(self, region: bytes) -> list[Message]:
+        out: list[Message] = []
+        append = out.append
+        for block in self._decode(region).split("\r\n\r\n"):
+            msg = _parse_lines(block.split("\r\n"))
+            if msg is None:
+                msg = self._stray(block.strip("\r\n"), out)
+                if msg is None:
+                    continue
+            append(msg)
+        return out
+
+    def _stray(self, block: str, out: list[Message]) -> Message | None:
+        """A block with no header: either leading blank lines, or the tail of a value that held CRLFCRLF."""
+        if not block:
+            return None
+        lines = block.split("\r\n")
+        msg = _parse_slow(lines)
+        if msg is not None:
+            return msg
+        if out:
+            prev = out[-1].pairs()
+            k, v = prev[-1]
+            prev[-1] = (k, v + "\r\n\r\n" + block)
+            out[-1] = Message.from_pairs(prev)
+        else:
+            self.stray_blocks += 1
+        return None
+
+    def _legacy_region(self, region: bytes) -> list[Message]:
+        """Frame a region that holds pre-14 ``Response: Follows`` blocks, whose text may hold blank lines."""
+        out: list[Message] = []
+        blocks = region.split(b"\r\n\r\n")
+        i = 0
+        while i < len(blocks):
+            block = blocks[i]
+            if block.lstrip(b"\r\n").startswith(b"Response: Follows"):
+                j = i
+                while b"--END COMMAND--" not in block and j + 1 < len(blocks):
+                    j += 1
+                    block += b"\r\n\r\n" + blocks[j]
+                if b"--END COMMAND--" not in block:
+                    self._buf = block + b"\r\n\r\n" + self._buf
+                    break
+                out.append(_legacy_follows(self._decode(block.lstrip(b"\r\n"))))
+                i = j + 1
+                continue
+            out.extend(self._parse_region(block))
+            i += 1
+        return out
+
+    def _feed_lenient(self, buf: bytes) -> list[Message]:
+        out: list[Message] = []
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            while pos < n and buf[pos] in (13, 10):
+                pos += 1
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                break
+            crlf = nl > pos and buf[nl - 1] == 13
+            sep = b"\r\n\r\n" if crlf else b"\n\n"
+            end = buf.find(sep, pos)
+            if end < 0:
+                break
+            text = self._decode(buf[pos:end])
+            lines = text.split("\r\n") if crlf else [ln.rstrip("\r") for ln in text.split("\n")]
+            msg = _parse_lines(lines)
+            if msg is not None:
+                out.append(msg)
+            else:
+                self.stray_blocks += 1
+            pos = end + len(sep)
+        self._buf = buf[pos:]
+        self._check_size()
+        return out
+
+
+# -- serialising ---------------------------------------------------------------------------------------------
+FieldValue = Union[str, int, float, bool, None, Iterable[Any], Mapping[str, Any]]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _field_lines(key: str, value: Any) -> Iterator[tuple[str, str]]:
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield key, f"{k}={_scalar(v)}"
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield key, _scalar(v)
+    else:
+        yield key, _scalar(value)
+
+
+def encode_action(
+    name: str,
+    fields: Mapping[str, FieldValue] | Iterable[tuple[str, FieldValue]] = (),
+    action_id: str | None = None,
+) -> bytes:
+    """Serialise one action as CRLF bytes.
+
+    A list value becomes repeated lines (``Variable=["a=1", "b=2"]``), a dict value ``key=value`` lines, a bool
+    ``true``/``false``, ``None`` is left out. Raises :class:`InvalidActionError` (a ``ValueError``) naming the
+    field for a key or value holding CR or LF (header injection), a line over :data:`MAX_LINE_BYTES` bytes, or
+    more than :data:`MAX_HEADERS` headers: Asterisk would silently cut those.
+    """
+    items = fields.items() if isinstance(fields, Mapping) else fields
+    lines: list[tuple[str, str]] = [("Action", str(name))]
+    if action_id is not None:
+        lines.append(("ActionID", str(action_id)))
+    for key, value in items:
+        lines.extend(_field_lines(str(key), value))
+    if len(lines) > MAX_HEADERS:
+        raise InvalidActionError(
+            f"action {name!r} has {len(lines)} headers; Asterisk keeps only {MAX_HEADERS} and drops the rest", None
+        )
+    out = []
+    for key, value in lines:
+        if not key or not _HEADER_KEY.match(key):
+            raise InvalidActionError(f"field {key!r}: a header name must be non-empty, without spaces or ':'", key)
+        if "\r" in value or "\n" in value:
+            raise InvalidActionError(
+                f"field {key!r}: the value holds a line break (CR or LF), which would inject AMI headers", key
+            )
+        line = f"{key}: {value}\r\n".encode()
+        if len(line) > MAX_LINE_BYTES:
+            raise InvalidActionError(
+                f"field {key!r}: the line is {len(line)} bytes; Asterisk discards lines over {MAX_LINE_BYTES} bytes",
+                key,
+            )
+        out.append(line)
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def encode_message(fields: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> bytes:
+    """Serialise a response or event as the server sends it (no checks: a server may send raw oddities)."""
+    items = fields.items() if isinstance(fields, Mapping) else fields
+    return ("".join(f"{k}: {v}\r\n" for k, v in items) + "\r\n").encode("utf-8", "surrogateescape")
+
+
+# -- values --------------------------------------------------------------------------------------------------
+#: Key endings whose values are identifiers or dialled digits even when they look like numbers.
+IDENTIFIER_SUFFIXES = (
+    "uniqueid",
+    "linkedid",
+    "actionid",
+    "calleridnum",
+    "connectedlinenum",
+    "callerid",
+    "exten",
+    "extension",
+    "accountcode",
+    "account",
+    "src",
+    "dst",
+    "interface",
+    "number",
+)
+
+
+def convert_value(value: str) -> int | str:
+    """``"42"`` -> ``42``; anything whose int would not print back identically stays a string.
+
+    ``"0123"``, ``""``, ``"+44"``, ``"1.5"``, ``"1700000000.510"`` and ``"-0"`` are returned unchanged.
+    """
+    s = value[1:] if value[:1] == "-" else value
+    if s.isdigit() and s.isascii() and (s[0] != "0" or value == "0") and len(s) < 4000:
+        return int(value)
+    return value
+
+
+def _is_identifier(key: str) -> bool:
+    return key.lower().endswith(IDENTIFIER_SUFFIXES)
+
+
+def convert(message: Mapping[str, str], keep_strings: Iterable[str] | None = None) -> dict[str, int | str]:
+    """First values with lossless int conversion.
+
+    Keys named in ``keep_strings``, and keys that end in an identifier name (``Uniqueid``, ``CallerIDNum``,
+    ``Exten``, ``ActionID``… see :data:`IDENTIFIER_SUFFIXES`), stay strings: ``"100"`` as an extension is dialled
+    digits, not a quantity.
+    """
+    keep = {k.lower() for k in keep_strings} if keep_strings is not None else set()
+    return {
+        k: (v if (k.lower() in keep or _is_identifier(k)) else convert_value(v)) for k, v in message.items()
+    }
+
+
+# -- shaped answers ------------------------------------------------------------------------------------------
+def command_output(message: Mapping[str, str]) -> list[str]:
+    """The output lines of a ``Command`` response, from either shape (``Output:`` lines or legacy Follows)."""
+    if isinstance(message, Message):
+        return message.getall("Output")
+    out = message.get("Output")
+    if out is None:
+        return []
+    return list(out) if isinstance(out, list) else str(out).split("\n")
+
+
+@dataclass
+class ConfigCategory:
+    """One ``[category]`` of a config file: its lines in order, keys may repeat (``exten``, ``same``)."""
+
+    name: str
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    is_template: bool = False
+    templates: list[str] = field(default_factory=list)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        for k, v in self.lines:
+            if k == key:
+                return v
+        return default
+
+    def getall(self, key: str) -> list[str]:
+        return [v for k, v in self.lines if k == key]
+
+
+class Config(dict):  # dict[str, list[tuple[str, str]]]
+    """A config file as ``{category: [(key, value), ...]}`` in file order.
+
+    Category names may repeat (``pjsip.conf`` has ``[6001]`` as endpoint and as auth): the mapping shows the
+    first, :attr:`categories` keeps all with their template flags.
+    """
+
+    def __init__(self, categories: list[ConfigCategory]) -> None:
+        super().__init__()
+        self.categories = categories
+        for cat in categories:
+            self.setdefault(cat.name, cat.lines)
+
+    def category(self, name: str) -> list[ConfigCategory]:
+        return [c for c in self.categories if c.name == name]
+
+    def __repr__(self) -> str:
+        return f"Config({dict(self)!r})"
+
+
+_CONFIG_KEY = re.compile(r"(Category|Line|IsTemplate|Templates)-(\d+)(?:-(\d+))?\Z")
+
+
+def parse_config(message: Message) -> Config:
+    """Combine GetConfig's ``Category-NNNNNN`` / ``Line-NNNNNN-NNNNNN`` keys into a :class:`Config`."""
+    cats: dict[str, ConfigCategory] = {}
+    for key, value in message.pairs():
+        m = _CONFIG_KEY.match(key)
+        if not m:
+            continue
+        kind, idx = m.group(1), m.group(2)
+        if kind == "Category":
+            cats[idx] = ConfigCategory(value)
+            continue
+        cat = cats.setdefault(idx, ConfigCategory(""))
+        if kind == "Line":
+            k, _, v = value.partition("=")
+            cat.lines.append((k, v))
+        elif kind == "IsTemplate":
+            cat.is_template = value.strip() == "1"
+        else:
+            cat.templates = [t for t in value.split(",") if t]
+    return Config(list(cats.values()))
+
+
+def parse_config_json(message: Mapping[str, str]) -> Config:
+    """GetConfigJSON's ``JSON:`` header as a :class:`Config`, keeping the keys the JSON repeats."""
+    raw = message.get("JSON")
+    if raw is None:
+        raise ProtocolError("GetConfigJSON answer has no JSON header")
+    try:
+        top = json.loads(raw, object_pairs_hook=list)
+    except ValueError as exc:
+        raise ProtocolError(f"GetConfigJSON answer is not JSON: {exc}") from exc
+    cats = []
+    for name, body in top:
+        lines = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in body] if isinstance(body, list) else []
+        cats.append(ConfigCategory(name, lines))
+    return Config(cats)
