@@ -1,0 +1,629 @@
+"""EventStore: AMI events -> dictionary-encoded column chunks -> pandas DataFrames.
+
+The hot path (:meth:`EventStore.extend`, called on the client's loop thread once per socket read) only appends
+message references to an open buffer. Every ``chunk_size`` events the buffer is *frozen* into a columnar chunk:
+
+* each column keeps small integer codes (uint8/uint16/int32) into a per-chunk dictionary; the dictionary is one
+  UTF-8 blob (values joined by NUL), so no Python object per event or per distinct value is kept;
+* a column present in every row of the chunk is dense (codes in row order); a sparse column keeps
+  ``(row, code)`` pairs;
+* ``Timestamp`` (``timestampevents=yes``) is parsed once into float64 epoch seconds;
+* ``received`` (the read time given by the client, one per socket read) is run-length encoded.
+
+Snapshots (:meth:`frame`) copy the chunk list and the open buffer under a lock held for microseconds, then build
+the DataFrame outside the lock, so events may keep arriving from another thread.
+
+Column rules of a frame (documented choices):
+
+* ``received`` (datetime64[ns, UTC]) first, then AMI keys in first-seen order; a key absent from an event is a
+  missing value; keys never present in the selected rows are left out.
+* ``Timestamp`` -> datetime64[ns, UTC] (microsecond text parsed as float64: sub-microsecond rounding).
+* :data:`CATEGORICAL_KEYS` (event names, states, contexts...) -> ``category``.
+* :data:`NUMERIC_KEYS` -> nullable ``Int64`` when every selected value converts losslessly with
+  :func:`ami_nb.protocol.convert_value` (``"016"`` would not), else strings. Every other column stays a string
+  (``Uniqueid``, ``Linkedid``, ``CallerIDNum``, ``Exten``... are identifiers, never numbers).
+* Repeated keys are kept: a cell holds a ``tuple`` of all the values in order when the key repeats in that event.
+  :data:`MULTI_KEYS` (``ChanVariable``, ``Variable``...) are always tuples, even with one value. OriginateResponse's
+  ``ChanVariable(<channel>)`` headers are folded into ``ChanVariable`` (the channel is in ``Channel``).
+
+Capacity policy: the newest ``capacity`` events are kept; older ones are evicted and counted in :attr:`dropped`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .protocol import Message, convert_value
+
+__all__ = ["CATEGORICAL_KEYS", "MULTI_KEYS", "NUMERIC_KEYS", "EventStore"]
+
+#: Low-cardinality keys returned as ``category`` columns.
+CATEGORICAL_KEYS = frozenset(
+    {
+        "Event", "Privilege", "ChannelState", "ChannelStateDesc", "Context", "Application", "Cause-txt",
+        "Language", "EventName",
+        "DialStatus", "Disposition", "AMAFlags", "BridgeType", "BridgeTechnology", "BridgeCreator", "Status",
+        "StateDesc", "State", "Response", "Queue", "Strategy", "Paused", "Membership", "EventList", "Device",
+        "Peer", "PeerStatus", "Class", "Severity", "Service", "Module", "ChannelType", "UserEvent",
+        "ConnectedLineName", "CallerIDName", "DestCallerIDName", "DestConnectedLineName", "AccountCode",
+        "LastApplication", "DestinationContext", "Source", "Destination",
+    }
+)
+#: Keys converted to ``Int64`` when every value is an integer written canonically.
+NUMERIC_KEYS = frozenset(
+    {
+        "Cause", "Priority", "Duration", "BillableSeconds", "ListItems", "Items", "Count",
+        "Position", "OriginalPosition", "HoldTime", "TalkTime", "RingTime", "Wait", "Reason", "Seconds",
+        "Penalty", "CallsTaken", "LastCall", "LastPause", "InCall", "Calls", "Holdtime", "Talktime", "Completed",
+        "Abandoned", "ServiceLevel", "ServicelevelPerf", "Weight", "Max", "Available", "LoggedIn", "Callers",
+        "LongestHoldTime", "NumChannels", "TimeToHangup", "Ringinuse", "Age", "LinkedidCount",
+    }
+)
+#: Keys whose cells are always a tuple of values (Asterisk repeats them once per variable).
+MULTI_KEYS = frozenset(
+    {
+        "ChanVariable", "DestChanVariable", "LocalOneChanVariable", "LocalTwoChanVariable",
+        "TransfererChanVariable", "TransfereeChanVariable", "TransferTargetChanVariable", "Variable", "Output",
+    }
+)
+
+_PREFIXES = ("Dest", "LocalOne", "LocalTwo", "Transferer", "Transferee", "TransferTarget", "Orig", "Second")
+
+
+def _kind(key: str) -> str:
+    """``"category"``, ``"numeric"`` or ``"str"`` for a key (``DestContext`` follows ``Context``)."""
+    for k in (key, *(key[len(p):] for p in _PREFIXES if key.startswith(p) and len(key) > len(p))):
+        if k in CATEGORICAL_KEYS:
+            return "category"
+        if k in NUMERIC_KEYS:
+            return "numeric"
+    return "str"
+
+
+_TUPLE = "\x01"  # marks a dictionary value that holds several values (joined by the same character)
+_SEP = "\x00"  # joins a chunk's dictionary into one blob
+_FOLD = re.compile(r"^(\w*ChanVariable)\(.*\)\Z")  # ChanVariable(Local/100@demo-0000000b;1) -> ChanVariable
+_NS = 1_000_000_000
+_STAT_SECONDS = 900  # per-second counters kept for rate views
+
+
+def _blob(values: list[str]) -> tuple[bytes, list[str] | None]:
+    joined = _SEP.join(values)
+    if joined.count(_SEP) != len(values) - 1:  # a value holds NUL itself: keep the list (rare)
+        return b"", list(values)
+    return joined.encode("utf-8", "surrogatepass"), None
+
+
+def _codes_dtype(n: int) -> type:
+    return np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.int32
+
+
+@dataclass
+class _Col:
+    """One column of a chunk: ``codes`` into a dictionary, or float64 ``values``; ``rows`` None when dense."""
+
+    rows: np.ndarray | None
+    codes: np.ndarray
+    blob: bytes = b""
+    n_uniques: int = 0
+    objs: list[str] | None = None  # dictionary kept as a list only if a value holds NUL
+    numeric: bool = False  # codes are float64 values (Timestamp)
+
+    def uniques(self) -> list[str]:
+        if self.objs is not None:
+            return self.objs
+        if self.n_uniques == 0:
+            return []
+        return self.blob.decode("utf-8", "surrogatepass").split(_SEP)
+
+    @property
+    def nbytes(self) -> int:
+        n = self.codes.nbytes + len(self.blob)
+        if self.rows is not None:
+            n += self.rows.nbytes
+        if self.objs is not None:
+            n += sum(len(s) + 49 for s in self.objs) + 8 * len(self.objs)
+        return n
+
+
+@dataclass
+class _Chunk:
+    """Frozen events ``base .. base + n - 1`` (global sequence numbers)."""
+
+    base: int
+    n: int
+    recv_starts: np.ndarray  # row where each run of equal ``received`` begins
+    recv_values: np.ndarray  # float64 epoch seconds
+    cols: dict[str, _Col]  # in first-seen order
+
+    def received(self) -> np.ndarray:
+        lengths = np.diff(np.append(self.recv_starts, self.n))
+        return np.repeat(self.recv_values, lengths)
+
+    @property
+    def nbytes(self) -> int:
+        return self.recv_starts.nbytes + self.recv_values.nbytes + sum(c.nbytes for c in self.cols.values())
+
+
+def _slow_items(msg: Any) -> list[tuple[str, str]]:
+    """Pairs of a message with repeated, multi-valued or folded keys, each key once (tuples encoded)."""
+    vals: dict[str, list[str]] = {}
+    pairs = msg.pairs() if hasattr(msg, "pairs") else msg.items()
+    for k, v in pairs:
+        m = _FOLD.match(k)
+        if m:
+            k = m.group(1)
+        vals.setdefault(k, []).append(v)
+    out = []
+    for k, vs in vals.items():
+        if len(vs) > 1 or k in MULTI_KEYS:
+            out.append((k, _TUPLE + _TUPLE.join(vs)))
+        else:
+            out.append((k, vs[0]))
+    return out
+
+
+def _needs_slow(keys: tuple[str, ...]) -> bool:
+    return any(k in MULTI_KEYS or _FOLD.match(k) for k in keys)
+
+
+def _factorize(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    table: dict[str, int] = {}
+    setdefault = table.setdefault
+    codes = [setdefault(v, len(table)) for v in values]
+    return np.array(codes, dtype=_codes_dtype(len(table))), list(table)
+
+
+def _parse_timestamps(values: Sequence[str]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except ValueError:
+                out[i] = np.nan
+        return out
+
+
+def _freeze(msgs: Sequence[Message], recv: Sequence[tuple[int, float]], base: int,
+            fast_keys: dict[tuple[str, ...], bool]) -> _Chunk:
+    """Columnar chunk of ``msgs``; ``recv`` holds ``(end_row, received)`` runs; ``fast_keys`` is a cache."""
+    n = len(msgs)
+    groups: dict[tuple[str, ...], tuple[list[int], list[tuple[str, ...]]]] = {}
+    for i, m in enumerate(msgs):
+        d = getattr(m, "_d", m)  # a Message's first value per key, in order (or the Message itself if a dict)
+        if getattr(m, "_pairs", None) is None:
+            keys = tuple(d)
+            fast = fast_keys.get(keys)
+            if fast is None:
+                fast = fast_keys[keys] = not _needs_slow(keys)
+            if fast:
+                g = groups.get(keys)
+                if g is None:
+                    g = groups[keys] = ([], [])
+                g[0].append(i)
+                g[1].append(tuple(d.values()))
+                continue
+        items = _slow_items(m)
+        keys = tuple(k for k, _ in items)
+        g = groups.get(keys)
+        if g is None:
+            g = groups[keys] = ([], [])
+        g[0].append(i)
+        g[1].append(tuple(v for _, v in items))
+
+    parts: dict[str, list[tuple[list[int], tuple[str, ...]]]] = {}
+    for keys, (rows, vals) in groups.items():
+        for key, col in zip(keys, zip(*vals, strict=True), strict=True):
+            p = parts.get(key)
+            if p is None:
+                parts[key] = [(rows, col)]
+            else:
+                p.append((rows, col))
+
+    rows_dtype = np.uint16 if n <= 65536 else np.int32
+    cols: dict[str, _Col] = {}
+    for key, plist in parts.items():
+        if len(plist) == 1:
+            rows_l, values = plist[0]
+        else:
+            rows_l = [r for rows, _ in plist for r in rows]
+            values = [v for _, col in plist for v in col]
+        dense = len(values) == n
+        if key == "Timestamp":
+            codes = _parse_timestamps(values)
+            uniq: list[str] = []
+        else:
+            codes, uniq = _factorize(values)
+        if dense:
+            if len(plist) > 1:
+                reordered = np.empty_like(codes)
+                reordered[np.array(rows_l, dtype=np.int64)] = codes
+                codes = reordered
+            rows = None
+        else:
+            rows = np.array(rows_l, dtype=rows_dtype)
+        if key == "Timestamp":
+            cols[key] = _Col(rows, codes, numeric=True)
+        else:
+            blob, objs = _blob(uniq)
+            cols[key] = _Col(rows, codes, blob, len(uniq), objs)
+
+    ends = np.array([e for e, _ in recv], dtype=np.int64)
+    vals_r = np.array([r for _, r in recv], dtype=np.float64)
+    starts = np.concatenate(([0], ends[:-1])) if len(ends) else np.zeros(0, dtype=np.int64)
+    keep = ends > starts
+    starts, vals_r = starts[keep], vals_r[keep]
+    if len(vals_r) > 1:  # merge runs with the same read time
+        change = np.concatenate(([True], vals_r[1:] != vals_r[:-1]))
+        starts, vals_r = starts[change], vals_r[change]
+    return _Chunk(base, n, starts.astype(np.int32), vals_r, cols)
+
+
+def _to_epoch(since: Any) -> float:
+    if isinstance(since, (int, float)) and not isinstance(since, bool):
+        return float(since)
+    ts = pd.Timestamp(since)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.value / _NS
+
+
+class EventStore:
+    """A bounded, thread-safe store of AMI events that answers pandas DataFrames.
+
+    ``extend(events, received)`` is the client's batch sink; ``frame()`` / ``store["Hangup"]`` snapshot it.
+    ``capacity`` bounds the events held (newest kept, see :attr:`dropped`); ``chunk_size`` is the freeze batch.
+    """
+
+    def __init__(self, capacity: int = 1_000_000, *, chunk_size: int = 16384) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if not 1 <= chunk_size <= 1 << 20:
+            raise ValueError(f"chunk_size must be between 1 and {1 << 20}, got {chunk_size}")
+        self.capacity = int(capacity)
+        self.chunk_size = int(min(chunk_size, max(capacity, 1)))
+        self._lock = threading.Lock()  # guards the fields below; held only to append or copy references
+        self._freeze_lock = threading.Lock()  # serialises freezing so chunks stay in order
+        self._chunks: list[_Chunk] = []
+        self._offset = 0  # rows of the oldest chunk already evicted
+        self._pending: list[tuple[list[Message], list[tuple[int, float]], int]] = []  # being frozen
+        self._open: list[Message] = []
+        self._open_recv: list[tuple[int, float]] = []  # (end row in _open, received)
+        self._open_base = 0  # sequence number of _open[0]
+        self._total = 0
+        self._dropped = 0
+        self._order: dict[str, None] = {}  # column names of frozen chunks, first-seen order
+        self._fast: dict[tuple[str, ...], bool] = {}
+        self._rate: deque[tuple[int, int]] = deque(maxlen=_STAT_SECONDS)  # (epoch second, events)
+
+    # -- writing (hot path) ------------------------------------------------------------------------------
+    def extend(self, events: Sequence[Message], received: float | None = None) -> None:
+        """Append the events of one socket read, all received at ``received`` (epoch seconds)."""
+        n = len(events)
+        if not n:
+            return
+        if received is None:
+            received = time.time()
+        sec = int(received)
+        with self._lock:
+            self._open.extend(events)
+            self._open_recv.append((len(self._open), received))
+            self._total += n
+            rate = self._rate
+            if rate and rate[-1][0] == sec:
+                rate[-1] = (sec, rate[-1][1] + n)
+            else:
+                rate.append((sec, n))
+            if self._total - self._dropped > self.capacity:
+                self._evict()
+            full = len(self._open) >= self.chunk_size
+        if full:
+            self._freeze_open()
+
+    def append(self, event: Message, received: float | None = None) -> None:
+        """Append one event (convenience; the client uses :meth:`extend`)."""
+        self.extend([event], received)
+
+    def _freeze_open(self) -> None:
+        with self._freeze_lock:
+            with self._lock:
+                if len(self._open) < self.chunk_size:
+                    return
+                batch = (self._open, self._open_recv, self._open_base)
+                self._pending.append(batch)
+                self._open_base += len(self._open)
+                self._open, self._open_recv = [], []
+            chunk = _freeze(batch[0], batch[1], batch[2], self._fast)
+            with self._lock:
+                self._pending.remove(batch)
+                self._chunks.append(chunk)
+                for key in chunk.cols:
+                    self._order.setdefault(key, None)
+                self._evict()
+
+    def _evict(self) -> None:
+        """Drop the oldest events beyond capacity (lock held)."""
+        excess = self._total - self._dropped - self.capacity
+        while excess > 0 and self._chunks:
+            head = self._chunks[0]
+            left = head.n - self._offset
+            if excess >= left:
+                self._chunks.pop(0)
+                self._offset = 0
+                self._dropped += left
+                excess -= left
+            else:
+                self._offset += excess
+                self._dropped += excess
+                return
+        if excess > 0 and self._pending:
+            return  # a batch being frozen is older than the open buffer: evicted once it lands as a chunk
+        if excess > 0 and self._open:
+            k = min(excess, len(self._open))
+            del self._open[:k]
+            self._open_recv = [(e - k, r) for e, r in self._open_recv if e - k > 0]
+            self._open_base += k
+            self._dropped += k
+
+    def clear(self) -> None:
+        """Forget every event held (``total`` and ``dropped`` keep counting)."""
+        with self._freeze_lock, self._lock:
+            held = self._total - self._dropped
+            self._dropped += held
+            self._chunks = []
+            self._offset = 0
+            self._open_base += len(self._open)
+            self._open, self._open_recv = [], []
+            self._rate.clear()
+
+    # -- counters ------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        with self._lock:
+            return self._total - self._dropped
+
+    @property
+    def total(self) -> int:
+        """Events ever appended."""
+        return self._total
+
+    @property
+    def dropped(self) -> int:
+        """Events evicted by the capacity policy (or :meth:`clear`)."""
+        return self._dropped
+
+    @property
+    def columns(self) -> list[str]:
+        """Every AMI key seen in frozen chunks, first-seen order."""
+        return list(self._order)
+
+    def rate(self, seconds: int = 60, now: float | None = None) -> pd.Series:
+        """Events per second for each of the last ``seconds`` whole seconds (index: UTC second)."""
+        now = time.time() if now is None else now
+        end = int(now)
+        with self._lock:
+            buckets = dict(self._rate)
+        secs = np.arange(end - seconds + 1, end + 1)
+        counts = np.array([buckets.get(int(s), 0) for s in secs], dtype=np.int64)
+        return pd.Series(counts, index=pd.to_datetime(secs, unit="s", utc=True), name="events")
+
+    def events_per_second(self, window: float = 5.0, now: float | None = None) -> float:
+        """Mean events per second over the last ``window`` seconds (the current second excluded)."""
+        now = time.time() if now is None else now
+        end = int(now)
+        w = max(1, int(window))
+        with self._lock:
+            n = sum(c for s, c in self._rate if end - w <= s < end)
+        return n / w
+
+    def counts(self) -> pd.Series:
+        """Events held by event name, most frequent first."""
+        chunks, offset, raw, _order, _end = self._snapshot()
+        total: dict[str, int] = {}
+        for i, ch in enumerate(chunks):
+            ev = ch.cols.get("Event")
+            if ev is None:
+                continue
+            codes = ev.codes
+            if ev.rows is None:
+                codes = codes[offset:] if i == 0 else codes
+            elif i == 0 and offset:
+                codes = codes[ev.rows >= offset]
+            counted = np.bincount(codes.astype(np.int64), minlength=ev.n_uniques)
+            for name, c in zip(ev.uniques(), counted, strict=False):
+                if c:
+                    total[name] = total.get(name, 0) + int(c)
+        for msgs, _r, _b in raw:
+            for m in msgs:
+                name = m.get("Event")
+                total[name] = total.get(name, 0) + 1
+        return pd.Series(total, dtype=np.int64, name="events").sort_values(ascending=False, kind="stable")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by frozen chunks (arrays and dictionary blobs; the open buffer is not counted)."""
+        with self._lock:
+            return sum(c.nbytes for c in self._chunks)
+
+    @property
+    def frozen(self) -> int:
+        """Events held in frozen chunks (the rest wait in the open buffer)."""
+        with self._lock:
+            return sum(c.n for c in self._chunks) - self._offset
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def _snapshot(self) -> tuple[list[_Chunk], int, list[tuple[list[Message], list[tuple[int, float]], int]],
+                                 dict[str, None], int]:
+        """Frozen chunks, evicted rows of the first, raw batches not yet frozen, column order, next sequence."""
+        with self._lock:
+            chunks = list(self._chunks)
+            offset = self._offset
+            raw = list(self._pending)  # a pending batch is never mutated again
+            if self._open:
+                raw.append((list(self._open), list(self._open_recv), self._open_base))
+            return chunks, offset, raw, dict(self._order), self._open_base + len(self._open)
+
+    def _all_chunks(self, after: int | None = None) -> tuple[list[_Chunk], list[int], dict[str, None], int]:
+        """A consistent snapshot as chunks (raw batches frozen outside the lock), first rows, column order, end."""
+        chunks, offset, raw, order, end = self._snapshot()
+        starts = [offset] + [0] * (len(chunks) - 1) if chunks else []
+        fast: dict[tuple[str, ...], bool] = {}
+        for msgs, recv, base in raw:
+            if msgs:
+                ch = _freeze(msgs, recv, base, fast)
+                chunks.append(ch)
+                starts.append(0)
+                for key in ch.cols:
+                    order.setdefault(key, None)
+        if after is not None:
+            for i, ch in enumerate(chunks):
+                starts[i] = max(starts[i], min(ch.n, after - ch.base))
+        return chunks, starts, order, end
+
+    def frame(
+        self,
+        pattern: str | None = None,
+        *,
+        last: int | None = None,
+        since: Any = None,
+        columns: Iterable[str] | None = None,
+        after: int | None = None,
+    ) -> pd.DataFrame:
+        """A DataFrame of the events held.
+
+        ``pattern``: an event name or an fnmatch wildcard (``"Queue*"``), case-insensitive; ``last``: only the
+        newest N (after filtering); ``since``: received at or after this time (datetime, Timestamp, ISO string,
+        or epoch seconds); ``columns``: only these AMI keys (plus ``received``); ``after``: only events with a
+        sequence number >= ``after`` (see :meth:`delta`).
+        """
+        return self._build(pattern, last, since, columns, after)[0]
+
+    def __getitem__(self, pattern: str) -> pd.DataFrame:
+        return self.frame(pattern)
+
+    def delta(self, cursor: int = 0, **kw: Any) -> tuple[pd.DataFrame, int]:
+        """Events appended since ``cursor`` (a previous call's returned cursor; 0 for all held), new cursor.
+
+        Events evicted before being read are skipped; compare ``store.dropped`` to notice.
+        """
+        df, end = self._build(kw.pop("pattern", None), kw.pop("last", None), kw.pop("since", None),
+                              kw.pop("columns", None), cursor)
+        return df, end
+
+    def _build(self, pattern: str | None, last: int | None, since: Any, columns: Iterable[str] | None,
+               after: int | None) -> tuple[pd.DataFrame, int]:
+        chunks, starts, order, end = self._all_chunks(after)
+        since_epoch = _to_epoch(since) if since is not None else None
+        if pattern is not None:
+            pat = pattern.lower()
+            wild = any(c in pattern for c in "*?[")
+        # selected rows per chunk (sorted chunk-row indices)
+        sels: list[np.ndarray] = []
+        for ch, st in zip(chunks, starts, strict=True):
+            sel = np.arange(st, ch.n, dtype=np.int64)
+            if pattern is not None and len(sel):
+                ev = ch.cols.get("Event")
+                if ev is None:
+                    sel = sel[:0]
+                else:
+                    u = ev.uniques()
+                    hit = [i for i, name in enumerate(u)
+                           if (fnmatch.fnmatchcase(name.lower(), pat) if wild else name.lower() == pat)]
+                    if ev.rows is None:
+                        mask = np.isin(ev.codes, hit)
+                    else:
+                        mask = np.zeros(ch.n, dtype=bool)
+                        mask[ev.rows[np.isin(ev.codes, hit)]] = True
+                    sel = sel[mask[sel]]
+            if since_epoch is not None and len(sel):
+                sel = sel[ch.received()[sel] >= since_epoch]
+            sels.append(sel)
+        if last is not None:
+            remaining = max(0, int(last))
+            for i in range(len(sels) - 1, -1, -1):
+                s = sels[i]
+                if len(s) > remaining:
+                    sels[i] = s[len(s) - remaining:]
+                remaining -= len(sels[i])
+        counts = [len(s) for s in sels]
+        n_out = sum(counts)
+        offsets = np.cumsum([0, *counts])
+        data: dict[str, Any] = {}
+        recv = np.concatenate([ch.received()[s] for ch, s in zip(chunks, sels, strict=True)]) if n_out else \
+            np.zeros(0, dtype=np.float64)
+        data["received"] = pd.to_datetime((recv * _NS).round().astype(np.int64), utc=True)
+        wanted = list(order) if columns is None else [c for c in columns if c != "received"]
+        for key in wanted:
+            col = self._column(key, chunks, sels, offsets, n_out)
+            if col is not None:
+                data[key] = col
+        df = pd.DataFrame(data, index=pd.RangeIndex(n_out))
+        return df, end
+
+    def _column(self, key: str, chunks: list[_Chunk], sels: list[np.ndarray], offsets: np.ndarray,
+                n_out: int) -> Any:
+        """One output column (None when no selected row has the key)."""
+        pieces = []  # (out positions, chunk codes, col)
+        for ch, sel, off in zip(chunks, sels, offsets, strict=False):
+            col = ch.cols.get(key)
+            if col is None or not len(sel):
+                continue
+            if col.rows is None:
+                pos = np.arange(off, off + len(sel))
+                codes = col.codes[sel]
+            else:
+                where = np.full(ch.n, -1, dtype=np.int64)
+                where[sel] = np.arange(off, off + len(sel))
+                p = where[col.rows]
+                keep = p >= 0
+                if not keep.any():
+                    continue
+                pos, codes = p[keep], col.codes[keep]
+            pieces.append((pos, codes, col))
+        if not pieces:
+            return None
+        if pieces[0][2].numeric:
+            vals = np.full(n_out, np.nan)
+            for pos, codes, _c in pieces:
+                vals[pos] = codes
+            ns = np.where(np.isnan(vals), 0, vals * _NS).round().astype(np.int64)
+            out = pd.to_datetime(ns, utc=True)
+            return out.where(~np.isnan(vals))
+        table: dict[str, int] = {}
+        gcodes = np.full(n_out, -1, dtype=np.int64)
+        for pos, codes, col in pieces:
+            u = col.uniques()
+            mapping = np.array([table.setdefault(v, len(table)) for v in u], dtype=np.int64)
+            gcodes[pos] = mapping[codes]
+        uniques = list(table)
+        if any(u[:1] == _TUPLE for u in uniques):
+            vals_o = np.empty(len(uniques) + 1, dtype=object)
+            for i, u in enumerate(uniques):
+                vals_o[i] = tuple(u[1:].split(_TUPLE)) if u[:1] == _TUPLE else u
+            vals_o[-1] = np.nan
+            return pd.array(vals_o[gcodes], dtype=object)
+        kind = _kind(key)
+        if kind == "numeric":
+            conv = [convert_value(u) for u in uniques]
+            if all(isinstance(c, int) for c in conv) and all(abs(c) < 2**63 for c in conv):
+                nums = np.array([*conv, 0], dtype=np.int64)
+                return pd.arrays.IntegerArray(nums[gcodes], gcodes < 0)
+        if kind == "category":
+            return pd.Categorical.from_codes(gcodes, categories=pd.Index(uniques, dtype="str"))
+        vals_s = np.array([*uniques, np.nan], dtype=object)
+        return pd.array(vals_s[gcodes], dtype="str")
+
+    def __repr__(self) -> str:
+        return f"<EventStore held={len(self)} total={self._total} dropped={self._dropped} capacity={self.capacity}>"
