@@ -1,0 +1,687 @@
+"""Call analytics: events frames -> calls, channels, queue and concurrency tables, and plots.
+
+Pure pandas, no IO. Every function takes an events frame as a live ``session.events.frame()`` or a replayed
+recording (:func:`ami_nb.recording.read_transcript`) gives it: a ``received`` column, then AMI keys. They also
+accept frames with columns missing entirely, ignore events that are not about calls, and tolerate a stream joined
+mid-call (such a call is flagged ``partial=True``). Event times come from ``Timestamp`` when the server sends it
+(``timestampevents=yes``), else from ``received``.
+
+Durations (``wait``, ``talk``, ``duration``...) are float seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DISPOSITIONS",
+    "calls",
+    "cdrs",
+    "channels",
+    "concurrency",
+    "disposition_summary",
+    "plot_concurrency",
+    "plot_volume",
+    "plot_wait_distribution",
+    "queue_stats",
+]
+
+#: The dispositions :func:`calls` reports, in display order.
+DISPOSITIONS = ["answered", "busy", "no answer", "failed", "abandoned"]
+
+#: Snapshot events that describe channels but are not call progress (list items, summaries).
+_NOT_CALL_EVENTS = frozenset(
+    {
+        "CEL",
+        "Cdr",
+        "CoreShowChannel",
+        "CoreShowChannelsComplete",
+        "Status",
+        "StatusComplete",
+        "QueueEntry",
+        "QueueMember",
+        "QueueParams",
+        "DeviceStateChange",
+        "ExtensionStatus",
+        "OriginateResponse",
+        "ChannelHungup",
+    }
+)
+_TRANSFER_EVENTS = ("BlindTransfer", "AttendedTransfer")
+_TRANSFER_LINKED = (
+    "TransfererLinkedid",
+    "TransfereeLinkedid",
+    "OrigTransfererLinkedid",
+    "SecondTransfererLinkedid",
+    "TransferTargetLinkedid",
+)
+_NO_ID = ("", "none", "<unknown>")
+_UNKNOWN = ("", "<unknown>")
+#: Hangup causes (Q.850) that tell why an unanswered call failed.
+_BUSY_CAUSES = (17,)
+_NOANSWER_CAUSES = (16, 18, 19, 21, 31)
+_CDR_DISPOSITIONS = {
+    "ANSWERED": "answered",
+    "BUSY": "busy",
+    "NO ANSWER": "no answer",
+    "FAILED": "failed",
+    "CONGESTION": "failed",
+}
+_DIAL_DISPOSITIONS = {
+    "ANSWER": "answered",
+    "BUSY": "busy",
+    "NOANSWER": "no answer",
+    "CANCEL": "no answer",
+    "CONGESTION": "failed",
+    "CHANUNAVAIL": "failed",
+    "DONTCALL": "failed",
+    "TORTURE": "failed",
+    "INVALIDARGS": "failed",
+}
+_CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    """Column ``name`` as plain objects (missing values as ``None``/NaN), or an all-missing column."""
+    if name in df.columns:
+        s = df[name]
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype != object:
+            s = s.astype(object)
+        return s.where(s.notna(), None)
+    return pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def _num(df: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(_col(df, name), errors="coerce")
+
+
+def _utc(s: pd.Series) -> pd.Series:
+    """Datetimes in UTC from datetimes, epoch seconds (numbers or strings) or ISO strings."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+    num = pd.to_numeric(s, errors="coerce")
+    if num.notna().any() or s.isna().all():
+        return pd.to_datetime(num * 1e9, utc=True).astype("datetime64[ns, UTC]")
+    return pd.to_datetime(s, utc=True, errors="coerce").astype("datetime64[ns, UTC]")
+
+
+def _times(df: pd.DataFrame) -> pd.Series:
+    """Per-row event time: ``Timestamp`` when present, else ``received``."""
+    t = (
+        _utc(df["received"])
+        if "received" in df.columns
+        else pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
+    )
+    if "Timestamp" in df.columns:
+        t = _utc(df["Timestamp"]).fillna(t)
+    return t
+
+
+def _ids(s: pd.Series) -> pd.Series:
+    return s.where(~s.isin(_NO_ID), None)
+
+
+def _known(s: pd.Series) -> pd.Series:
+    return s.where(~s.isin(_UNKNOWN), None)
+
+
+def _seconds(delta: pd.Series) -> pd.Series:
+    return delta.dt.total_seconds()
+
+
+def _call_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The call-progress rows, normalised: ``t``, ``ev``, ``uid``, ``lid`` (+ the fields the tables need)."""
+    if events is None or len(events) == 0:
+        events = pd.DataFrame({"received": pd.Series([], dtype="datetime64[ns, UTC]")})
+    ev = _col(events, "Event")
+    df = pd.DataFrame(
+        {
+            "seq": np.arange(len(events)),
+            "t": _times(events).to_numpy(),
+            "ev": ev.to_numpy(),
+            "uid": _ids(_col(events, "Uniqueid")).to_numpy(),
+            "lid": _ids(_col(events, "Linkedid")).to_numpy(),
+            "dest_lid": _ids(_col(events, "DestLinkedid")).to_numpy(),
+        },
+        index=events.index,
+    )
+    for key in (
+        "Channel",
+        "ChannelStateDesc",
+        "CallerIDNum",
+        "CallerIDName",
+        "Exten",
+        "Context",
+        "Cause-txt",
+        "DestChannel",
+        "DestUniqueid",
+        "DialStatus",
+        "Queue",
+        "MemberName",
+        "Interface",
+    ):
+        df[key] = _col(events, key).to_numpy()
+    df["state"] = _num(events, "ChannelState").to_numpy()
+    df["cause"] = _num(events, "Cause").to_numpy()
+    df["t"] = df["t"].astype("datetime64[ns, UTC]")
+    # An Originate's own dial (DialBegin/DialEnd with no calling channel) belongs to the destination's call.
+    df["lid"] = df["lid"].where(df["lid"].notna(), df["dest_lid"].where(df["ev"].isin(("DialBegin", "DialEnd"))))
+    keep = df["lid"].notna() & df["ev"].notna() & ~df["ev"].isin(_NOT_CALL_EVENTS)
+    return df[keep]
+
+
+def _first_by(df: pd.DataFrame, key: str, cols: list[str]) -> pd.DataFrame:
+    """The first row per ``key`` (in arrival order), restricted to ``cols``."""
+    return df.drop_duplicates(key, keep="first").set_index(key)[cols]
+
+
+def _up(df: pd.DataFrame) -> pd.Series:
+    return (df["ChannelStateDesc"] == "Up") | (df["state"] == 6)
+
+
+def _device(channel: pd.Series) -> pd.Series:
+    """``PJSIP/201-0000000a`` -> ``PJSIP/201``; ``Local/200@demo-0000000c;1`` -> ``Local/200@demo``."""
+    return channel.astype(object).where(
+        channel.isna(), channel.astype(str).str.replace(_CHANNEL_SUFFIX, "", regex=True)
+    )
+
+
+# -- channels -----------------------------------------------------------------------------------------------
+_CHANNEL_COLUMNS = [
+    "uniqueid",
+    "linkedid",
+    "channel",
+    "created",
+    "answered",
+    "hungup",
+    "duration",
+    "talk",
+    "cause",
+    "cause_txt",
+    "context",
+    "exten",
+    "caller_num",
+    "caller_name",
+    "state",
+    "partial",
+]
+
+
+def channels(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per channel (``Uniqueid``) with its lifecycle.
+
+    ``created`` (``Newchannel``), ``answered`` (first ``Newstate`` to Up), ``hungup`` (``Hangup``), ``duration``
+    and ``talk`` in seconds, hangup ``cause``/``cause_txt``, ``context``/``exten`` where it started, the last
+    known caller (``caller_num``/``caller_name``), last ``state``; ``partial`` when its ``Newchannel`` was not seen
+    (the stream was joined mid-call; ``duration`` then counts from the first event seen).
+    """
+    rows = _call_rows(events)
+    rows = rows[rows["uid"].notna()]
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _CHANNEL_COLUMNS})
+    t = rows["t"]
+    is_new = rows["ev"] == "Newchannel"
+    is_hup = rows["ev"] == "Hangup"
+    agg = pd.DataFrame(
+        {
+            "uid": rows["uid"],
+            "lid": rows["lid"],
+            "channel": rows["Channel"],
+            "first": t,
+            "created": t.where(is_new),
+            "answered": t.where((rows["ev"] == "Newstate") & _up(rows)),
+            "hungup": t.where(is_hup),
+            "caller_num": _known(rows["CallerIDNum"]),
+            "caller_name": _known(rows["CallerIDName"]),
+            "state": rows["ChannelStateDesc"],
+        }
+    )
+    g = agg.groupby("uid", sort=False)
+    out = g.agg(
+        linkedid=("lid", "first"),
+        channel=("channel", "first"),
+        first=("first", "min"),
+        created=("created", "min"),
+        answered=("answered", "min"),
+        hungup=("hungup", "max"),
+        caller_num=("caller_num", "last"),
+        caller_name=("caller_name", "last"),
+        state=("state", "last"),
+    )
+    start = _first_by(rows[is_new], "uid", ["Context", "Exten"])
+    fallback = _first_by(rows, "uid", ["Context", "Exten"])
+    place = start.reindex(out.index).fillna(fallback.reindex(out.index))
+    hup = _first_by(rows[is_hup], "uid", ["cause", "Cause-txt"]).reindex(out.index)
+    begin = out["created"].fillna(out["first"])
+    result = pd.DataFrame(
+        {
+            "uniqueid": out.index.to_series().astype(object),
+            "linkedid": out["linkedid"],
+            "channel": out["channel"],
+            "created": out["created"],
+            "answered": out["answered"],
+            "hungup": out["hungup"],
+            "duration": _seconds(out["hungup"] - begin),
+            "talk": _seconds(out["hungup"] - out["answered"]),
+            "cause": hup["cause"].astype("Int64"),
+            "cause_txt": hup["Cause-txt"],
+            "context": place["Context"],
+            "exten": place["Exten"],
+            "caller_num": out["caller_num"],
+            "caller_name": out["caller_name"],
+            "state": out["state"],
+            "partial": out["created"].isna(),
+        }
+    )
+    return result.sort_values(["created", "uniqueid"], na_position="first", kind="stable").reset_index(drop=True)
+
+
+# -- calls --------------------------------------------------------------------------------------------------
+_CALL_COLUMNS = [
+    "linkedid",
+    "start",
+    "answer",
+    "end",
+    "wait",
+    "talk",
+    "duration",
+    "caller_num",
+    "caller_name",
+    "dialled",
+    "answered_by",
+    "disposition",
+    "cause",
+    "cause_txt",
+    "queue",
+    "agent",
+    "queue_wait",
+    "transferred",
+    "channels",
+    "partial",
+    "in_progress",
+]
+
+
+def _empty_calls() -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype=object) for c in _CALL_COLUMNS})
+    for c in ("start", "answer", "end"):
+        df[c] = df[c].astype("datetime64[ns, UTC]")
+    for c in ("wait", "talk", "duration", "queue_wait"):
+        df[c] = df[c].astype(float)
+    for c in ("transferred", "partial", "in_progress"):
+        df[c] = df[c].astype(bool)
+    df["channels"] = df["channels"].astype(int)
+    df["cause"] = df["cause"].astype("Int64")
+    return df
+
+
+def calls(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per call (the channels sharing a ``Linkedid``), ordered by start.
+
+    Columns: ``linkedid``; ``start``/``answer``/``end`` (UTC datetimes; ``end`` is NaT while a channel is up);
+    ``wait`` (start to answer, or to the end when unanswered), ``talk`` (answer to end), ``duration`` (seconds);
+    ``caller_num``/``caller_name`` and ``dialled`` (the first channel's caller and extension); ``answered_by``
+    (the queue member, else the device the answering dial reached, e.g. ``PJSIP/201``); ``disposition``, one of
+    :data:`DISPOSITIONS`; hangup ``cause``/``cause_txt`` (the first channel's, unless another one gives a
+    reason where it says 0); ``queue``, ``agent`` and ``queue_wait`` (join to connect or leave) for queue calls;
+    ``transferred``; ``channels`` (count); ``partial`` (joined mid-call); ``in_progress``.
+
+    The disposition follows the call's outcome: a queue call is answered when an agent connects, else abandoned;
+    a call that dialled is answered when a dial answered, else takes the last dial's status (BUSY, NOANSWER,
+    CONGESTION/CHANUNAVAIL = failed); a call that never dialled is answered when a channel went Up, else it
+    follows the hangup cause (17 busy; 16, 18, 19, 21 no answer; the rest failed).
+    """
+    rows = _call_rows(events)
+    if rows.empty:
+        return _empty_calls()
+    ev = rows["ev"]
+    t = rows["t"]
+    lid = rows["lid"]
+    is_origin = rows["uid"] == lid
+    is_hup = ev == "Hangup"
+    dial_end = ev == "DialEnd"
+    answered_dial = dial_end & (rows["DialStatus"] == "ANSWER")
+    connect = ev == "AgentConnect"
+    join = ev == "QueueCallerJoin"
+    leave = ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))
+
+    frame = pd.DataFrame(
+        {
+            "lid": lid,
+            "t": t,
+            "new_t": t.where(ev == "Newchannel"),
+            "origin_new": (ev == "Newchannel") & is_origin,
+            "hup_t": t.where(is_hup),
+            "dial_answer_t": t.where(answered_dial),
+            "dial": ev.isin(("DialBegin", "DialEnd")),
+            "up": _up(rows) & ev.ne("DialEnd") & ev.ne("DialBegin"),
+            "up_t": t.where((ev == "Newstate") & _up(rows)),
+            "join_t": t.where(join),
+            "connect_t": t.where(connect),
+            "leave_t": t.where(leave),
+            "abandon": ev == "QueueCallerAbandon",
+            "uid": rows["uid"],
+            "is_hup": is_hup,
+        }
+    )
+    g = frame.groupby("lid", sort=False)
+    out = g.agg(
+        first=("t", "min"),
+        last=("t", "max"),
+        start=("new_t", "min"),
+        origin_new=("origin_new", "any"),
+        end=("hup_t", "max"),
+        dial_answer=("dial_answer_t", "min"),
+        dialled_any=("dial", "any"),
+        up_any=("up", "any"),
+        up_first=("up_t", "min"),
+        join=("join_t", "min"),
+        connect=("connect_t", "min"),
+        leave=("leave_t", "min"),
+        abandoned=("abandon", "any"),
+        channels=("uid", "nunique"),
+    )
+    hung = frame[frame["is_hup"]].groupby("lid")["uid"].nunique()
+    out["in_progress"] = hung.reindex(out.index).fillna(0).to_numpy() < out["channels"].to_numpy()
+    out["end"] = out["end"].where(~out["in_progress"])
+    out["start"] = out["start"].fillna(out["first"])
+    out["partial"] = ~out["origin_new"]
+
+    # Caller and dialled number: the originating channel (Uniqueid == Linkedid), else the call's first channel.
+    primary = rows.assign(rank=np.where(is_origin, 0, 1)).sort_values(["rank", "seq"], kind="stable")
+    primary = primary.drop_duplicates("lid").set_index("lid")["uid"]
+    mine = rows[rows["uid"].to_numpy() == primary.reindex(rows["lid"]).to_numpy()]
+    who = mine.assign(caller_num=_known(mine["CallerIDNum"]), caller_name=_known(mine["CallerIDName"]))
+    who = who.groupby("lid", sort=False).agg(caller_num=("caller_num", "last"), caller_name=("caller_name", "last"))
+    first_new = mine[mine["ev"] == "Newchannel"].drop_duplicates("lid").set_index("lid")["Exten"]
+    first_any = mine.drop_duplicates("lid").set_index("lid")["Exten"]
+    dialled = first_new.reindex(out.index).fillna(first_any.reindex(out.index))
+
+    # Hangup cause: the originating channel's, unless it says 0 and another channel gives a reason.
+    hups = rows[is_hup].assign(
+        rank=np.where(rows.loc[is_hup, "cause"].fillna(0) != 0, 0, 2) + np.where(is_origin[is_hup], 0, 1)
+    )
+    cause = hups.sort_values(["rank", "seq"], kind="stable").drop_duplicates("lid").set_index("lid")
+    cause = cause.reindex(out.index)
+
+    last_dial = rows[dial_end].drop_duplicates("lid", keep="last").set_index("lid")["DialStatus"].reindex(out.index)
+    answer_dial = rows[answered_dial].drop_duplicates("lid", keep="last").set_index("lid")["DestChannel"]
+    agent_rows = rows[connect].drop_duplicates("lid", keep="first").set_index("lid")
+    agent = agent_rows["MemberName"].fillna(agent_rows["Interface"]).reindex(out.index)
+    queue = rows[join].drop_duplicates("lid").set_index("lid")["Queue"].reindex(out.index)
+
+    queued = out["join"].notna()
+    answer = out["connect"].where(queued, out["dial_answer"].where(out["dialled_any"], out["up_first"]))
+    answered = np.where(queued, out["connect"].notna(), np.where(out["dialled_any"], answer.notna(), out["up_any"]))
+    code = cause["cause"]
+    by_cause = np.select(
+        [code.isin(_BUSY_CAUSES), code.isin(_NOANSWER_CAUSES)], ["busy", "no answer"], default="failed"
+    )
+    by_dial = last_dial.map(_DIAL_DISPOSITIONS).fillna(pd.Series(by_cause, index=out.index))
+    disposition = np.select(
+        [answered, queued, out["dialled_any"].to_numpy()],
+        ["answered", "abandoned", by_dial.to_numpy(dtype=object)],
+        default=by_cause,
+    )
+    disposition = np.where(out["in_progress"] & ~answered, None, disposition)
+
+    end = out["end"]
+    ringing_until = answer.where(answer.notna(), end)
+    queue_end = out["connect"].fillna(out["leave"])
+    result = pd.DataFrame(
+        {
+            "linkedid": out.index.astype(object),
+            "start": out["start"],
+            "answer": answer,
+            "end": end,
+            "wait": _seconds(ringing_until - out["start"]),
+            "talk": _seconds(end - answer),
+            "duration": _seconds(end - out["start"]),
+            "caller_num": who["caller_num"].reindex(out.index),
+            "caller_name": who["caller_name"].reindex(out.index),
+            "dialled": dialled,
+            "answered_by": agent.fillna(_device(answer_dial.reindex(out.index))).where(answered, None),
+            "disposition": disposition,
+            "cause": cause["cause"].astype("Int64"),
+            "cause_txt": cause["Cause-txt"],
+            "queue": queue,
+            "agent": agent,
+            "queue_wait": _seconds(queue_end - out["join"]),
+            "transferred": _transferred(events, out.index),
+            "channels": out["channels"].astype(int),
+            "partial": out["partial"].astype(bool),
+            "in_progress": out["in_progress"].astype(bool),
+        }
+    )
+    for c in ("start", "answer", "end"):
+        result[c] = result[c].astype("datetime64[ns, UTC]")
+    return result.sort_values(["start", "linkedid"], kind="stable").reset_index(drop=True)
+
+
+def _transferred(events: pd.DataFrame, linkedids: pd.Index) -> np.ndarray:
+    """True for calls named in a ``BlindTransfer`` / ``AttendedTransfer`` event (by any of its Linkedid keys)."""
+    ev = _col(events, "Event")
+    xfer = events[ev.isin(_TRANSFER_EVENTS).to_numpy()]
+    if xfer.empty:
+        return np.zeros(len(linkedids), dtype=bool)
+    names = [c for c in _TRANSFER_LINKED if c in xfer.columns]
+    if "Result" in xfer.columns:
+        xfer = xfer[_col(xfer, "Result").fillna("Success").eq("Success").to_numpy()]
+    ids = pd.unique(pd.concat([_col(xfer, c) for c in names]).dropna()) if names else []
+    return np.asarray(linkedids.isin(ids), dtype=bool)
+
+
+def disposition_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Calls by disposition: count, share, mean and 90th percentile wait, mean talk (from :func:`calls` or events)."""
+    c = _as_calls(table)
+    done = c[c["disposition"].notna()]
+    g = done.groupby("disposition", sort=False)
+    out = pd.DataFrame(
+        {
+            "calls": g.size(),
+            "share": g.size() / max(len(done), 1),
+            "wait_mean": g["wait"].mean(),
+            "wait_p90": g["wait"].quantile(0.9),
+            "talk_mean": g["talk"].mean(),
+        }
+    )
+    order = [d for d in DISPOSITIONS if d in out.index]
+    out = out.reindex(order)
+    out.index.name = "disposition"
+    return out
+
+
+# -- CDRs ---------------------------------------------------------------------------------------------------
+def cdrs(events: pd.DataFrame) -> pd.DataFrame:
+    """The ``Cdr`` events (cdr_manager) as a table: ``uniqueid``, ``channel``, ``source``, ``destination``,
+    ``disposition`` (mapped to :data:`DISPOSITIONS`), ``start``/``answer``/``end`` (as the server's local time,
+    naive), ``duration`` and ``billsec`` (whole seconds)."""
+    ev = _col(events, "Event") if len(events) else pd.Series([], dtype=object)
+    c = events[ev.eq("Cdr").to_numpy()] if len(events) else events
+    uid = _col(c, "UniqueID")
+    if "Uniqueid" in c.columns:
+        uid = uid.fillna(_col(c, "Uniqueid"))
+
+    def when(name: str) -> pd.Series:
+        return pd.to_datetime(_col(c, name).replace("", None), errors="coerce", format="%Y-%m-%d %H:%M:%S")
+
+    return pd.DataFrame(
+        {
+            "uniqueid": uid,
+            "channel": _col(c, "Channel"),
+            "destination_channel": _col(c, "DestinationChannel"),
+            "source": _col(c, "Source"),
+            "destination": _col(c, "Destination"),
+            "disposition": _col(c, "Disposition").map(_CDR_DISPOSITIONS),
+            "start": when("StartTime"),
+            "answer": when("AnswerTime"),
+            "end": when("EndTime"),
+            "duration": _num(c, "Duration").astype("Int64"),
+            "billsec": _num(c, "BillableSeconds").astype("Int64"),
+        }
+    ).reset_index(drop=True)
+
+
+# -- queues -------------------------------------------------------------------------------------------------
+_QUEUE_COLUMNS = ["offered", "answered", "abandoned", "wait_mean", "wait_p90", "service_level"]
+
+
+def _queue_entries(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per caller's stay in a queue: join, connect/abandon/leave times, agent, wait (seconds)."""
+    rows = _call_rows(events)
+    ev = rows["ev"]
+    key = ["uid", "Queue"]
+    joins = rows[ev == "QueueCallerJoin"].drop_duplicates(key)[[*key, "t", "lid"]].rename(columns={"t": "join"})
+    if joins.empty:
+        return pd.DataFrame(columns=["uid", "Queue", "join", "lid", "connect", "agent", "end", "answered", "abandoned"])
+    con = rows[ev == "AgentConnect"].drop_duplicates(key)
+    con = con.assign(agent=con["MemberName"].fillna(con["Interface"]))[[*key, "t", "agent"]]
+    con = con.rename(columns={"t": "connect"})
+    ab = rows[ev == "QueueCallerAbandon"].drop_duplicates(key)[key].assign(abandoned=True)
+    lv = rows[ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))].groupby(key)["t"].min().rename("left")
+    e = joins.merge(con, on=key, how="left").merge(ab, on=key, how="left").join(lv, on=key)
+    e["answered"] = e["connect"].notna()
+    e["abandoned"] = e["abandoned"].fillna(False).astype(bool) | (~e["answered"] & e["left"].notna())
+    e["end"] = e["connect"].fillna(e["left"])
+    e["wait"] = _seconds(e["end"] - e["join"])
+    return e
+
+
+def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "queue") -> pd.DataFrame:
+    """Per queue (``by="queue"``) or per queue and agent (``by="agent"``).
+
+    ``offered`` callers that joined (for an agent: callers it connected with), ``answered``, ``abandoned`` (left
+    without an agent, including timeouts), ``wait_mean`` and ``wait_p90`` (seconds from join to connect or
+    leave, over the callers that left the queue), and ``service_level``: the share of offered callers answered
+    within ``service_level`` seconds. Callers still waiting count as offered only.
+    """
+    if by not in ("queue", "agent"):
+        raise ValueError(f"by must be 'queue' or 'agent', not {by!r}")
+    e = _queue_entries(events)
+    index = ["Queue"] if by == "queue" else ["Queue", "agent"]
+    if e.empty:
+        out = pd.DataFrame(columns=_QUEUE_COLUMNS)
+        out.index = (
+            pd.MultiIndex.from_arrays([[]] * len(index), names=["queue", "agent"][: len(index)])
+            if by == "agent"
+            else pd.Index([], name="queue")
+        )
+        return out
+    if by == "agent":
+        e = e[e["answered"]]
+    e = e.assign(fast=e["answered"] & (e["wait"] <= service_level))
+    g = e.groupby(index, sort=True)
+    out = pd.DataFrame(
+        {
+            "offered": g.size(),
+            "answered": g["answered"].sum(),
+            "abandoned": g["abandoned"].sum(),
+            "wait_mean": g["wait"].mean(),
+            "wait_p90": g["wait"].quantile(0.9),
+            "service_level": g["fast"].sum() / g.size(),
+        }
+    )
+    out.index.names = ["queue"] if by == "queue" else ["queue", "agent"]
+    return out
+
+
+# -- concurrency --------------------------------------------------------------------------------------------
+def concurrency(events: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
+    """Concurrent calls over time, in bins of ``freq``.
+
+    Columns: ``active`` (calls up at the bin's start), ``peak`` (most calls up at once within the bin) and
+    ``started`` (calls that began in the bin). A call still in progress counts until the last event seen.
+    """
+    c = _as_calls(events)
+    cols = ["active", "peak", "started"]
+    if c.empty or c["start"].isna().all():
+        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], tz="UTC", name="time"), dtype=int)
+    horizon = pd.concat([c["start"], c["end"]]).max()
+    end = c["end"].fillna(horizon)
+    steps = pd.DataFrame(
+        {
+            "time": pd.concat([c["start"], end], ignore_index=True),
+            "delta": np.r_[np.ones(len(c), dtype=int), -np.ones(len(c), dtype=int)],
+        }
+    ).dropna()
+    steps = steps.sort_values(["time", "delta"], kind="stable")  # an end before a start at the same instant
+    level = pd.Series(steps["delta"].cumsum().to_numpy(), index=pd.DatetimeIndex(steps["time"]))
+    start_bin = level.index.min().floor(freq)
+    grid = pd.date_range(start_bin, level.index.max().floor(freq), freq=freq, name="time")
+    within = level.resample(freq, origin=start_bin).max().reindex(grid)
+    at_end = level.resample(freq, origin=start_bin).last().reindex(grid).ffill()
+    active = at_end.shift(1).fillna(0).astype(int)
+    peak = np.maximum(within.fillna(-1).to_numpy(), active.to_numpy()).astype(int)
+    started = pd.Series(1, index=pd.DatetimeIndex(c["start"].dropna())).resample(freq, origin=start_bin).sum()
+    return pd.DataFrame(
+        {"active": active.to_numpy(), "peak": peak, "started": started.reindex(grid).fillna(0).astype(int).to_numpy()},
+        index=grid,
+    )
+
+
+# -- plots --------------------------------------------------------------------------------------------------
+def _as_calls(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`calls` table as is, or the calls of an events frame."""
+    if {"linkedid", "disposition", "start"}.issubset(table.columns):
+        return table
+    return calls(table)
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("plotting needs matplotlib: pip install ami_nb[plot]") from exc
+    return plt
+
+
+def plot_volume(table: pd.DataFrame, freq: str = "5min", ax: Any = None) -> Any:
+    """Stacked bars of calls started per ``freq``, by disposition (from events or a :func:`calls` table)."""
+    plt = _pyplot()
+    c = _as_calls(table)
+    c = c[c["start"].notna()]
+    counts = (
+        c.assign(disposition=c["disposition"].fillna("in progress"))
+        .groupby([pd.Grouper(key="start", freq=freq), "disposition"])
+        .size()
+        .unstack(fill_value=0)
+    )
+    counts = counts.reindex(columns=[d for d in [*DISPOSITIONS, "in progress"] if d in counts.columns])
+    counts.index = counts.index.strftime("%H:%M")
+    ax = ax or plt.subplots(figsize=(9, 3.5))[1]
+    counts.plot.bar(stacked=True, ax=ax, width=0.85)
+    ax.set_xlabel(f"start ({freq} bins, UTC)")
+    ax.set_ylabel("calls")
+    ax.set_title("Call volume by disposition")
+    return ax
+
+
+def plot_concurrency(table: pd.DataFrame, freq: str = "1min", ax: Any = None) -> Any:
+    """Peak and start-of-bin concurrent calls over time."""
+    plt = _pyplot()
+    conc = concurrency(table, freq)
+    ax = ax or plt.subplots(figsize=(9, 3))[1]
+    conc[["peak", "active"]].plot(ax=ax, drawstyle="steps-post")
+    ax.set_ylabel("concurrent calls")
+    ax.set_title(f"Concurrent calls ({freq} bins)")
+    return ax
+
+
+def plot_wait_distribution(table: pd.DataFrame, bins: int = 30, ax: Any = None) -> Any:
+    """Histogram of waits (seconds): queue waits when there were queue calls, else ring time, by disposition."""
+    plt = _pyplot()
+    c = _as_calls(table)
+    col = "queue_wait" if c["queue_wait"].notna().any() else "wait"
+    data = c[c[col].notna() & c["disposition"].notna()]
+    wide = data.pivot(columns="disposition", values=col)
+    wide = wide.reindex(columns=[d for d in DISPOSITIONS if d in wide.columns])
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    if not wide.empty:
+        wide.plot.hist(bins=bins, alpha=0.6, ax=ax)
+    ax.set_xlabel(f"{col.replace('_', ' ')} (s)")
+    ax.set_title("Wait distribution")
+    return ax

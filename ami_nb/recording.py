@@ -1,0 +1,312 @@
+"""Recordings: AMI transcripts replayed into event frames, and event frames saved as Parquet or JSON Lines.
+
+A transcript is the raw byte stream a server sent on one connection, banner first (the files in
+``tests/fixtures/transcripts`` and what ``session.record(path)`` writes). :func:`read_transcript` parses it and
+feeds the events through an :class:`~ami_nb.store.EventStore`, so the frame has exactly the columns and dtypes a
+live ``session.events.frame()`` has. A timeline (``<name>.timeline.jsonl`` next to the file, or in a
+``timeline/`` folder beside it: one ``{"t": seconds, "dir": "in"|"out"|"eof", "data": latin-1 text}`` per line)
+gives each read its time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import ProtocolError
+from .protocol import LATIN1_FALLBACK, Message, Parser
+from .store import EventStore
+
+__all__ = [
+    "find_timeline",
+    "load_transcript",
+    "read_jsonl",
+    "read_parquet",
+    "read_transcript",
+    "to_jsonl",
+    "to_parquet",
+]
+
+PathLike = str | os.PathLike[str]
+_NS = 1_000_000_000
+_TIME_KEYS = ("received", "Timestamp")
+
+
+# -- transcripts --------------------------------------------------------------------------------------------
+def find_timeline(path: PathLike) -> Path | None:
+    """The timeline of a transcript: ``<stem>.timeline.jsonl`` beside it or in ``timeline/``, else ``None``."""
+    p = Path(path)
+    for cand in (p.with_name(p.stem + ".timeline.jsonl"), p.parent / "timeline" / (p.stem + ".timeline.jsonl")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _chunks(path: Path, timeline: Path | None) -> Iterator[tuple[float, bytes]]:
+    """``(seconds since connect, bytes)`` per read; one chunk at 0.0 without a timeline."""
+    data = path.read_bytes()
+    if timeline is None:
+        yield 0.0, data
+        return
+    reads = []
+    with timeline.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if rec.get("dir") == "in":
+                    reads.append((float(rec["t"]), rec["data"].encode("latin-1")))
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError) as exc:
+                raise ValueError(f"{timeline.name} line {n}: not a timeline record ({exc})") from exc
+    if b"".join(chunk for _, chunk in reads) != data:
+        raise ValueError(f"{timeline.name} does not match {path.name}: its 'in' chunks do not join to the file's bytes")
+    yield from reads
+
+
+_EVENTTV = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+def _anchor(msg: Message) -> float | None:
+    """Epoch seconds a message itself states (``Timestamp``, ``EventTV``, a Uniqueid's time), if any."""
+    ts = msg.get("Timestamp")
+    if ts:
+        try:
+            return float(ts)
+        except ValueError:
+            pass
+    tv = msg.get("EventTV")
+    if tv and _EVENTTV.match(tv):
+        try:
+            return pd.Timestamp(tv).timestamp()
+        except ValueError:
+            pass
+    uid = msg.get("Uniqueid")
+    if uid and msg.event == "Newchannel":
+        head = uid.rpartition("-")[2].partition(".")[0]  # "[system-]1700000000.12"
+        if head.isdigit():
+            return float(head)
+    return None
+
+
+def _to_epoch(start: Any) -> float:
+    if isinstance(start, (int, float)) and not isinstance(start, bool):
+        return float(start)
+    ts = pd.Timestamp(start)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.value / _NS
+
+
+def load_transcript(
+    path: PathLike,
+    *,
+    start: Any = None,
+    timeline: PathLike | bool = True,
+    errors: str = LATIN1_FALLBACK,
+    store: EventStore | None = None,
+) -> EventStore:
+    """Replay a transcript's events into an :class:`EventStore` (a new one unless ``store`` is given).
+
+    ``start`` is the connection's time (datetime, ISO string or epoch seconds); by default it is read from the
+    stream itself: the first ``Timestamp`` or ``EventTV`` header, else a ``Newchannel``'s Uniqueid (whole
+    seconds), else the epoch. ``timeline``: ``True`` finds the sibling timeline, a path names one, ``False``
+    ignores it (then every event is stamped at ``start``). ``errors`` is the parser's decoding policy.
+    """
+    p = Path(path)
+    tl = find_timeline(p) if timeline is True else (Path(timeline) if timeline else None)
+    parser = Parser(errors=errors)
+    reads: list[tuple[float, list[Message]]] = []
+    anchor: float | None = None
+    first = True
+    for t, chunk in _chunks(p, tl):
+        if first:
+            first = False
+            if not chunk.lstrip().startswith(b"Asterisk Call Manager/") and b"Call Manager/" not in chunk[:200]:
+                parser = Parser(expect_banner=False, errors=errors)
+        try:
+            msgs = parser.feed(chunk)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{p.name}: {exc}") from exc
+        events = [m for m in msgs if m.is_event]
+        if start is None and anchor is None:
+            for m in msgs:
+                a = _anchor(m)
+                if a is not None:
+                    anchor = a - t
+                    break
+        if events:
+            reads.append((t, events))
+    base = _to_epoch(start) if start is not None else (anchor if anchor is not None else 0.0)
+    store = store if store is not None else EventStore()
+    for t, events in reads:
+        store.extend(events, base + t)
+    return store
+
+
+def read_transcript(path: PathLike, **kwargs: Any) -> pd.DataFrame:
+    """A transcript file -> the events DataFrame a live session builds (see :func:`load_transcript`).
+
+    ``frame.attrs["source"]`` holds the file name.
+    """
+    df = load_transcript(path, **kwargs).frame()
+    df.attrs["source"] = Path(path).name
+    return df
+
+
+# -- JSON Lines ---------------------------------------------------------------------------------------------
+def _wire(value: Any, key: str) -> Any:
+    """A frame cell as AMI text (a list for repeated keys); ``None`` when missing."""
+    if isinstance(value, tuple | list):
+        return [str(v) for v in value]
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        if key == "Timestamp":
+            return f"{value.value / _NS:.6f}"
+        return value.isoformat()
+    return str(value)
+
+
+def to_jsonl(frame: pd.DataFrame, path: PathLike) -> Path:
+    """Write an events frame as JSON Lines: one object per event, its AMI keys as text, missing keys left out.
+
+    ``received`` is an ISO 8601 UTC time (nanoseconds kept); ``Timestamp`` is written back as AMI sends it
+    (``1700000000.123456``); a repeated key is a list. :func:`read_jsonl` rebuilds the same dtypes.
+    """
+    p = Path(path)
+    cols = list(frame.columns)
+    with p.open("w", encoding="utf-8") as fh:
+        for row in frame.itertuples(index=False, name=None):
+            rec = {}
+            for key, value in zip(cols, row, strict=True):
+                w = _wire(value, key)
+                if w is not None:
+                    rec[key] = w
+            fh.write(json.dumps(rec, ensure_ascii=False))
+            fh.write("\n")
+    return p
+
+
+def read_jsonl(path: PathLike, *, store: EventStore | None = None) -> pd.DataFrame:
+    """Read :func:`to_jsonl` output (or any JSON Lines of AMI key/value objects) as an events frame.
+
+    Events go through an :class:`EventStore`, so dtypes match a live frame; ``received`` defaults to the epoch
+    when a line has none.
+    """
+    p = Path(path)
+    store = store if store is not None else EventStore()
+    batch: list[Message] = []
+    batch_t: float | None = None
+    with p.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{p.name} line {n}: not JSON ({exc})") from exc
+            if not isinstance(rec, dict):
+                raise ValueError(f"{p.name} line {n}: expected a JSON object, got {type(rec).__name__}")
+            recv = rec.pop("received", None)
+            t = _to_epoch(recv) if recv is not None else 0.0
+            pairs: list[tuple[str, str]] = []
+            for k, v in rec.items():
+                if isinstance(v, list):
+                    pairs.extend((k, str(x)) for x in v)
+                elif v is not None:
+                    pairs.append((k, str(v)))
+            if batch and t != batch_t:
+                store.extend(batch, batch_t)
+                batch = []
+            batch_t = t
+            batch.append(Message.from_pairs(pairs))
+    if batch:
+        store.extend(batch, batch_t)
+    return store.frame()
+
+
+# -- Parquet ------------------------------------------------------------------------------------------------
+def _pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Parquet needs pyarrow: pip install ami_nb[parquet]") from exc
+    return pa, pq
+
+
+def _tuple_columns(frame: pd.DataFrame) -> list[str]:
+    out = []
+    for c in frame.columns:
+        s = frame[c]
+        if s.dtype == object and s.map(lambda v: isinstance(v, tuple)).any():
+            out.append(c)
+    return out
+
+
+def to_parquet(frame: pd.DataFrame, path: PathLike) -> Path:
+    """Write an events frame as Parquet (needs pyarrow, ``pip install ami_nb[parquet]``).
+
+    Dtypes round-trip: datetimes with their zone, categories, nullable integers, strings; tuple cells (repeated
+    keys) become lists and come back as tuples.
+    """
+    pa, pq = _pyarrow()
+    p = Path(path)
+    out = frame.copy()
+    tuples = _tuple_columns(out)
+    # a column whose every value is a tuple (ChanVariable) reads back as tuples even when they hold one value
+    always = [c for c in tuples if out[c].dropna().map(lambda v: isinstance(v, tuple)).all()]
+    for c in tuples:
+        out[c] = out[c].map(lambda v: list(v) if isinstance(v, tuple) else ([v] if isinstance(v, str) else None))
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"ami_nb"] = json.dumps(
+        {"tuple_columns": tuples, "always_tuples": always, "attrs": _jsonable(frame.attrs)}
+    ).encode()
+    pq.write_table(table.replace_schema_metadata(meta), p)
+    return p
+
+
+def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in attrs.items():
+        try:
+            json.dumps(v)
+        except TypeError:
+            continue
+        out[str(k)] = v
+    return out
+
+
+def _cell(value: Any, always_tuple: bool) -> Any:
+    if value is None or isinstance(value, float):
+        return float("nan")
+    if len(value) == 1 and not always_tuple:
+        return str(value[0])
+    return tuple(str(v) for v in value)
+
+
+def read_parquet(path: PathLike) -> pd.DataFrame:
+    """Read :func:`to_parquet` output back into an events frame with the same dtypes."""
+    _pa, pq = _pyarrow()
+    table = pq.read_table(Path(path))
+    info = json.loads((table.schema.metadata or {}).get(b"ami_nb", b"{}"))
+    df = table.to_pandas()
+    always = set(info.get("always_tuples", []))
+    for c in info.get("tuple_columns", []):
+        if c in df.columns:
+            df[c] = pd.array([_cell(v, c in always) for v in df[c]], dtype=object)
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].astype("datetime64[ns, UTC]")
+    df.attrs.update(info.get("attrs", {}))
+    return df
