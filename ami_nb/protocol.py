@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import InvalidActionError, ProtocolError
 
 __all__ = [
+    "LATIN1_FALLBACK",
+    "MAX_HEADERS",
+    "MAX_LINE_BYTES",
     "Banner",
     "Config",
     "ConfigCategory",
@@ -31,9 +35,6 @@ __all__ = [
     "encode_message",
     "parse_config",
     "parse_config_json",
-    "LATIN1_FALLBACK",
-    "MAX_HEADERS",
-    "MAX_LINE_BYTES",
 ]
 
 #: Asterisk reads client lines into a 1025-byte buffer and discards longer ones (``manager.c``).
@@ -56,6 +57,16 @@ def _latin1_fallback(err: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(LATIN1_FALLBACK, _latin1_fallback)
 
+try:  # optional C accelerator (setup.py); AMI_NB_PURE_PYTHON=1 forces the reference implementation
+    if os.environ.get("AMI_NB_PURE_PYTHON"):
+        raise ImportError
+    from . import _speedups  # type: ignore[attr-defined]
+except ImportError:
+    _speedups = None
+
+#: header names seen, interned so a million events share one str per key
+_KEYS: dict[str, str] = {}
+
 _MISSING: Any = object()
 _SECRET_KEYS = frozenset({"secret", "key"})
 
@@ -71,66 +82,53 @@ class Banner:
         return self.text.rpartition("/")[2]
 
 
-class Message(Mapping[str, str]):
+class Message(dict):  # dict[str, str]
     """One AMI message: an event or a response.
 
-    Reads like a read-only mapping with case-insensitive keys. ``msg[key]`` is always a ``str`` (the first
-    value when a key repeats, as Asterisk's own ``astman_get_header`` does); ``msg.getall(key)`` is always a
-    ``list[str]`` with every value in order (``Output``, ``Variable``, ``ChanVariable``...).
+    A ``dict`` built by C code on the hot path, with case-insensitive lookups on top: ``msg["event"]``,
+    ``msg.get("actionid")`` and ``"EVENT" in msg`` all work. ``msg[key]`` is always a ``str`` (the first value
+    when a key repeats, as Asterisk's own ``astman_get_header`` does); ``msg.getall(key)`` is always a
+    ``list[str]`` with every value in order (``Output``, ``Variable``, ``ChanVariable``...); ``msg.pairs()``
+    gives every ``(key, value)`` as received.
     """
 
-    __slots__ = ("_d", "_pairs", "_lower")
-
-    def __init__(self, fields: dict[str, str], pairs: list[tuple[str, str]] | None = None) -> None:
-        self._d = fields
-        self._pairs = pairs  # only kept when the message has repeated keys or continuation lines
-        self._lower: dict[str, str] | None = None
+    #: every (key, value) pair in order; set only on messages whose keys repeat
+    _pairs: list | None = None
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Message:
-        """Build a message from ordered ``(key, value)`` pairs, keys may repeat."""
+        """Build a message from ordered ``(key, value)`` pairs; keys may repeat."""
         plist = [(str(k), str(v)) for k, v in pairs]
-        d: dict[str, str] = {}
-        for k, v in plist:
-            d.setdefault(k, v)
-        return cls(d, plist if len(d) != len(plist) else None)
+        msg = cls(plist)
+        if len(msg) != len(plist):
+            msg.update(reversed(plist))
+            msg._pairs = plist
+        return msg
 
-    # -- mapping -------------------------------------------------------------------------------------------
-    def __getitem__(self, key: str) -> str:
-        v = self.get(key, _MISSING)
+    # -- case-insensitive lookups ---------------------------------------------------------------------------
+    def _lookup(self, key: str) -> Any:
+        kl = key.lower()
+        for k, v in self.items():
+            if k.lower() == kl:
+                return v
+        return _MISSING
+
+    def __missing__(self, key: str) -> str:
+        v = self._lookup(key) if isinstance(key, str) else _MISSING
         if v is _MISSING:
             raise KeyError(key)
         return v
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        v = self._d.get(key, _MISSING)
-        if v is not _MISSING:
-            return v
-        lower = self._lower
-        if lower is None:
-            lower = {}
-            for k, val in self._d.items():
-                lower.setdefault(k.lower(), val)
-            self._lower = lower
-        return lower.get(key.lower(), default)
+        v = dict.get(self, key, _MISSING)
+        if v is _MISSING:
+            v = self._lookup(key)
+            if v is _MISSING:
+                return default
+        return v
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Message):
-            return self.pairs() == other.pairs()
-        if isinstance(other, Mapping):
-            return self._d == dict(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+        return dict.__contains__(self, key) or (isinstance(key, str) and self._lookup(key) is not _MISSING)
 
     def getall(self, key: str) -> list[str]:
         """Every value of ``key`` (case-insensitive), in order; ``[]`` when absent."""
@@ -142,12 +140,14 @@ class Message(Mapping[str, str]):
 
     def pairs(self) -> list[tuple[str, str]]:
         """All ``(key, value)`` pairs in the order received, repeated keys included."""
-        return list(self._pairs) if self._pairs is not None else list(self._d.items())
+        if self._pairs is None:
+            return list(self.items())
+        return list(map(tuple, self._pairs))  # the pure-Python path keeps [key, value] lists
 
     def to_dict(self, *, multi: bool = False) -> dict[str, Any]:
         """A plain dict; with ``multi=True`` a repeated key maps to a list of all its values."""
         if not multi or self._pairs is None:
-            return dict(self._d)
+            return dict(self)
         out: dict[str, Any] = {}
         for k, v in self._pairs:
             if k in out:
@@ -164,16 +164,16 @@ class Message(Mapping[str, str]):
     @property
     def event(self) -> str | None:
         """The event name, or ``None`` for a response."""
-        return self._d.get("Event") or self.get("Event")
+        return self.get("Event")
 
     @property
     def is_event(self) -> bool:
         """True for events; an ``OriginateResponse`` is an event although it carries ``Response:``."""
-        return self.event is not None
+        return self.get("Event") is not None
 
     @property
     def is_response(self) -> bool:
-        return not self.is_event and self.get("Response") is not None
+        return self.get("Event") is None and self.get("Response") is not None
 
     @property
     def response(self) -> str | None:
@@ -191,6 +191,9 @@ class Message(Mapping[str, str]):
     def __repr__(self) -> str:
         shown = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in self.pairs()}
         return f"Message({shown!r})"
+
+    def __reduce__(self) -> Any:
+        return (Message.from_pairs, (self.pairs(),))
 
 
 # -- parsing -------------------------------------------------------------------------------------------------
@@ -218,20 +221,22 @@ def _parse_slow(lines: list[str]) -> Message | None:
         pairs.append((k, v))
     if not pairs:
         return None
-    d: dict[str, str] = {}
-    for k, v in pairs:
-        d.setdefault(k, v)
-    return Message(d, pairs)
+    return Message.from_pairs(pairs)
 
 
 def _parse_lines(lines: list[str]) -> Message | None:
+    """The hot path: C-level splits and dict building; anything unusual goes to :func:`_parse_slow`."""
+    pairs = [line.split(": ", 1) for line in lines]
     try:
-        d = dict([line.split(": ", 1) for line in lines])  # noqa: C404 - fastest form
+        msg = Message(pairs)  # ValueError when a line has no ": " (continuation line, "Key:value")
     except ValueError:
         return _parse_slow(lines)
-    if len(d) != len(lines):
-        return _parse_slow(lines)
-    return Message(d)
+    if len(msg) != len(pairs):
+        # Repeated keys (ChanVariable, Output...): dict(pairs) kept first-seen order but last values;
+        # updating from the reversed pairs makes the first value win without moving any key.
+        msg.update(reversed(pairs))
+        msg._pairs = pairs
+    return msg
 
 
 def _legacy_follows(text: str) -> Message:
@@ -253,10 +258,7 @@ def _legacy_follows(text: str) -> Message:
         if last:
             out.append(last)
     pairs.extend(("Output", line) for line in out)
-    d: dict[str, str] = {}
-    for k, v in pairs:
-        d.setdefault(k, v)
-    return Message(d, pairs)
+    return Message.from_pairs(pairs)
 
 
 class Parser:
@@ -267,6 +269,7 @@ class Parser:
     ``errors`` is the decoding policy after framing: :data:`LATIN1_FALLBACK` (default, never loses a byte),
     or any codec policy (``"strict"`` raises :class:`ProtocolError`, ``"replace"``, ``"surrogateescape"``…).
     More than ``max_message_bytes`` without a message end raises :class:`ProtocolError`.
+    ``speedups=False`` uses the pure-Python reference parser even when the C accelerator is built.
     """
 
     def __init__(
@@ -277,11 +280,14 @@ class Parser:
         encoding: str = "utf-8",
         errors: str = LATIN1_FALLBACK,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        speedups: bool = True,
     ) -> None:
         codecs.lookup(encoding)
         codecs.lookup_error(errors)
         self.encoding = encoding
         self.errors = errors
+        # The C accelerator decodes UTF-8 only; any other encoding takes the pure-Python path.
+        self._fast = speedups and _speedups is not None and codecs.lookup(encoding).name == "utf-8"
         self.lenient = lenient
         self.max_message_bytes = max_message_bytes
         self.banner: Banner | None = None
@@ -338,12 +344,26 @@ class Parser:
         try:
             return raw.decode(self.encoding, self.errors)
         except UnicodeDecodeError as exc:
-            raise ProtocolError(f"undecodable bytes in message ({self.encoding}, errors={self.errors!r}): {exc}") from exc
+            raise ProtocolError(
+                f"undecodable bytes in message ({self.encoding}, errors={self.errors!r}): {exc}"
+            ) from exc
 
     def _parse_region(self, region: bytes) -> list[Message]:
+        if self._fast:
+            try:
+                items, nslow = _speedups.parse_region(region, self.errors, Message, _KEYS)
+            except UnicodeDecodeError as exc:
+                raise ProtocolError(f"undecodable bytes in message (utf-8, errors={self.errors!r}): {exc}") from exc
+            if not nslow:
+                return items
+        else:
+            items = self._decode(region).split("\r\n\r\n")
         out: list[Message] = []
         append = out.append
-        for block in self._decode(region).split("\r\n\r\n"):
+        for block in items:
+            if type(block) is not str:
+                append(block)
+                continue
             msg = _parse_lines(block.split("\r\n"))
             if msg is None:
                 msg = self._stray(block.strip("\r\n"), out)
@@ -351,23 +371,6 @@ class Parser:
                     continue
             append(msg)
         return out
-
-    def _stray(self, block: str, out: list[Message]) -> Message | None:
-        """A block with no header: either leading blank lines, or the tail of a value that held CRLFCRLF."""
-        if not block:
-            return None
-        lines = block.split("\r\n")
-        msg = _parse_slow(lines)
-        if msg is not None:
-            return msg
-        if out:
-            prev = out[-1].pairs()
-            k, v = prev[-1]
-            prev[-1] = (k, v + "\r\n\r\n" + block)
-            out[-1] = Message.from_pairs(prev)
-        else:
-            self.stray_blocks += 1
-        return None
 
     def _legacy_region(self, region: bytes) -> list[Message]:
         """Frame a region that holds pre-14 ``Response: Follows`` blocks, whose text may hold blank lines."""
@@ -420,7 +423,7 @@ class Parser:
 
 
 # -- serialising ---------------------------------------------------------------------------------------------
-FieldValue = Union[str, int, float, bool, None, Iterable[Any], Mapping[str, Any]]
+FieldValue = str | int | float | bool | None | Iterable[Any] | Mapping[str, Any]
 
 
 def _scalar(value: Any) -> str:
@@ -532,9 +535,7 @@ def convert(message: Mapping[str, str], keep_strings: Iterable[str] | None = Non
     digits, not a quantity.
     """
     keep = {k.lower() for k in keep_strings} if keep_strings is not None else set()
-    return {
-        k: (v if (k.lower() in keep or _is_identifier(k)) else convert_value(v)) for k, v in message.items()
-    }
+    return {k: (v if (k.lower() in keep or _is_identifier(k)) else convert_value(v)) for k, v in message.items()}
 
 
 # -- shaped answers ------------------------------------------------------------------------------------------
