@@ -1,0 +1,707 @@
+"""The asyncio AMI client: connect, login, ActionID futures, event lists, listeners, keepalive, reconnect.
+
+Parsing lives in :mod:`ami_nb.protocol`; this module only moves bytes and futures. Everything runs on one event
+loop; :meth:`AMIClient.on`, :meth:`AMIClient.off` and the sink registrations are safe to call from other threads
+(copy-on-write lists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import inspect
+import itertools
+import logging
+import os
+import random
+import secrets
+import socket
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import (
+    ActionError,
+    AMIConnectionError,
+    AMIError,
+    AMITimeoutError,
+    AuthenticationError,
+    ProtocolError,
+)
+from .protocol import LATIN1_FALLBACK, Banner, Message, Parser, encode_action
+from .response import Response, shape_result
+
+__all__ = ["STATES", "AMIClient", "EventCallback", "new_action_id_prefix"]
+
+log = logging.getLogger("ami_nb")
+
+STATES = ("connecting", "connected", "reconnecting", "closed")
+EventCallback = Callable[[Message], Any]
+BatchSink = Callable[[list[Message], float], Any]
+RawTap = Callable[[bytes], Any]
+
+_READ_SIZE = 256 * 1024
+_MAX_KEPT_OUTCOMES = 1000
+_WILDCARD = frozenset("*?[")
+
+
+def new_action_id_prefix() -> str:
+    """``<host>-<pid>-<random hex>``: unique across hosts, processes and clients in one process."""
+    host = "".join(c for c in socket.gethostname().split(".")[0] if c.isalnum() or c in "_")[:12] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Pending:
+    action: str
+    future: asyncio.Future
+    response: Message | None = None
+    events: list[Message] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Listener:
+    pattern: str  # lower-case
+    wild: bool
+    callback: EventCallback
+
+
+def _field(fields: Mapping[str, Any], key: str) -> Any:
+    kl = key.lower()
+    for k, v in fields.items():
+        if k.lower() == kl:
+            return v
+    return None
+
+
+def _is_list_start(msg: Message) -> bool:
+    el = msg.get("EventList")
+    if el is not None:
+        return el.lower() == "start"
+    return "will follow" in (msg.get("Message") or "").lower()
+
+
+def _is_list_end(ev: Message) -> bool:
+    el = ev.get("EventList")
+    if el is not None:
+        return el.lower() in ("complete", "cancelled")
+    return (ev.event or "").lower().endswith("complete")
+
+
+class AMIClient:
+    """An asyncio AMI connection with login, correlated actions, listeners, keepalive and reconnect.
+
+    ``await client.connect()`` opens and logs in (raising :class:`AuthenticationError`, :class:`AMITimeoutError`
+    or :class:`AMIConnectionError`); ``await client.action("Ping")`` returns a shaped result; ``client.on("Hangup",
+    cb)`` subscribes. After a loss the client reconnects by itself with capped exponential backoff and jitter,
+    logs in again and re-applies the ``Events`` mask and the ``Filter`` actions sent before.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5038,
+        *,
+        username: str,
+        secret: str,
+        tls: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        auth: str = "auto",
+        events: str = "on",
+        timeout: float = 10.0,
+        keepalive: float | None = 20.0,
+        pong_timeout: float = 5.0,
+        reconnect: bool = True,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        errors: str = LATIN1_FALLBACK,
+        max_message_bytes: int | None = None,
+    ) -> None:
+        if auth not in ("auto", "md5", "plain"):
+            raise ValueError(f"auth must be 'auto', 'md5' or 'plain', not {auth!r}")
+        self.host = host
+        self.port = int(port)
+        self.username = username
+        self._secret = secret
+        self.tls = bool(tls or ssl_context is not None)
+        self.ssl_context = ssl_context
+        self.auth = auth
+        self.events = events
+        self.timeout = float(timeout)
+        self.keepalive = keepalive
+        self.pong_timeout = float(pong_timeout)
+        self.reconnect = reconnect
+        self.backoff = backoff
+        self.errors = errors
+        self.max_message_bytes = max_message_bytes
+
+        self.banner: Banner | None = None
+        self.state = "closed"
+        self.auth_used: str | None = None
+        self._prefix = new_action_id_prefix()
+        self._counter = itertools.count(1)
+        self._listeners: list[_Listener] = []
+        self._exact: dict[str, list[_Listener]] = {}
+        self._wild: list[_Listener] = []
+        self._batch_sinks: list[BatchSink] = []
+        self._raw_taps: list[RawTap] = []
+        self._state_callbacks: list[Callable[[str], Any]] = []
+        self._pending: dict[str, _Pending] = {}
+        self._outcomes: OrderedDict[str, asyncio.Future] = OrderedDict()
+        self._event_mask: str | None = None
+        self._filters: list[dict[str, Any]] = []
+        self._writer: asyncio.StreamWriter | None = None
+        self._parser: Parser | None = None
+        self._reader_task: asyncio.Task | None = None
+        self._supervisor: asyncio.Task | None = None
+        self._keepalive_task: asyncio.Task | None = None
+        self._connected: asyncio.Event | None = None
+        self._banner_seen: asyncio.Event | None = None
+        self._closing = False
+        self._rx_tail = b""
+        self._tasks: set[asyncio.Task] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        #: counters: events received, actions sent, reconnects, bytes received, callback errors
+        self.stats: dict[str, int] = {
+            "events_received": 0,
+            "actions_sent": 0,
+            "reconnects": 0,
+            "bytes_received": 0,
+            "callback_errors": 0,
+            "connections": 0,
+        }
+
+    def __repr__(self) -> str:
+        scheme = "amis" if self.tls else "ami"
+        return f"<AMIClient {scheme}://{self.username}@{self.host}:{self.port} state={self.state}>"
+
+    @property
+    def version(self) -> str | None:
+        """The AMI protocol version from the banner (not Asterisk's version)."""
+        return self.banner.version if self.banner else None
+
+    # -- registration (thread-safe: copy-on-write) -------------------------------------------------------------
+    def on(self, pattern: str, callback: EventCallback) -> EventCallback:
+        """Call ``callback(event)`` for events named ``pattern`` (case-insensitive; fnmatch wildcards allowed).
+
+        The callback may be sync or ``async``; an exception it raises is logged and isolated. Returns it.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        pat = pattern.lower()
+        self._listeners = [*self._listeners, _Listener(pat, bool(_WILDCARD & set(pat)), callback)]
+        self._rebuild()
+        return callback
+
+    def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
+        """Remove listeners matching ``pattern`` and/or ``callback`` (both ``None``: all). Returns how many."""
+        pat = pattern.lower() if pattern is not None else None
+        keep = [
+            lst
+            for lst in self._listeners
+            if not ((pat is None or lst.pattern == pat) and (callback is None or lst.callback == callback))
+        ]
+        removed = len(self._listeners) - len(keep)
+        self._listeners = keep
+        self._rebuild()
+        return removed
+
+    def _rebuild(self) -> None:
+        exact: dict[str, list[_Listener]] = {}
+        for lst in self._listeners:
+            if not lst.wild:
+                exact.setdefault(lst.pattern, []).append(lst)
+        self._exact, self._wild = exact, [lst for lst in self._listeners if lst.wild]
+
+    def add_batch_sink(self, fn: BatchSink) -> None:
+        """Call ``fn(events, received)`` once per socket read that held events, before per-event listeners."""
+        self._batch_sinks = [*self._batch_sinks, fn]
+
+    def remove_batch_sink(self, fn: BatchSink) -> None:
+        self._batch_sinks = [s for s in self._batch_sinks if s != fn]
+
+    def add_raw_tap(self, fn: RawTap) -> None:
+        """Call ``fn(data)`` with every received chunk of bytes, exactly as read (for recordings)."""
+        self._raw_taps = [*self._raw_taps, fn]
+
+    def remove_raw_tap(self, fn: RawTap) -> None:
+        self._raw_taps = [t for t in self._raw_taps if t != fn]
+
+    def on_state_change(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(new_state)`` on every state change (on the loop thread)."""
+        self._state_callbacks = [*self._state_callbacks, callback]
+
+    @property
+    def unfinished_bytes(self) -> bytes:
+        """The received bytes of the message not yet complete (lets a recording start mid-stream cleanly)."""
+        return self._rx_tail
+
+    # -- connect / login -----------------------------------------------------------------------------------------
+    async def connect(self) -> AMIClient:
+        """Open the connection and log in; then keep it alive (and reconnect) in the background."""
+        if self.state != "closed":
+            raise AMIConnectionError(f"client is already {self.state}")
+        self.loop = asyncio.get_running_loop()
+        self._closing = False
+        self._connected = asyncio.Event()
+        self._set_state("connecting")
+        try:
+            await self._establish()
+        except BaseException:
+            await self._drop_connection()
+            self._set_state("closed")
+            raise
+        self._supervisor = asyncio.ensure_future(self._supervise())
+        if self.keepalive:
+            self._keepalive_task = asyncio.ensure_future(self._keepalive_loop())
+        return self
+
+    async def __aenter__(self) -> AMIClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if self.ssl_context is not None:
+            return self.ssl_context
+        return ssl.create_default_context() if self.tls else None
+
+    async def _establish(self) -> None:
+        """Open the socket, read the banner, log in, re-apply Events/Filter, then mark connected."""
+        where = f"{self.host}:{self.port}"
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, ssl=self._ssl()), self.timeout
+            )
+        except TimeoutError as exc:
+            raise AMITimeoutError(f"connecting to {where} took longer than {self.timeout:g} s") from exc
+        except OSError as exc:
+            raise AMIConnectionError(f"cannot connect to AMI at {where}: {exc.strerror or exc}") from exc
+        self.stats["connections"] += 1
+        kwargs: dict[str, Any] = {"expect_banner": True, "errors": self.errors}
+        if self.max_message_bytes:
+            kwargs["max_message_bytes"] = self.max_message_bytes
+        self._parser = Parser(**kwargs)
+        self._rx_tail = b""
+        self._writer = writer
+        self._banner_seen = asyncio.Event()
+        self._reader_task = asyncio.ensure_future(self._read_loop(reader, writer, self._parser))
+        banner_wait = asyncio.ensure_future(self._banner_seen.wait())
+        done, _ = await asyncio.wait({banner_wait, self._reader_task}, timeout=self.timeout)
+        if banner_wait not in done:
+            banner_wait.cancel()
+            if self._reader_task in done:
+                exc = self._reader_task.exception()
+                raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from exc
+            raise AMITimeoutError(f"no AMI banner from {where} within {self.timeout:g} s")
+        await self._login()
+        if self._event_mask is not None:
+            await self._request("Events", {"EventMask": self._event_mask}, internal=True)
+        for flt in self._filters:
+            await self._request("Filter", flt, internal=True)
+        self._set_state("connected")
+        assert self._connected is not None
+        self._connected.set()
+
+    async def _login(self) -> None:
+        who = f"user {self.username!r} at {self.host}:{self.port}"
+        fields: dict[str, Any] = {"Username": self.username}
+        if self.auth in ("auto", "md5"):
+            try:
+                resp = await self._request("Challenge", {"AuthType": "MD5"}, internal=True)
+            except ActionError as exc:
+                if self.auth == "md5":
+                    raise AuthenticationError(f"MD5 authentication failed for {who}: {exc.message}") from None
+                resp = None
+            challenge = resp.message.get("Challenge") if resp is not None else None
+            if challenge:
+                key = hashlib.md5((challenge + self._secret).encode()).hexdigest()
+                fields.update({"AuthType": "MD5", "Key": key})
+                self.auth_used = "md5"
+            elif self.auth == "md5":
+                raise AuthenticationError(f"MD5 authentication failed for {who}: the server sent no challenge")
+        if "Key" not in fields:
+            fields["Secret"] = self._secret
+            self.auth_used = "plain"
+        fields["Events"] = self.events
+        try:
+            await self._request("Login", fields, internal=True)
+        except ActionError as exc:
+            kind = "MD5" if self.auth_used == "md5" else "plain"
+            raise AuthenticationError(f"{kind} authentication failed for {who}: {exc.message}") from None
+        except AMIConnectionError as exc:
+            raise AMIConnectionError(f"connection lost during login of {who}") from exc
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, parser: Parser) -> None:
+        """Read, parse and dispatch until EOF; a ProtocolError ends the connection (logged).
+
+        When the connection ends, every pending action fails at once with :class:`AMIConnectionError`.
+        """
+        reason = "the server closed the connection"
+        try:
+            while True:
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    return
+                received = time.time()
+                self.stats["bytes_received"] += len(data)
+                for tap in self._raw_taps:
+                    self._safe(tap, data)
+                msgs = parser.feed(data)
+                buffered = parser.buffered
+                self._rx_tail = (self._rx_tail + data)[-buffered:] if buffered else b""
+                if parser.banner is not None and self.banner is not parser.banner:
+                    self.banner = parser.banner
+                    if self._banner_seen is not None:
+                        self._banner_seen.set()
+                if msgs:
+                    self._dispatch(msgs, received)
+        except ProtocolError as exc:
+            reason = f"protocol error: {exc}"
+            log.error("AMI protocol error from %s:%s, dropping the connection: %s", self.host, self.port, exc)
+            raise
+        except OSError as exc:
+            reason = f"socket error: {exc}"
+            raise
+        except asyncio.CancelledError:
+            reason = "the connection was closed"
+            raise
+        finally:
+            if not writer.is_closing():
+                writer.close()
+            if self._writer is writer:
+                self._writer = None
+            if self._connected is not None and self._reader_task is asyncio.current_task():
+                self._connected.clear()
+            self._fail_pending(lambda p: f"connection lost while waiting for {p.action} response ({reason})")
+
+    def _dispatch(self, msgs: list[Message], received: float) -> None:
+        events = [m for m in msgs if m.is_event]
+        if events:
+            self.stats["events_received"] += len(events)
+            for sink in self._batch_sinks:
+                self._safe(sink, events, received)
+        pending = self._pending
+        for msg in msgs:
+            if msg.is_event:
+                if pending or self._outcomes:
+                    aid = msg.get("ActionID")
+                    if aid is not None:
+                        self._correlate_event(aid, msg)
+                self._notify(msg)
+            elif msg.is_response:
+                self._on_response(msg)
+            else:
+                log.debug("AMI message that is neither response nor event: %r", msg)
+
+    def _on_response(self, msg: Message) -> None:
+        aid = msg.get("ActionID")
+        if (msg.response or "").lower() == "goodbye" and (aid is None or aid not in self._pending):
+            log.info("AMI server at %s:%s said goodbye: %s", self.host, self.port, msg.get("Message", ""))
+        if aid is None:
+            return
+        p = self._pending.get(aid)
+        if p is None:
+            log.debug("response for an unknown ActionID %r", aid)
+            return
+        if p.future.done():
+            del self._pending[aid]
+            return
+        if (msg.response or "").lower() != "error" and _is_list_start(msg):
+            p.response = msg
+            return
+        del self._pending[aid]
+        p.future.set_result((msg, [], None))
+
+    def _correlate_event(self, aid: str, ev: Message) -> None:
+        p = self._pending.get(aid)
+        if p is not None and p.response is not None:
+            if _is_list_end(ev):
+                del self._pending[aid]
+                if not p.future.done():
+                    p.future.set_result((p.response, p.events, ev))
+            else:
+                p.events.append(ev)
+            return
+        if (ev.event or "").lower() == "originateresponse":
+            fut = self._outcomes.get(aid)
+            if fut is not None and not fut.done():
+                fut.set_result(ev)
+
+    def _notify(self, ev: Message) -> None:
+        name = ev.event or ""
+        low = name.lower()
+        targets = self._exact.get(low, ())
+        wild = self._wild
+        if wild:
+            targets = [*targets, *(lst for lst in wild if fnmatch.fnmatchcase(low, lst.pattern))]
+        for lst in targets:
+            self._safe(lst.callback, ev)
+
+    def _safe(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            result = fn(*args)
+        except Exception:
+            self.stats["callback_errors"] += 1
+            log.exception("AMI callback %r raised; the client carries on", getattr(fn, "__qualname__", fn))
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.stats["callback_errors"] += 1
+            log.error("AMI async callback raised; the client carries on", exc_info=task.exception())
+
+    # -- actions ------------------------------------------------------------------------------------------------
+    def next_action_id(self) -> str:
+        return f"{self._prefix}-{next(self._counter)}"
+
+    async def action(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                     **kwfields: Any) -> Any:
+        """Send an action and return its shaped result (lines for Command, a Config for GetConfig, else a
+        :class:`Response`). ``Response: Error`` raises :class:`ActionError` with the server's message.
+
+        Fields come as keyword arguments or a mapping (for keys that are not identifiers); a list value is sent as
+        repeated lines, a dict value as ``key=value`` lines. ``timeout`` covers the whole answer, lists included.
+        """
+        resp = await self.request(name, fields, timeout=timeout, **kwfields)
+        return shape_result(name, resp)
+
+    async def request(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                      **kwfields: Any) -> Response:
+        """Like :meth:`action` but always returns the :class:`Response` (no shaping)."""
+        allf = {**(fields or {}), **kwfields}
+        return await self._request(name, allf, timeout=timeout)
+
+    async def _request(self, name: str, fields: Mapping[str, Any], *, timeout: float | None = None,
+                       internal: bool = False) -> Response:
+        t = self.timeout if timeout is None else float(timeout)
+        deadline = time.monotonic() + t
+        if not internal:
+            await self._wait_connected(name, t)
+        aid = _field(fields, "ActionID")
+        fields = {k: v for k, v in fields.items() if k.lower() != "actionid"}
+        aid = str(aid) if aid is not None else self.next_action_id()
+        data = encode_action(name, fields, aid)  # raises InvalidActionError before anything is sent
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise AMIConnectionError(f"not connected: cannot send {name} to {self.host}:{self.port}")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(name, loop.create_future())
+        self._pending[aid] = pending
+        is_originate = name.lower() == "originate"
+        if is_originate:
+            self._expect_outcome(aid)
+        try:
+            writer.write(data)
+            self.stats["actions_sent"] += 1
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                msg, items, complete = await asyncio.wait_for(asyncio.shield(pending.future), remaining)
+            except TimeoutError:
+                what = f"the end of the {name} event list" if pending.response is not None else f"a response to {name}"
+                raise AMITimeoutError(f"no {what} (ActionID {aid}) within {t:g} s") from None
+        finally:
+            if self._pending.get(aid) is pending:
+                del self._pending[aid]
+        resp = Response(name, msg, items, complete, action_id=aid,
+                        outcome=(lambda tmo=None: self.originate_result(aid, tmo)) if is_originate else None)
+        if not resp.ok:
+            if is_originate:
+                self._outcomes.pop(aid, None)
+            raise ActionError(name, msg.get("Message", "error (no message)"), resp)
+        if not internal:
+            self._remember(name, fields)
+        return resp
+
+    def _remember(self, name: str, fields: Mapping[str, Any]) -> None:
+        low = name.lower()
+        if low == "events":
+            mask = _field(fields, "EventMask")
+            if mask is not None:
+                self._event_mask = str(mask)
+        elif low == "filter" and str(_field(fields, "Operation") or "").lower() == "add":
+            self._filters.append(dict(fields))
+
+    async def _wait_connected(self, name: str, t: float) -> None:
+        if self.state == "connected":
+            return
+        if self.state == "closed" or self._connected is None:
+            raise AMIConnectionError(f"cannot send {name}: the AMI client is closed")
+        try:
+            await asyncio.wait_for(self._connected.wait(), t)
+        except TimeoutError:
+            raise AMITimeoutError(f"cannot send {name}: still {self.state} after {t:g} s") from None
+        if self.state != "connected":
+            raise AMIConnectionError(f"cannot send {name}: the AMI client is {self.state}")
+
+    def send_nowait(self, name: str, **fields: Any) -> asyncio.Task:
+        """Fire and forget: schedule the action and return its task (a failure is logged, not raised)."""
+        task = asyncio.ensure_future(self.action(name, **fields))
+        task.add_done_callback(self._log_send_failure)
+        return task
+
+    @staticmethod
+    def _log_send_failure(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("AMI action sent with send_nowait failed: %s", task.exception())
+
+    # -- async Originate ---------------------------------------------------------------------------------------
+    def _expect_outcome(self, aid: str) -> asyncio.Future:
+        fut = self._outcomes.get(aid)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._outcomes[aid] = fut
+            while len(self._outcomes) > _MAX_KEPT_OUTCOMES:
+                _, old = self._outcomes.popitem(last=False)
+                old.cancel()
+        return fut
+
+    async def originate_result(self, action_id: str, timeout: float | None = 30.0) -> Message:
+        """The ``OriginateResponse`` event carrying ``action_id`` (the Originate's ActionID).
+
+        Works whether the event has already arrived or not; check ``event["Response"]`` (``Success`` /
+        ``Failure``) and ``event["Reason"]``.
+        """
+        t = 30.0 if timeout is None else float(timeout)
+        fut = self._expect_outcome(action_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), t)
+        except TimeoutError:
+            raise AMITimeoutError(f"no OriginateResponse for Originate {action_id} within {t:g} s") from None
+
+    # -- lifetime: supervise, keepalive, reconnect, close --------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        log.debug("AMI client %s:%s is %s", self.host, self.port, state)
+        for cb in self._state_callbacks:
+            self._safe(cb, state)
+
+    async def _supervise(self) -> None:
+        while True:
+            task = self._reader_task
+            reason = "the server closed the connection"
+            if task is not None:
+                try:
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    if self._closing or task.cancelled():
+                        return
+                    raise
+                except ProtocolError as exc:
+                    reason = f"protocol error: {exc}"
+                except OSError as exc:
+                    reason = f"socket error: {exc}"
+            if self._closing:
+                return
+            log.warning("AMI connection to %s:%s lost (%s)", self.host, self.port, reason)
+            if not self.reconnect:
+                self._set_state("closed")
+                return
+            await self._reconnect_loop()
+            if self._closing:
+                return
+
+    def _fail_pending(self, text: Callable[[_Pending], str]) -> None:
+        pending, self._pending = self._pending, {}
+        for aid, p in pending.items():
+            if not p.future.done():
+                p.future.set_exception(AMIConnectionError(f"{text(p)}; ActionID {aid}"))
+
+    async def _reconnect_loop(self) -> None:
+        self._set_state("reconnecting")
+        base, cap = self.backoff
+        attempt = 0
+        while not self._closing:
+            delay = min(cap, base * (2**attempt)) * random.uniform(0.5, 1.0)
+            attempt += 1
+            await asyncio.sleep(delay)
+            if self._closing:
+                return
+            try:
+                await self._establish()
+            except asyncio.CancelledError:
+                raise
+            except AuthenticationError as exc:
+                log.error("AMI re-login failed (attempt %d): %s", attempt, exc)
+            except (AMIError, OSError) as exc:
+                log.info("AMI reconnect attempt %d to %s:%s failed: %s", attempt, self.host, self.port, exc)
+            else:
+                self.stats["reconnects"] += 1
+                log.info("AMI reconnected to %s:%s after %d attempt(s)", self.host, self.port, attempt)
+                return
+            await self._drop_connection()
+            self._set_state("reconnecting")
+
+    async def _keepalive_loop(self) -> None:
+        assert self.keepalive
+        while not self._closing:
+            await asyncio.sleep(self.keepalive)
+            if self.state != "connected":
+                continue
+            try:
+                await self._request("Ping", {}, timeout=self.pong_timeout, internal=True)
+            except AMITimeoutError:
+                log.warning("AMI peer %s:%s sent no pong within %g s: dropping the connection",
+                            self.host, self.port, self.pong_timeout)
+                self._abort()
+            except AMIError as exc:
+                log.debug("keepalive ping failed: %s", exc)
+
+    def _abort(self) -> None:
+        writer = self._writer
+        if writer is not None:
+            writer.transport.abort()
+
+    async def _drop_connection(self) -> None:
+        task, self._reader_task = self._reader_task, None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.transport.abort()
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except BaseException:
+                pass
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Log off (waiting at most ``timeout`` seconds) and close; pending actions fail at once."""
+        if self.state == "closed" and self._supervisor is None:
+            return
+        self._closing = True
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+        if self.state == "connected" and self._writer is not None:
+            try:
+                await self._request("Logoff", {}, timeout=timeout, internal=True)
+            except AMIError:
+                pass
+        self._fail_pending(lambda p: f"client closed while waiting for {p.action} response")
+        for fut in self._outcomes.values():
+            fut.cancel()
+        self._outcomes.clear()
+        for task in (self._supervisor, *self._tasks):
+            if task is not None and not task.done():
+                task.cancel()
+        await self._drop_connection()
+        if self._supervisor is not None:
+            try:
+                await self._supervisor
+            except BaseException:
+                pass
+        self._keepalive_task = self._supervisor = None
+        if self._connected is not None:
+            self._connected.clear()
+        self._set_state("closed")

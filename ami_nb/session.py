@@ -1,0 +1,482 @@
+"""The blocking facade: :func:`connect` -> :class:`Session`, one daemon thread running the client's event loop.
+
+Events keep arriving (into ``session.events``, an :class:`~ami_nb.store.EventStore`) while a notebook cell runs or
+while the main thread sleeps. Sync calls hand coroutines to the loop with ``run_coroutine_threadsafe`` and wait
+with a timeout, so a cell never hangs. :class:`AsyncSession` is the same API on the caller's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import getpass
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .client import AMIClient, EventCallback
+from .errors import AMIConnectionError, AMIError, AMITimeoutError
+from .response import Response
+
+__all__ = ["AsyncSession", "Recording", "Session", "connect", "parse_target"]
+
+log = logging.getLogger("ami_nb")
+
+_MARGIN = 1.0  # seconds the sync facade waits beyond the client's own timeout
+_CONNECT_STEPS = 4  # TCP connect, banner, challenge, login: each bounded by `timeout`
+
+
+def parse_target(
+    url_or_host: str | None,
+    *,
+    port: int = 5038,
+    username: str | None = None,
+    secret: str | None = None,
+    tls: bool = False,
+) -> tuple[str, int, str, str, bool]:
+    """``(host, port, username, secret, tls)`` from ``ami://user@host:port`` / ``amis://…`` or a bare host.
+
+    The secret comes from the argument, else the URL, else ``AMI_SECRET``, else a hidden ``getpass`` prompt.
+    The user name from the argument, else the URL, else ``AMI_USERNAME``.
+    """
+    host = url_or_host or os.environ.get("AMI_HOST") or "127.0.0.1"
+    url_user = url_secret = None
+    if "://" in host:
+        parts = urlsplit(host)
+        scheme = parts.scheme.lower()
+        if scheme not in ("ami", "amis"):
+            raise ValueError(f"unknown AMI URL scheme {scheme!r}: use ami://user@host:port or amis:// (TLS)")
+        tls = tls or scheme == "amis"
+        url_user = unquote(parts.username) if parts.username else None
+        url_secret = unquote(parts.password) if parts.password else None
+        if parts.port is not None:
+            port = parts.port
+        host = parts.hostname or "127.0.0.1"
+    user = username or url_user or os.environ.get("AMI_USERNAME")
+    if not user:
+        raise ValueError("no AMI user name: pass username=..., use ami://user@host:port, or set AMI_USERNAME")
+    pw = secret if secret is not None else url_secret
+    if pw is None:
+        pw = os.environ.get("AMI_SECRET")
+    if pw is None:
+        pw = getpass.getpass(f"AMI secret for {user}@{host}:{port}: ")
+    return host, int(port), user, pw, tls
+
+
+def _make_store(capacity: int) -> Any:
+    from .store import EventStore
+
+    return EventStore(capacity=capacity)
+
+
+class Recording:
+    """Writes the raw received byte stream to a file (the transcript format); ``.stop()`` or ``with``.
+
+    It starts with the banner line and the bytes of any message already half received, so the file parses whole.
+    After a reconnect the new connection's banner appears in the stream again.
+    """
+
+    def __init__(self, client: AMIClient, path: str | os.PathLike[str], run: Callable[..., Any]) -> None:
+        self.path = Path(path)
+        self._client = client
+        self._run = run
+        self._file = self.path.open("wb")
+        self.bytes_written = 0
+        self._stopped = False
+
+        async def start() -> None:
+            head = b""
+            if client.banner is not None:
+                head = f"{client.banner.text}\r\n".encode() + client.unfinished_bytes
+            self._write(head)
+            client.add_raw_tap(self._write)
+
+        run(start())
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            self._file.write(data)
+            self.bytes_written += len(data)
+
+    def stop(self) -> None:
+        """Stop recording and close the file (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+
+        async def stop() -> None:
+            self._client.remove_raw_tap(self._write)
+
+        try:
+            self._run(stop())
+        except (AMIError, RuntimeError):
+            self._client.remove_raw_tap(self._write)
+        self._file.close()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "recording"
+        return f"<Recording {str(self.path)!r} {state} {self.bytes_written} bytes>"
+
+
+class _Base:
+    """What Session and AsyncSession share: the client, the store, the description."""
+
+    def __init__(
+        self,
+        url_or_host: str | None,
+        *,
+        port: int,
+        username: str | None,
+        secret: str | None,
+        tls: bool,
+        auth: str,
+        events: str,
+        timeout: float,
+        store_capacity: int,
+        client_options: dict[str, Any],
+    ) -> None:
+        host, port, user, pw, tls = parse_target(url_or_host, port=port, username=username, secret=secret, tls=tls)
+        self.client = AMIClient(
+            host, port, username=user, secret=pw, tls=tls, auth=auth, events=events, timeout=timeout, **client_options
+        )
+        del pw
+        self.events = _make_store(store_capacity)
+        self.client.add_batch_sink(self.events.extend)
+
+    @property
+    def url(self) -> str:
+        c = self.client
+        return f"{'amis' if c.tls else 'ami'}://{c.username}@{c.host}:{c.port}"
+
+    @property
+    def state(self) -> str:
+        """``connecting``, ``connected``, ``reconnecting`` or ``closed``."""
+        return self.client.state
+
+    @property
+    def version(self) -> str | None:
+        """The AMI protocol version from the banner (e.g. ``11.0.0``; not Asterisk's version)."""
+        return self.client.version
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Client counters plus the store's size: events received, actions sent, reconnects, ..."""
+        out = dict(self.client.stats)
+        out.update(events_held=len(self.events), events_dropped=self.events.dropped)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} state={self.state}>"
+
+
+class Session(_Base):
+    """A blocking AMI session whose client runs on a background daemon thread. Build it with :func:`connect`.
+
+    Sync callbacks given to :meth:`on` run in order on a small worker thread, so they may block and may call
+    :meth:`action`; ``async`` callbacks run on the session's loop.
+    """
+
+    def __init__(
+        self,
+        url_or_host: str | None = None,
+        *,
+        port: int = 5038,
+        username: str | None = None,
+        secret: str | None = None,
+        tls: bool = False,
+        auth: str = "auto",
+        events: str = "on",
+        timeout: float = 10.0,
+        store_capacity: int = 1_000_000,
+        **client_options: Any,
+    ) -> None:
+        super().__init__(
+            url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
+            timeout=timeout, store_capacity=store_capacity, client_options=client_options,
+        )
+        self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ami-callbacks")
+        self._recordings: list[Recording] = []
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run_loop, args=(started,), daemon=True,
+                                        name=f"ami-session-{self.client.host}:{self.client.port}")
+        self._thread.start()
+        started.wait(5)
+        try:
+            self._wait(self.client.connect(), _CONNECT_STEPS * timeout + _MARGIN, "connecting")
+        except BaseException:
+            self._stop_thread()
+            raise
+
+    def _run_loop(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(started.set)
+        self._loop.run_forever()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The session's event loop (running on its own thread)."""
+        return self._loop
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def _on_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def _wait(self, coro: Coroutine[Any, Any, Any], timeout: float, what: str) -> Any:
+        if self._on_loop_thread():
+            coro.close()
+            raise RuntimeError(
+                f"{what} would block the AMI session's own event loop (you are in an async callback or a batch "
+                "sink): use session.send(...) or `await session.aaction(...)` there"
+            )
+        if not self._thread.is_alive():
+            coro.close()
+            raise AMIConnectionError(f"cannot run {what}: the session is closed")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise AMITimeoutError(f"{what} took longer than {timeout:g} s") from None
+
+    # -- actions ------------------------------------------------------------------------------------------------
+    def _timeout(self, timeout: float | None) -> float:
+        return self.client.timeout if timeout is None else float(timeout)
+
+    def _sync_outcome(self, result: Any) -> Any:
+        if isinstance(result, Response) and result._outcome is not None:
+            aid = result.action_id
+
+            def outcome(timeout: float | None = None) -> Any:
+                t = 30.0 if timeout is None else float(timeout)
+                assert aid is not None
+                return self._wait(self.client.originate_result(aid, t), t + _MARGIN, f"waiting for Originate {aid}")
+
+            return result.with_outcome(outcome)
+        return result
+
+    def action(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+               **kwfields: Any) -> Any:
+        """Send an action and wait for its shaped result (lines for ``Command``, a ``Config`` for ``GetConfig``,
+        else a :class:`Response`; an async Originate's ``.outcome(timeout=30)`` waits for its OriginateResponse).
+
+        Raises :class:`ActionError` for ``Response: Error``, :class:`AMITimeoutError` after ``timeout`` seconds.
+        """
+        t = self._timeout(timeout)
+        result = self._wait(self.client.action(name, fields, timeout=t, **kwfields), t + _MARGIN, f"action {name}")
+        return self._sync_outcome(result)
+
+    def send(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+             **kwfields: Any) -> concurrent.futures.Future:
+        """Fire and forget: send the action and return a ``concurrent.futures.Future`` of its result."""
+        t = self._timeout(timeout)
+
+        async def go() -> Any:
+            return await self.client.action(name, fields, timeout=t, **kwfields)
+
+        outer: concurrent.futures.Future = concurrent.futures.Future()
+        inner = asyncio.run_coroutine_threadsafe(go(), self._loop)
+
+        def done(f: concurrent.futures.Future) -> None:
+            if f.cancelled():
+                outer.cancel()
+            elif f.exception() is not None:
+                outer.set_exception(f.exception())
+            else:
+                outer.set_result(self._sync_outcome(f.result()))
+
+        inner.add_done_callback(done)
+        return outer
+
+    async def aaction(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                      **kwfields: Any) -> Any:
+        """``await session.aaction("Ping")`` from any event loop (a Jupyter cell's, or the session's own)."""
+        t = self._timeout(timeout)
+        coro = self.client.action(name, fields, timeout=t, **kwfields)
+        if asyncio.get_running_loop() is self._loop:
+            return await coro
+        result = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+        if isinstance(result, Response) and result._outcome is not None:
+            aid = result.action_id
+            loop = self._loop
+
+            async def outcome(timeout: float | None = None) -> Any:
+                assert aid is not None
+                fut = asyncio.run_coroutine_threadsafe(self.client.originate_result(aid, timeout), loop)
+                return await asyncio.wrap_future(fut)
+
+            return result.with_outcome(outcome)
+        return result
+
+    # -- listeners ------------------------------------------------------------------------------------------
+    def on(self, pattern: str, callback: EventCallback) -> EventCallback:
+        """Call ``callback(event)`` for events matching ``pattern`` (exact name or fnmatch, case-insensitive).
+
+        Sync callbacks run in order on the session's callback worker thread (they may call :meth:`action`);
+        coroutine functions run on the session's loop. Exceptions are logged and isolated. Returns ``callback``.
+        """
+        if inspect.iscoroutinefunction(callback):
+            wrapper: EventCallback = callback
+        else:
+
+            def wrapper(event: Any, _cb: EventCallback = callback) -> None:
+                self._worker.submit(self._run_callback, _cb, event)
+
+        self._callbacks.append((pattern.lower(), callback, wrapper))
+        self.client.on(pattern, wrapper)
+        return callback
+
+    def _run_callback(self, cb: EventCallback, event: Any) -> None:
+        try:
+            cb(event)
+        except Exception:
+            self.client.stats["callback_errors"] += 1
+            log.exception("AMI event callback %r raised; the session carries on", getattr(cb, "__qualname__", cb))
+
+    def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
+        """Remove listeners by pattern and/or callback (both ``None``: all). Returns how many were removed."""
+        pat = pattern.lower() if pattern is not None else None
+        removed = 0
+        keep = []
+        for entry in self._callbacks:
+            p, cb, wrapper = entry
+            if (pat is None or p == pat) and (callback is None or cb == callback):
+                removed += self.client.off(p, wrapper)
+            else:
+                keep.append(entry)
+        self._callbacks = keep
+        return removed
+
+    # -- recording and lifetime ---------------------------------------------------------------------------------
+    def record(self, path: str | os.PathLike[str]) -> Recording:
+        """Start writing the raw received bytes to ``path`` (banner first); returns a handle with ``.stop()``."""
+
+        def run(coro: Coroutine[Any, Any, Any]) -> Any:
+            return self._wait(coro, 5.0, "recording")
+
+        rec = Recording(self.client, path, run)
+        self._recordings.append(rec)
+        return rec
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Log off, close the connection and stop the background thread (idempotent)."""
+        if not self._thread.is_alive():
+            return
+        for rec in self._recordings:
+            rec.stop()
+        try:
+            self._wait(self.client.close(), timeout, "closing")
+        except (AMIError, RuntimeError) as exc:
+            log.warning("AMI session close: %s", exc)
+        finally:
+            self._stop_thread(timeout)
+
+    def _stop_thread(self, timeout: float = 5.0) -> None:
+        if self._on_loop_thread():
+            raise RuntimeError("session.close() cannot run on the session's own loop thread")
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    url_or_host: str | None = None,
+    *,
+    port: int = 5038,
+    username: str | None = None,
+    secret: str | None = None,
+    tls: bool = False,
+    auth: str = "auto",
+    events: str = "on",
+    timeout: float = 10.0,
+    store_capacity: int = 1_000_000,
+    **client_options: Any,
+) -> Session:
+    """Connect and log in; return a :class:`Session` whose events flow into ``session.events``.
+
+    ``url_or_host`` is ``ami://user@host:port``, ``amis://…`` (TLS) or a host name. The secret comes from
+    ``secret``, else ``AMI_SECRET``, else a hidden prompt. ``client_options`` go to :class:`AMIClient`
+    (``keepalive``, ``pong_timeout``, ``reconnect``, ``backoff``, ``ssl_context``, ``errors``).
+    """
+    return Session(
+        url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
+        timeout=timeout, store_capacity=store_capacity, **client_options,
+    )
+
+
+class AsyncSession(_Base):
+    """The session API on the caller's event loop (no thread): ``async with AsyncSession(url) as s:``.
+
+    ``await s.action(...)``, ``s.send(...)`` (an ``asyncio.Task``), ``s.on/off``, ``s.events``, ``await s.close()``.
+    """
+
+    def __init__(
+        self,
+        url_or_host: str | None = None,
+        *,
+        port: int = 5038,
+        username: str | None = None,
+        secret: str | None = None,
+        tls: bool = False,
+        auth: str = "auto",
+        events: str = "on",
+        timeout: float = 10.0,
+        store_capacity: int = 1_000_000,
+        **client_options: Any,
+    ) -> None:
+        super().__init__(
+            url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
+            timeout=timeout, store_capacity=store_capacity, client_options=client_options,
+        )
+
+    async def connect(self) -> AsyncSession:
+        await self.client.connect()
+        return self
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def action(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                     **kwfields: Any) -> Any:
+        return await self.client.action(name, fields, timeout=timeout, **kwfields)
+
+    aaction = action
+
+    def send(self, name: str, fields: Mapping[str, Any] | None = None, /, **kwfields: Any) -> asyncio.Task:
+        return asyncio.ensure_future(self.client.action(name, fields, **kwfields))
+
+    def on(self, pattern: str, callback: EventCallback) -> EventCallback:
+        return self.client.on(pattern, callback)
+
+    def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
+        return self.client.off(pattern, callback)
+
+    async def close(self) -> None:
+        await self.client.close()
