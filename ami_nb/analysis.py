@@ -89,10 +89,22 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
     """Column ``name`` as plain objects (missing values as ``None``/NaN), or an all-missing column."""
     if name in df.columns:
         s = df[name]
-        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype != object:
+        if s.dtype == object:  # repeated keys are tuples: keep the first value (as Message[key] does)
+            first = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
+            s = first if not first.equals(s) else s
+        else:
             s = s.astype(object)
         return s.where(s.notna(), None)
     return pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def _typed(df: pd.DataFrame, times: tuple[str, ...], texts: tuple[str, ...]) -> pd.DataFrame:
+    """Output dtypes: UTC datetimes, and pandas strings for text (missing values are NaN)."""
+    for c in times:
+        df[c] = df[c].astype("datetime64[ns, UTC]")
+    for c in texts:
+        df[c] = df[c].astype("str")
+    return df
 
 
 def _num(df: pd.DataFrame, name: str) -> pd.Series:
@@ -222,7 +234,11 @@ def channels(events: pd.DataFrame) -> pd.DataFrame:
     rows = _call_rows(events)
     rows = rows[rows["uid"].notna()]
     if rows.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in _CHANNEL_COLUMNS})
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _CHANNEL_COLUMNS})
+        empty["cause"] = empty["cause"].astype("Int64")
+        empty["partial"] = empty["partial"].astype(bool)
+        empty[["duration", "talk"]] = empty[["duration", "talk"]].astype(float)
+        return _typed(empty, _CHANNEL_TIMES, _CHANNEL_TEXTS)
     t = rows["t"]
     is_new = rows["ev"] == "Newchannel"
     is_hup = rows["ev"] == "Hangup"
@@ -277,7 +293,22 @@ def channels(events: pd.DataFrame) -> pd.DataFrame:
             "partial": out["created"].isna(),
         }
     )
+    result = _typed(result, _CHANNEL_TIMES, _CHANNEL_TEXTS)
     return result.sort_values(["created", "uniqueid"], na_position="first", kind="stable").reset_index(drop=True)
+
+
+_CHANNEL_TIMES = ("created", "answered", "hungup")
+_CHANNEL_TEXTS = (
+    "uniqueid",
+    "linkedid",
+    "channel",
+    "cause_txt",
+    "context",
+    "exten",
+    "caller_num",
+    "caller_name",
+    "state",
+)
 
 
 # -- calls --------------------------------------------------------------------------------------------------
@@ -305,18 +336,29 @@ _CALL_COLUMNS = [
     "in_progress",
 ]
 
+_CALL_TIMES = ("start", "answer", "end")
+_CALL_TEXTS = (
+    "linkedid",
+    "caller_num",
+    "caller_name",
+    "dialled",
+    "answered_by",
+    "disposition",
+    "cause_txt",
+    "queue",
+    "agent",
+)
+
 
 def _empty_calls() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype=object) for c in _CALL_COLUMNS})
-    for c in ("start", "answer", "end"):
-        df[c] = df[c].astype("datetime64[ns, UTC]")
     for c in ("wait", "talk", "duration", "queue_wait"):
         df[c] = df[c].astype(float)
     for c in ("transferred", "partial", "in_progress"):
         df[c] = df[c].astype(bool)
     df["channels"] = df["channels"].astype(int)
     df["cause"] = df["cause"].astype("Int64")
-    return df
+    return _typed(df, _CALL_TIMES, _CALL_TEXTS)
 
 
 def calls(events: pd.DataFrame) -> pd.DataFrame:
@@ -457,8 +499,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
             "in_progress": out["in_progress"].astype(bool),
         }
     )
-    for c in ("start", "answer", "end"):
-        result[c] = result[c].astype("datetime64[ns, UTC]")
+    result = _typed(result, _CALL_TIMES, _CALL_TEXTS)
     return result.sort_values(["start", "linkedid"], kind="stable").reset_index(drop=True)
 
 
@@ -613,8 +654,8 @@ def concurrency(events: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
     start_bin = level.index.min().floor(freq)
     grid = pd.date_range(start_bin, level.index.max().floor(freq), freq=freq, name="time")
     within = level.resample(freq, origin=start_bin).max().reindex(grid)
-    at_end = level.resample(freq, origin=start_bin).last().reindex(grid).ffill()
-    active = at_end.shift(1).fillna(0).astype(int)
+    at = np.searchsorted(level.index.asi8, grid.asi8, side="right") - 1  # last change at or before each bin start
+    active = pd.Series(np.where(at >= 0, level.to_numpy()[np.maximum(at, 0)], 0), index=grid)
     peak = np.maximum(within.fillna(-1).to_numpy(), active.to_numpy()).astype(int)
     started = pd.Series(1, index=pd.DatetimeIndex(c["start"].dropna())).resample(freq, origin=start_bin).sum()
     return pd.DataFrame(

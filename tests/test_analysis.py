@@ -1,0 +1,196 @@
+"""ami_nb.analysis against real Asterisk 22 event streams (transcripts) and the simulator's ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ami_nb import analysis as A
+from ami_nb.recording import read_transcript
+
+T = Path(__file__).parent / "fixtures" / "transcripts"
+
+
+@pytest.fixture(scope="module")
+def t19() -> pd.DataFrame:
+    return read_transcript(T / "19_originate_async_100.txt")
+
+
+@pytest.fixture(scope="module")
+def t32() -> pd.DataFrame:
+    return read_transcript(T / "32_originate_sync_and_failures.txt")
+
+
+# -- calls from real transcripts ----------------------------------------------------------------------------
+def test_answered_call_with_nested_dial(t19: pd.DataFrame) -> None:
+    c = A.calls(t19)
+    assert len(c) == 1
+    row = c.iloc[0]
+    assert row["linkedid"] == "1795680640.23"
+    assert row["disposition"] == "answered"
+    assert (row["caller_num"], row["caller_name"], row["dialled"]) == ("5551000", "Demo Caller", "100")
+    assert row["answered_by"] == "Local/200@demo"
+    assert row["channels"] == 4
+    assert (row["cause"], row["cause_txt"]) == (16, "Normal Clearing")
+    assert not row["partial"] and not row["in_progress"] and not row["transferred"]
+    # sink waits 3 s after the answer; the timeline gives the real times
+    assert 2.9 < row["talk"] < 3.2
+    assert row["duration"] == pytest.approx(row["wait"] + row["talk"])
+    assert row["start"] <= row["answer"] <= row["end"]
+
+
+def test_failure_outcomes_of_originates(t32: pd.DataFrame) -> None:
+    c = A.calls(t32).set_index("linkedid")
+    expected = {
+        "1795680660.29": ("400", "busy", 17),  # Busy(3)
+        "1795680660.31": ("500", "no answer", 16),  # Dial(Local/999,3) never answered
+        "1795680660.32": ("800", "failed", 34),  # Congestion(2)
+        "1795680660.33": ("nosuchexten", "failed", 0),
+        "1795680660.27": ("200", "answered", 0),  # the synchronous originate, already up when events began
+    }
+    got = {lid: (r.dialled, r.disposition, r.cause) for lid, r in c.iterrows()}
+    assert got == expected
+    assert c.loc["1795680660.31", "wait"] == pytest.approx(3.0, abs=0.1)  # the dial timeout
+    assert c["talk"].drop("1795680660.27").isna().all()  # nothing else was answered
+    assert c["answered_by"].isna().all()
+
+
+def test_stream_joined_mid_call_is_flagged_partial(t32: pd.DataFrame, t19: pd.DataFrame) -> None:
+    c = A.calls(t32).set_index("linkedid")
+    # events were turned on after the busy originate's first channel and the synchronous call were created
+    assert c.loc["1795680660.29", "partial"] and c.loc["1795680660.27", "partial"]
+    assert not c.loc["1795680660.31", "partial"]
+    # cut a complete call in the middle: the rest still gives one call, partial, with its outcome
+    ev = t19["Event"].astype(str)
+    cut = int(np.flatnonzero(ev == "BridgeEnter")[0])
+    late = t19.iloc[cut:].reset_index(drop=True)
+    got = A.calls(late)
+    assert len(got) == 1
+    row = got.iloc[0]
+    assert row["partial"] and row["disposition"] == "answered" and not row["in_progress"]
+    assert row["end"] == A.calls(t19).iloc[0]["end"]
+    ch = A.channels(late)
+    assert ch["partial"].all() and ch["created"].isna().all() and ch["hungup"].notna().all()
+
+
+def test_call_in_progress_has_no_end(t19: pd.DataFrame) -> None:
+    ev = t19["Event"].astype(str)
+    early = t19.iloc[: int(np.flatnonzero(ev == "Hangup")[0])]
+    row = A.calls(early).iloc[0]
+    assert row["in_progress"] and pd.isna(row["end"]) and pd.isna(row["duration"])
+    assert row["disposition"] == "answered"  # already answered, still up
+    ringing = t19.iloc[: int(np.flatnonzero(ev == "DialBegin")[0]) + 1]
+    row = A.calls(ringing).iloc[0]
+    assert row["in_progress"] and pd.isna(row["disposition"])
+
+
+def test_filtered_stream_and_missing_columns(t32: pd.DataFrame) -> None:
+    filtered = read_transcript(T / "23_filter.txt")  # only Newchannel, Hangup, DialEnd, OriginateResponse got through
+    c = A.calls(filtered).set_index("linkedid")
+    assert c.loc["1795680852.73", "disposition"] == "no answer"
+    assert c.loc["1795680852.74", "disposition"] == "answered"  # its channels hung up while Up
+    assert c.loc["1795680852.79", "in_progress"]  # the ;2 channel's Hangup was filtered out
+    slim = t32.drop(columns=["Cause-txt", "CallerIDName", "ChannelStateDesc", "DialStatus", "Exten"])
+    s = A.calls(slim).set_index("linkedid")
+    assert s.loc["1795680660.29", "disposition"] == "busy"  # from the hangup cause alone
+    assert s["cause_txt"].isna().all() and s["dialled"].isna().all()
+    assert list(A.calls(t32[["received", "Event"]]).columns) == list(A.calls(t32).columns)
+    assert A.calls(t32[["received", "Event"]]).empty
+
+
+def test_non_call_events_are_ignored() -> None:
+    for name in ("28_db_vars_misc.txt", "17_queuestatus.txt", "15_coreshowchannels.txt", "01_login_success.txt"):
+        df = read_transcript(T / name)
+        assert A.calls(df).empty, name
+        assert A.channels(df).empty, name
+    assert A.calls(pd.DataFrame()).empty
+    assert A.queue_stats(pd.DataFrame()).empty
+    assert A.concurrency(pd.DataFrame()).empty
+
+
+def test_timestamp_header_wins_over_received(t19: pd.DataFrame) -> None:
+    shifted = t19.copy()
+    shifted["Timestamp"] = shifted["received"] + pd.Timedelta(hours=1)
+    a, b = A.calls(t19).iloc[0], A.calls(shifted).iloc[0]
+    assert b["start"] - a["start"] == pd.Timedelta(hours=1)
+    assert b["duration"] == pytest.approx(a["duration"])
+    # epoch-seconds text, as a frame built without the store would hold it
+    text = t19.assign(Timestamp=(t19["received"].astype("int64") / 1e9 + 60).map("{:.6f}".format))
+    assert (A.calls(text).iloc[0]["start"] - a["start"]).total_seconds() == pytest.approx(60, abs=1e-5)
+
+
+def test_channels_lifecycle(t19: pd.DataFrame) -> None:
+    ch = A.channels(t19).set_index("uniqueid")
+    assert len(ch) == 4 and (ch["linkedid"] == "1795680640.23").all()
+    first = ch.loc["1795680640.23"]
+    assert first["channel"] == "Local/100@demo-0000000b;1"
+    assert (first["context"], first["exten"]) == ("demo", "100")
+    assert (first["caller_num"], first["caller_name"]) == ("5551000", "Demo Caller")  # set after Newchannel
+    assert first["cause"] == 16 and not first["partial"]
+    assert first["created"] <= first["answered"] <= first["hungup"]
+    assert ch.loc["1795680641.26", "exten"] == "200"
+    assert ch.loc["1795680641.26", "talk"] == pytest.approx(1.5, abs=0.2)  # 200: Answer, Wait(2) cut by the hangup
+
+
+def test_against_cdr_events(t19: pd.DataFrame) -> None:
+    """Each call's disposition and duration agree with the CDR of its first channel (cdr_manager)."""
+    for frame in (t19, read_transcript(T / "22_events_off_on.txt")):
+        cdr = A.cdrs(frame).set_index("uniqueid")
+        c = A.calls(frame).set_index("linkedid")
+        both = c.index.intersection(cdr.index)
+        assert len(both) >= 1
+        for lid in both:
+            assert c.loc[lid, "disposition"] == cdr.loc[lid, "disposition"]
+            # CDR times are whole seconds: the durations agree within a second
+            assert abs(c.loc[lid, "duration"] - cdr.loc[lid, "duration"]) <= 1.0
+            src = cdr.loc[lid, "source"]
+            assert c.loc[lid, "caller_num"] == src if src else pd.isna(c.loc[lid, "caller_num"])
+
+
+def test_transfer_flag(t19: pd.DataFrame) -> None:
+    xfer = pd.DataFrame(
+        {
+            "received": [t19["received"].iloc[-1]],
+            "Event": ["BlindTransfer"],
+            "Result": ["Success"],
+            "TransfererLinkedid": ["1795680640.23"],
+            "TransfereeLinkedid": ["1795680640.23"],
+        }
+    )
+    c = A.calls(pd.concat([t19, xfer], ignore_index=True))
+    assert c["transferred"].tolist() == [True]
+    failed = xfer.assign(Result="Fail")
+    assert A.calls(pd.concat([t19, failed], ignore_index=True))["transferred"].tolist() == [False]
+
+
+def test_concurrency_matches_interval_count(t32: pd.DataFrame) -> None:
+    conc = A.concurrency(t32, "1s")
+    c = A.calls(t32)
+    for when, row in conc.iterrows():
+        up = ((c["start"] <= when) & (c["end"] > when)).sum()  # independent count at each bin's start
+        assert row["active"] == up, when
+        assert row["peak"] >= row["active"]
+        assert row["started"] == ((c["start"] >= when) & (c["start"] < when + pd.Timedelta("1s"))).sum()
+    assert conc["started"].sum() == len(c)
+    assert conc["peak"].max() == 4  # four originates in flight at once
+
+
+def test_disposition_summary(t32: pd.DataFrame) -> None:
+    s = A.disposition_summary(t32)
+    assert s["calls"].to_dict() == {"answered": 1, "busy": 1, "no answer": 1, "failed": 2}
+    assert s["share"].sum() == pytest.approx(1.0)
+    assert list(s.index) == [d for d in A.DISPOSITIONS if d in s.index]
+
+
+def test_plots_render(t32: pd.DataFrame) -> None:
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for fn in (A.plot_volume, A.plot_concurrency, A.plot_wait_distribution):
+        ax = fn(t32)
+        assert ax.has_data(), fn.__name__
+        plt.close(ax.figure)
