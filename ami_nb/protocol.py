@@ -372,6 +372,22 @@ class Parser:
             append(msg)
         return out
 
+    def _stray(self, block: str, out: list[Message]) -> Message | None:
+        """A block with no header: leading blank lines, or the tail of a value that held CRLFCRLF."""
+        if not block:
+            return None
+        msg = _parse_slow(block.split("\r\n"))
+        if msg is not None:
+            return msg
+        if out:  # the value before the blank line went on: attach the tail to it rather than lose it
+            prev = out[-1].pairs()
+            k, v = prev[-1]
+            prev[-1] = (k, v + "\r\n\r\n" + block)
+            out[-1] = Message.from_pairs(prev)
+        else:
+            self.stray_blocks += 1
+        return None
+
     def _legacy_region(self, region: bytes) -> list[Message]:
         """Frame a region that holds pre-14 ``Response: Follows`` blocks, whose text may hold blank lines."""
         out: list[Message] = []
