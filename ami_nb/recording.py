@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +47,32 @@ def find_timeline(path: PathLike) -> Path | None:
     return None
 
 
-def _chunks(path: Path, timeline: Path | None) -> Iterator[tuple[float, bytes]]:
-    """``(seconds since connect, bytes)`` per read; one chunk at 0.0 without a timeline."""
+def _read_timeline(path: Path, timeline: Path | None) -> tuple[list[tuple[float, bytes]], float | None]:
+    """``(seconds since connect, bytes)`` per read (one chunk at 0.0 without a timeline), and the epoch time of
+    ``t == 0`` when a record states it (an ``"epoch"`` key: the absolute time of that record's ``t``)."""
     data = path.read_bytes()
     if timeline is None:
-        yield 0.0, data
-        return
+        return [(0.0, data)], None
     reads = []
+    epoch: float | None = None
     with timeline.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
+                if epoch is None and isinstance(rec.get("epoch"), int | float):
+                    epoch = float(rec["epoch"]) - float(rec.get("t", 0.0))
                 if rec.get("dir") == "in":
                     reads.append((float(rec["t"]), rec["data"].encode("latin-1")))
             except (ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError) as exc:
                 raise ValueError(f"{timeline.name} line {n}: not a timeline record ({exc})") from exc
     if b"".join(chunk for _, chunk in reads) != data:
         raise ValueError(f"{timeline.name} does not match {path.name}: its 'in' chunks do not join to the file's bytes")
-    yield from reads
+    return reads, epoch
 
 
+_BANNER = re.compile(rb"(?<=\n)(?=Asterisk Call Manager/[^\r\n]*\r?\n)")
 _EVENTTV = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 
@@ -114,24 +117,28 @@ def load_transcript(
 ) -> EventStore:
     """Replay a transcript's events into an :class:`EventStore` (a new one unless ``store`` is given).
 
-    ``start`` is the connection's time (datetime, ISO string or epoch seconds); by default it is read from the
-    stream itself: the first ``Timestamp`` or ``EventTV`` header, else a ``Newchannel``'s Uniqueid (whole
-    seconds), else the epoch. ``timeline``: ``True`` finds the sibling timeline, a path names one, ``False``
-    ignores it (then every event is stamped at ``start``). ``errors`` is the parser's decoding policy.
+    ``start`` is the connection's time (datetime, ISO string or epoch seconds); by default the timeline's
+    ``"epoch"`` (a record may state the absolute time of its ``t``), else it is read from the stream itself: the
+    first ``Timestamp`` or ``EventTV`` header, else a ``Newchannel``'s Uniqueid (whole seconds), else the epoch.
+    ``timeline``: ``True`` finds the sibling timeline, a path names one, ``False`` ignores it (then every event
+    is stamped at ``start``). ``errors`` is the parser's decoding policy. A banner in the middle of the stream (a
+    recording that spans a reconnect) starts a new connection.
     """
     p = Path(path)
     tl = find_timeline(p) if timeline is True else (Path(timeline) if timeline else None)
     parser = Parser(errors=errors)
     reads: list[tuple[float, list[Message]]] = []
-    anchor: float | None = None
-    first = True
-    for t, chunk in _chunks(p, tl):
-        if first:
-            first = False
-            if not chunk.lstrip().startswith(b"Asterisk Call Manager/") and b"Call Manager/" not in chunk[:200]:
-                parser = Parser(expect_banner=False, errors=errors)
+    chunks, anchor = _read_timeline(p, tl)
+    if chunks and not chunks[0][1].startswith(b"Asterisk Call Manager/"):
+        parser = Parser(expect_banner=False, errors=errors)
+    for t, chunk in chunks:
+        msgs: list[Message] = []
         try:
-            msgs = parser.feed(chunk)
+            pieces = _BANNER.split(chunk)
+            msgs.extend(parser.feed(pieces[0]))
+            for piece in pieces[1:]:  # a reconnect: the new connection's banner, then its messages
+                parser = Parser(errors=errors)
+                msgs.extend(parser.feed(piece))
         except ProtocolError as exc:
             raise ProtocolError(f"{p.name}: {exc}") from exc
         events = [m for m in msgs if m.is_event]
