@@ -155,33 +155,28 @@ class _Chunk:
         return self.recv_starts.nbytes + self.recv_values.nbytes + sum(c.nbytes for c in self.cols.values())
 
 
-def _slow_items(msg: Any) -> list[tuple[str, str]]:
-    """Pairs of a message with repeated, multi-valued or folded keys, each key once (tuples encoded)."""
-    vals: dict[str, list[str]] = {}
-    pairs = msg.pairs() if hasattr(msg, "pairs") else msg.items()
-    for k, v in pairs:
+_Plan = list[tuple[str, tuple[int, ...], bool]]
+
+
+def _plan(keys: tuple[str, ...]) -> _Plan | None:
+    """How the keys of one message shape map to columns; None when each key is its own plain column."""
+    cols: dict[str, list[int]] = {}
+    for j, k in enumerate(keys):
         m = _FOLD.match(k)
-        if m:
-            k = m.group(1)
-        vals.setdefault(k, []).append(v)
-    out = []
-    for k, vs in vals.items():
-        if len(vs) > 1 or k in MULTI_KEYS:
-            out.append((k, _TUPLE + _TUPLE.join(vs)))
-        else:
-            out.append((k, vs[0]))
-    return out
-
-
-def _needs_slow(keys: tuple[str, ...]) -> bool:
-    return any(k in MULTI_KEYS or _FOLD.match(k) for k in keys)
+        cols.setdefault(m.group(1) if m else k, []).append(j)
+    plan = [(k, tuple(ix), len(ix) > 1 or k in MULTI_KEYS) for k, ix in cols.items()]
+    if len(plan) == len(keys) and not any(multi for _, _, multi in plan) and list(cols) == list(keys):
+        return None
+    return plan
 
 
 def _factorize(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    table: dict[str, int] = {}
-    setdefault = table.setdefault
-    codes = [setdefault(v, len(table)) for v in values]
-    return np.array(codes, dtype=_codes_dtype(len(table))), list(table)
+    uniques = list(dict.fromkeys(values))
+    dtype = _codes_dtype(len(uniques))
+    if len(uniques) == 1:
+        return np.zeros(len(values), dtype=dtype), uniques
+    index = dict(zip(uniques, range(len(uniques)), strict=True))
+    return np.fromiter(map(index.__getitem__, values), dtype, len(values)), uniques
 
 
 def _parse_timestamps(values: Sequence[str]) -> np.ndarray:
@@ -198,35 +193,44 @@ def _parse_timestamps(values: Sequence[str]) -> np.ndarray:
 
 
 def _freeze(msgs: Sequence[Message], recv: Sequence[tuple[int, float]], base: int,
-            fast_keys: dict[tuple[str, ...], bool]) -> _Chunk:
-    """Columnar chunk of ``msgs``; ``recv`` holds ``(end_row, received)`` runs; ``fast_keys`` is a cache."""
+            plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk:
+    """Columnar chunk of ``msgs``; ``recv`` holds ``(end_row, received)`` runs; ``plans`` is a cache."""
     n = len(msgs)
+    # 1. group rows by their key sequence (events of one type share it), values as tuples
     groups: dict[tuple[str, ...], tuple[list[int], list[tuple[str, ...]]]] = {}
+    get = groups.get
     for i, m in enumerate(msgs):
-        d = getattr(m, "_d", m)  # a Message's first value per key, in order (or the Message itself if a dict)
-        if getattr(m, "_pairs", None) is None:
-            keys = tuple(d)
-            fast = fast_keys.get(keys)
-            if fast is None:
-                fast = fast_keys[keys] = not _needs_slow(keys)
-            if fast:
-                g = groups.get(keys)
-                if g is None:
-                    g = groups[keys] = ([], [])
-                g[0].append(i)
-                g[1].append(tuple(d.values()))
-                continue
-        items = _slow_items(m)
-        keys = tuple(k for k, _ in items)
-        g = groups.get(keys)
+        pairs = getattr(m, "_pairs", None)  # set on a Message only when keys repeat
+        if pairs is None:
+            ks, vs = tuple(m), tuple(m.values())
+        else:
+            ks, vs = zip(*pairs, strict=True)
+        g = get(ks)
         if g is None:
-            g = groups[keys] = ([], [])
+            g = groups[ks] = ([], [])
         g[0].append(i)
-        g[1].append(tuple(v for _, v in items))
+        g[1].append(vs)
 
-    parts: dict[str, list[tuple[list[int], tuple[str, ...]]]] = {}
+    # 2. transpose each group; fold repeated and multi-valued keys into tuple-encoded values
+    parts: dict[str, list[tuple[list[int], Sequence[str]]]] = {}
     for keys, (rows, vals) in groups.items():
-        for key, col in zip(keys, zip(*vals, strict=True), strict=True):
+        cols = list(zip(*vals, strict=True))
+        if keys in plans:
+            plan = plans[keys]
+        else:
+            plan = plans[keys] = _plan(keys)
+        if plan is None:
+            named: Iterable[tuple[str, Sequence[str]]] = zip(keys, cols, strict=True)
+        else:
+            named = []
+            for key, ix, multi in plan:
+                if not multi:
+                    named.append((key, cols[ix[0]]))
+                elif len(ix) == 1:
+                    named.append((key, [_TUPLE + v for v in cols[ix[0]]]))
+                else:
+                    named.append((key, [_TUPLE + _TUPLE.join(t) for t in zip(*(cols[j] for j in ix), strict=True)]))
+        for key, col in named:
             p = parts.get(key)
             if p is None:
                 parts[key] = [(rows, col)]
@@ -272,6 +276,25 @@ def _freeze(msgs: Sequence[Message], recv: Sequence[tuple[int, float]], base: in
     return _Chunk(base, n, starts.astype(np.int32), vals_r, cols)
 
 
+try:  # pandas' own string storage when present: decode a dictionary without a Python str per row
+    import pyarrow as _pa
+except ImportError:  # pragma: no cover - pyarrow is optional
+    _pa = None
+
+
+def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
+    """A ``str`` array from codes into ``uniques`` (-1: missing)."""
+    if _pa is not None:
+        try:
+            dtype = pd.StringDtype("pyarrow", na_value=np.nan)
+            idx = _pa.array(codes.astype(np.int32), mask=codes < 0, type=_pa.int32())
+            arr = _pa.DictionaryArray.from_arrays(idx, _pa.array(uniques, type=_pa.large_string()))
+            return pd.arrays.ArrowStringArray(arr.dictionary_decode(), dtype=dtype)
+        except (TypeError, ValueError, _pa.ArrowException):  # surrogates, or another pandas string storage
+            pass
+    return pd.array(np.array([*uniques, np.nan], dtype=object)[codes], dtype="str")
+
+
 def _to_epoch(since: Any) -> float:
     if isinstance(since, (int, float)) and not isinstance(since, bool):
         return float(since)
@@ -306,7 +329,7 @@ class EventStore:
         self._total = 0
         self._dropped = 0
         self._order: dict[str, None] = {}  # column names of frozen chunks, first-seen order
-        self._fast: dict[tuple[str, ...], bool] = {}
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}
         self._rate: deque[tuple[int, int]] = deque(maxlen=_STAT_SECONDS)  # (epoch second, events)
 
     # -- writing (hot path) ------------------------------------------------------------------------------
@@ -346,7 +369,7 @@ class EventStore:
                 self._pending.append(batch)
                 self._open_base += len(self._open)
                 self._open, self._open_recv = [], []
-            chunk = _freeze(batch[0], batch[1], batch[2], self._fast)
+            chunk = _freeze(batch[0], batch[1], batch[2], self._plans)
             with self._lock:
                 self._pending.remove(batch)
                 self._chunks.append(chunk)
@@ -479,10 +502,10 @@ class EventStore:
         """A consistent snapshot as chunks (raw batches frozen outside the lock), first rows, column order, end."""
         chunks, offset, raw, order, end = self._snapshot()
         starts = [offset] + [0] * (len(chunks) - 1) if chunks else []
-        fast: dict[tuple[str, ...], bool] = {}
+        plans: dict[tuple[str, ...], _Plan | None] = {}
         for msgs, recv, base in raw:
             if msgs:
-                ch = _freeze(msgs, recv, base, fast)
+                ch = _freeze(msgs, recv, base, plans)
                 chunks.append(ch)
                 starts.append(0)
                 for key in ch.cols:
@@ -622,8 +645,7 @@ class EventStore:
                 return pd.arrays.IntegerArray(nums[gcodes], gcodes < 0)
         if kind == "category":
             return pd.Categorical.from_codes(gcodes, categories=pd.Index(uniques, dtype="str"))
-        vals_s = np.array([*uniques, np.nan], dtype=object)
-        return pd.array(vals_s[gcodes], dtype="str")
+        return _strings(gcodes, uniques)
 
     def __repr__(self) -> str:
         return f"<EventStore held={len(self)} total={self._total} dropped={self._dropped} capacity={self.capacity}>"
