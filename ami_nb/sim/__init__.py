@@ -1,0 +1,304 @@
+"""A simulated Asterisk 22 that speaks real AMI, for notebooks, tests and benchmarks without a PBX.
+
+In-process::
+
+    from ami_nb import sim
+    with sim.start(seed=1, time_scale=600, timestampevents=True) as pbx:   # 10 simulated minutes per second
+        pbx.url                      # 'ami://admin@127.0.0.1:<port>'
+        pbx.simulate(3600, rate=120) # an hour of traffic (6 real seconds), returns when every call ended
+        pbx.ground_truth()           # one row per call: what really happened
+
+From a shell (the simulator in its own process, so a benchmark client has a core to itself)::
+
+    python -m ami_nb.sim --host 127.0.0.1 --port 5038 --traffic --rate 600 --time-scale 60
+    python -m ami_nb.sim --port 5038 --flood 1000000 --flood-clients 1   # waits for 1 client, floods, reports
+    python -m ami_nb.sim --replay tests/fixtures/transcripts/19_originate_async_100.txt
+
+A benchmark can also start ``python -m ami_nb.sim --port 0 --print-port`` in a subprocess, read the port from
+its first stdout line, log in and send ``Action: SimFlood`` / ``Count: N`` (needs the ``system`` write class):
+the server answers Success, writes N pre-rendered call events, then ``Event: SimFloodComplete`` / ``Count: N``.
+
+Users are those of the recorded server: ``admin``/``amp111`` (read=all, write=all) and ``limited``/``lim123``
+(read=call, write=originate). The clock is virtual: ``time_scale`` simulated seconds pass per real second, and
+with ``timestampevents=True`` every event carries ``Timestamp:`` on that clock (use it for durations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import threading
+from typing import Any
+
+from .model import DEFAULT_MIX, Traffic
+from .server import DEFAULT_USERS, AMIServer, User
+
+__all__ = ["DEFAULT_MIX", "DEFAULT_USERS", "SimPBX", "Traffic", "User", "start"]
+
+
+class SimPBX:
+    """Handle on a running simulated PBX (its asyncio loop runs in a daemon thread)."""
+
+    def __init__(self, server: AMIServer, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        self._server = server
+        self._loop = loop
+        self._thread = thread
+        self.host: str = server.host
+        self.port: int = server.port
+        self.users: dict[str, User] = dict(server.users)
+        self._stopped = False
+
+    # -- basics ----------------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"ami://admin@{self.host}:{self.port}"
+
+    @property
+    def seed(self) -> int:
+        return self._server.pbx.seed
+
+    @property
+    def time_scale(self) -> float:
+        return self._server.time_scale
+
+    @property
+    def now(self) -> float:
+        """The simulated clock (epoch seconds)."""
+        return self._server.pbx.now
+
+    @property
+    def events_emitted(self) -> int:
+        return self._server.events_emitted
+
+    @property
+    def sessions(self) -> int:
+        """Connections currently open."""
+        return len(self._server.sessions)
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running"
+        return f"<SimPBX {state} {self.host}:{self.port} seed={self.seed} time_scale={self.time_scale}>"
+
+    def _run(self, coro: Any, timeout: float | None = 30.0) -> Any:
+        if self._stopped:
+            coro.close()
+            raise RuntimeError("the simulated PBX is stopped")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TimeoutError(f"the simulated PBX did not finish within {timeout} s") from None
+
+    def stop(self) -> None:
+        """Close every connection and the listening socket; the loop thread ends."""
+        if self._stopped:
+            return
+        try:
+            self._run(self._server.close(), 10.0)
+        finally:
+            self._stopped = True
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10.0)
+
+    def __enter__(self) -> SimPBX:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- driving calls -----------------------------------------------------------------------------------------
+    def call(self, kind: str = "answered", **options: Any) -> str:
+        """Start one call now (``answered``, ``busy``, ``noanswer``, ``congestion``, ``queue``, ``abandon``,
+        ``transfer``); ``caller=``, ``callee=``, ``talk=``, ``ring=`` override the draws. Returns its Linkedid."""
+
+        async def go() -> str:
+            srv = self._server
+            srv.sync_clock()
+            gen = srv.pbx.scenario(kind, **options)
+            before = set(srv.pbx.calls)
+            delay = next(gen)
+            srv.pbx.sched.add(gen, 0.0 if not isinstance(delay, (int, float)) else float(delay))
+            srv.wake()
+            new = [k for k in srv.pbx.calls if k not in before]
+            return new[0] if new else ""
+
+        return self._run(go())
+
+    def originate(self, channel: str = "Local/100@demo", *, context: str = "demo", exten: str | None = "sink",
+                  application: str | None = None, data: str = "", callerid: str = "",
+                  variables: dict[str, str] | None = None, account: str = "") -> None:
+        """Originate as the ``Originate`` action does (asynchronously, no OriginateResponse)."""
+
+        async def go() -> None:
+            srv = self._server
+            srv.sync_clock()
+            srv.pbx.sched.add(srv.pbx.originate(
+                channel, context=context, exten=exten, application=application, data=data, callerid=callerid,
+                variables=list((variables or {}).items()), account=account))
+            srv.wake()
+
+        self._run(go())
+
+    def start_traffic(self, *, rate: float | None = None, mix: dict[str, float] | None = None,
+                      **traffic: Any) -> None:
+        """Continuous background traffic (for a live dashboard) until :meth:`stop_traffic`."""
+
+        async def go() -> None:
+            self._apply_traffic(rate, mix, traffic)
+            self._server.sync_clock()
+            self._server.pbx.start_traffic()
+            self._server.wake()
+
+        self._run(go())
+
+    def stop_traffic(self) -> None:
+        """No new calls; calls in progress finish normally."""
+
+        async def go() -> None:
+            self._server.pbx.stop_traffic()
+
+        self._run(go())
+
+    def _apply_traffic(self, rate: float | None, mix: dict[str, float] | None, opts: dict[str, Any]) -> None:
+        t = self._server.pbx.traffic
+        if rate is not None:
+            t.rate = float(rate)
+        if mix is not None:
+            unknown = set(mix) - set(DEFAULT_MIX)
+            if unknown:
+                raise ValueError(f"unknown scenario(s) in mix: {sorted(unknown)}; known: {sorted(DEFAULT_MIX)}")
+            t.mix = dict(mix)
+        for k, v in opts.items():
+            if k not in Traffic.__dataclass_fields__:
+                raise ValueError(f"unknown traffic option {k!r}; known: {sorted(Traffic.__dataclass_fields__)}")
+            setattr(t, k, v)
+
+    def simulate(self, duration: float = 3600.0, *, rate: float | None = None, mix: dict[str, float] | None = None,
+                 time_scale: float | None = None, timeout: float | None = None, **traffic: Any) -> Any:
+        """Run ``duration`` simulated seconds of traffic (at the time scale) and return when every call of
+        it has ended. Returns :meth:`ground_truth` of the calls that started in this run."""
+        if time_scale is not None:
+            self.set_time_scale(time_scale)
+        scale = self._server.time_scale
+        if timeout is None:
+            timeout = 60.0 + (0.0 if math.isinf(scale) else (duration + 3600.0) / scale)
+
+        async def go() -> list[str]:
+            srv = self._server
+            pbx = srv.pbx
+            self._apply_traffic(rate, mix, traffic)
+            srv.sync_clock()
+            before = set(pbx.calls)
+            until = pbx.now + duration
+            pbx.start_traffic(until=until)
+            srv.wake()
+            while (pbx.traffic_running and pbx.now < until) or pbx.linked:
+                await asyncio.sleep(0.005)
+                if pbx.sched.next_time() is None and not pbx.linked:
+                    break
+            pbx.stop_traffic()
+            return [k for k in pbx.calls if k not in before]
+
+        ids = self._run(go(), timeout)
+        frame = self.ground_truth()
+        return frame[frame["linkedid"].isin(ids)].reset_index(drop=True)
+
+    def set_time_scale(self, time_scale: float) -> None:
+        """Simulated seconds per real second (``math.inf``: run as fast as possible)."""
+
+        async def go() -> None:
+            self._server.set_time_scale(time_scale)
+
+        self._run(go())
+
+    def flood(self, n_events: int, *, clients: int = 0, timeout: float = 120.0) -> int:
+        """Send ``n_events`` pre-rendered call events to every logged-in session with events on (waiting
+        first for ``clients`` such sessions); returns the total written (n_events x sessions)."""
+        from .flood import flood
+
+        async def go() -> int:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + timeout
+            while clients and loop.time() < end:
+                ready = [s for s in self._server.sessions
+                         if s.authenticated and not (s.mask is not None and not s.mask)]
+                if len(ready) >= clients:
+                    break
+                await asyncio.sleep(0.01)
+            return await flood(self._server, n_events)
+
+        return self._run(go(), timeout + 5.0)
+
+    def ground_truth(self) -> Any:
+        """One row per call: linkedid, caller, callee, scenario, start, answer, end (UTC datetimes), queue,
+        agent, transferred, disposition, hangup_cause."""
+        import pandas as pd
+
+        async def go() -> list[dict[str, Any]]:
+            return [rec.row() for rec in self._server.pbx.calls.values()]
+
+        rows = self._run(go())
+        cols = ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue", "agent",
+                "transferred", "disposition", "hangup_cause"]
+        df = pd.DataFrame(rows, columns=cols)
+        for c in ("start", "answer", "end"):
+            df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True)
+        df["hangup_cause"] = df["hangup_cause"].astype("Int64")
+        df["transferred"] = df["transferred"].astype(bool)
+        return df
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    seed: int = 0,
+    timestampevents: bool = False,
+    users: dict[str, Any] | None = None,
+    traffic: Traffic | dict[str, Any] | None = None,
+    time_scale: float = 1.0,
+    start_time: float | None = None,
+    authtimeout: float = 30.0,
+    auth_fail_delay: float = 1.0,
+    max_client_buffer: int = 8 * 1024 * 1024,
+    background_traffic: bool = False,
+) -> SimPBX:
+    """Start a simulated PBX on its own loop in a daemon thread and return its handle.
+
+    ``users`` maps name -> :class:`User` (or ``(secret, read, write)``); ``traffic`` sets the traffic model
+    (:class:`Traffic` fields: rate per hour, mix, agents, talk/ring/wait means...); ``time_scale`` is simulated
+    seconds per real second; ``start_time`` fixes the simulated clock's start (epoch seconds) for reproducible
+    Uniqueids; ``authtimeout`` closes connections that never log in; a slow client whose unsent output passes
+    ``max_client_buffer`` bytes is disconnected. ``background_traffic`` starts continuous traffic at once.
+    """
+    server = AMIServer(seed=seed, users=users, timestampevents=timestampevents, traffic=traffic,
+                       time_scale=time_scale, start_time=start_time, authtimeout=authtimeout,
+                       auth_fail_delay=auth_fail_delay, max_client_buffer=max_client_buffer)
+    loop = asyncio.new_event_loop()
+    ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def boot() -> None:
+            await server.start(host, port)
+            if background_traffic:
+                server.pbx.start_traffic()
+
+        try:
+            loop.run_until_complete(boot())
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name=f"ami-sim-{port}", daemon=True)
+    thread.start()
+    ready.result(30.0)
+    return SimPBX(server, loop, thread)

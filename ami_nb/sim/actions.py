@@ -1,0 +1,807 @@
+"""AMI action handlers of the simulated PBX, answered in the shapes a real Asterisk 22.10.1 used.
+
+Each handler is ``async def handler(server, session, msg) -> bool`` (False closes the connection). Responses
+keep the recorded key order; list actions answer ``EventList: start``, then items, then a ``...Complete`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ..protocol import Message, encode_message
+from . import configs
+from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, _split_callerid
+
+if TYPE_CHECKING:
+    from .server import AMIServer, Session
+
+Handler = Callable[["AMIServer", "Session", Message], Awaitable[bool]]
+HANDLERS: dict[str, Handler] = {}
+Pairs = list[tuple[str, str]]
+
+VERSION_LINE = "Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux on 2026-11-26 08:00:43 UTC"
+BLACKLISTED = ("module load", "module unload", "module reload", "restart", "core restart", "core stop", "stop")
+FORBIDDEN_APPS = ("system", "exec", "trysystem", "eval", "agi", "fastagi", "eagi", "deadagi", "mixmonitor")
+LOADED_MODULES = frozenset(
+    {"app_queue", "app_dial", "app_confbridge", "app_echo", "app_playback", "app_verbose", "app_userevent",
+     "app_stack", "pbx_config", "chan_bridge_media", "bridge_simple", "bridge_softmix", "bridge_native_rtp",
+     "bridge_holding", "cdr_manager", "cel_manager", "res_timing_timerfd", "res_musiconhold", "res_parking",
+     "res_agi", "func_base64", "func_callerid", "func_cdr", "func_channel", "func_db", "func_global"}
+)
+
+
+def action(*names: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        for n in names:
+            HANDLERS[n.lower()] = fn
+        return fn
+
+    return deco
+
+
+def _list_start(s: Session, msg: Message, text: str) -> None:
+    s.respond(msg, "Success", ("EventList", "start"), ("Message", text))
+
+
+def _item(s: Session, msg: Message, name: str, pairs: Pairs, *, aid_last: bool = False) -> bytes:
+    aid = msg.get("ActionID")
+    out: Pairs = [("Event", name)]
+    if aid is not None and not aid_last:
+        out.append(("ActionID", aid))
+    out.extend(pairs)
+    if aid is not None and aid_last:
+        out.append(("ActionID", aid))
+    return encode_message(out)
+
+
+def _complete(msg: Message, name: str, n: int, *extra: tuple[str, str]) -> bytes:
+    out: Pairs = [("Event", name)]
+    aid = msg.get("ActionID")
+    if aid is not None:
+        out.append(("ActionID", aid))
+    out += [("EventList", "Complete"), ("ListItems", str(n)), *extra]
+    return encode_message(out)
+
+
+def _send_list(s: Session, msg: Message, start: str, items: list[bytes], complete: str,
+               *extra: tuple[str, str]) -> None:
+    """A whole list in one write, as Asterisk does (nothing unrelated comes between start and Complete)."""
+    aid = msg.get("ActionID")
+    head: Pairs = [("Response", "Success")]
+    if aid is not None:
+        head.append(("ActionID", aid))
+    head += [("EventList", "start"), ("Message", start)]
+    s.send(encode_message(head) + b"".join(items) + _complete(msg, complete, len(items), *extra))
+
+
+# -- session ---------------------------------------------------------------------------------------------------
+@action("Login")
+async def _login(server: AMIServer, s: Session, msg: Message) -> bool:
+    return await server.login(s, msg)
+
+
+@action("Challenge")
+async def _challenge(server: AMIServer, s: Session, msg: Message) -> bool:
+    if msg.get("AuthType", "").lower() != "md5":
+        s.respond(msg, "Error", ("Message", "Must specify AuthType"))
+        return True
+    if s.challenge is None:
+        s.challenge = str(random.SystemRandom().randrange(100_000_000, 999_999_999))
+    s.respond(msg, "Success", ("Challenge", s.challenge))
+    return True
+
+
+@action("Logoff")
+async def _logoff(server: AMIServer, s: Session, msg: Message) -> bool:
+    s.respond(msg, "Goodbye", ("Message", "Thanks for all the fish."))
+    return False
+
+
+@action("Ping")
+async def _ping(server: AMIServer, s: Session, msg: Message) -> bool:
+    s.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
+    return True
+
+
+@action("Events")
+async def _events(server: AMIServer, s: Session, msg: Message) -> bool:
+    from .server import events_mask
+
+    s.mask = events_mask(msg.get("EventMask", "off"))
+    s.respond(msg, "Success", ("Events", "Off" if s.mask is not None and not s.mask else "On"))
+    return True
+
+
+@action("Filter")
+async def _filter(server: AMIServer, s: Session, msg: Message) -> bool:
+    from .server import parse_filter
+
+    if msg.get("Operation", "Add").lower() != "add":
+        s.respond(msg, "Error", ("Message", "Unknown operation"))
+        return True
+    f = parse_filter(msg.get("MatchCriteria"), msg.get("Filter"))
+    if isinstance(f, str):
+        s.respond(msg, "Error", ("Message", f))
+        return True
+    s.filters.append(f)
+    s.respond(msg, "Success", ("Message", "Success"))
+    return True
+
+
+@action("ListCommands")
+async def _listcommands(server: AMIServer, s: Session, msg: Message) -> bool:
+    s.respond(msg, "Success", *configs.LIST_COMMANDS)
+    return True
+
+
+# -- core ------------------------------------------------------------------------------------------------------
+@action("CoreSettings")
+async def _coresettings(server: AMIServer, s: Session, msg: Message) -> bool:
+    s.respond(msg, "Success", ("AMIversion", "11.0.0"), ("AsteriskVersion", "22.10.1"), ("SystemName", ""),
+              ("CoreMaxCalls", "0"), ("CoreMaxLoadAvg", "0.000000"), ("CoreRunUser", ""), ("CoreRunGroup", ""),
+              ("CoreMaxFilehandles", "0"), ("CoreRealTimeEnabled", "No"), ("CoreCDRenabled", "Yes"),
+              ("CoreHTTPenabled", "No"), ("SoundsSearchCustomDir", "No"))
+    return True
+
+
+@action("CoreStatus")
+async def _corestatus(server: AMIServer, s: Session, msg: Message) -> bool:
+    t = time.localtime(server.booted)
+    d, hms = time.strftime("%Y-%m-%d", t), time.strftime("%H:%M:%S", t)
+    s.respond(msg, "Success", ("CoreStartupDate", d), ("CoreStartupTime", hms), ("CoreReloadDate", d),
+              ("CoreReloadTime", hms), ("CoreCurrentCalls", str(len(server.pbx.channels))),
+              ("CoreProcessedCalls", str(server.pbx.processed_calls)))
+    return True
+
+
+def _duration(server: AMIServer, ch: Channel) -> int:
+    return max(0, int(server.pbx.now - ch.created))
+
+
+@action("CoreShowChannels")
+async def _coreshowchannels(server: AMIServer, s: Session, msg: Message) -> bool:
+    items = []
+    for ch in list(server.pbx.channels.values()):
+        d = _duration(server, ch)
+        items.append(_item(s, msg, "CoreShowChannel", [
+            *ch.snapshot(), ("Application", ch.app), ("ApplicationData", ch.appdata),
+            ("Duration", f"{d // 3600:02d}:{d // 60 % 60:02d}:{d % 60:02d}"),
+            ("BridgeId", ch.bridge.id if ch.bridge else ""),
+        ]))
+    _send_list(s, msg, "Channels will follow", items, "CoreShowChannelsComplete")
+    return True
+
+
+def _status_item(server: AMIServer, s: Session, msg: Message, ch: Channel, variables: list[str]) -> bytes:
+    pairs: Pairs = [("Privilege", "Call"), *ch.snapshot(), ("Type", ch.name.partition("/")[0]), ("DNID", ""),
+                    ("EffectiveConnectedLineNum", ch.con_num), ("EffectiveConnectedLineName", ch.con_name),
+                    ("TimeToHangup", "0"), ("BridgeID", ch.bridge.id if ch.bridge else ""),
+                    ("Application", ch.app), ("Data", ch.appdata), ("Nativeformats", "(slin)"),
+                    ("Readformat", "slin"), ("Readtrans", ""), ("Writeformat", "slin"), ("Writetrans", ""),
+                    ("Callgroup", "0"), ("Pickupgroup", "0"), ("Seconds", str(_duration(server, ch)))]
+    for v in variables:
+        pairs.append(("Variable", f"{v}={_chan_var(ch, v)}"))
+    return _item(s, msg, "Status", pairs, aid_last=True)
+
+
+def _chan_var(ch: Channel, name: str) -> str:
+    if name == "CHANNEL(state)":
+        return STATE_DESC.get(ch.state, "Unknown")
+    if name == "CHANNEL(language)":
+        return "en"
+    if name == "CHANNEL(name)":
+        return ch.name
+    if name == "UNIQUEID":
+        return ch.uniqueid
+    return ch.vars.get(name, "")
+
+
+@action("Status")
+async def _status(server: AMIServer, s: Session, msg: Message) -> bool:
+    name = msg.get("Channel")
+    chans = list(server.pbx.channels.values())
+    if name:
+        chans = [c for c in chans if c.name == name]
+        if not chans:
+            s.respond(msg, "Error", ("Message", "No such channel"))
+            return True
+    variables = [v.strip() for v in msg.get("Variables", "").split(",") if v.strip()]
+    items = []
+    for ch in chans:
+        vs = list(variables)
+        if msg.get("AllVariables", "").lower() in ("true", "yes", "1"):
+            vs = [k for k in ch.vars if not k.isupper() or k == "DEMOVAR"] or list(ch.vars)[:1]
+        items.append(_status_item(server, s, msg, ch, vs))
+    n = str(len(items))
+    _send_list(s, msg, "Channel status will follow", items, "StatusComplete", ("Items", n))
+    return True
+
+
+# -- Command ---------------------------------------------------------------------------------------------------
+def _uptime(secs: int) -> str:
+    parts = []
+    for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+        q, secs = divmod(secs, size)
+        if q or (unit == "second" and not parts):
+            parts.append(f"{q} {unit}{'s' if q != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _core_show_channels(server: AMIServer) -> list[str]:
+    out = [f"{'Channel':<64} {'Location':<32} {'State':<7} {'Application(Data)':<30}"]
+    for ch in server.pbx.channels.values():
+        loc = f"{ch.exten}@{ch.context}:{ch.priority}"
+        app = f"{ch.app}({ch.appdata})" if ch.app else "(None)"
+        out.append(f"{ch.name:<64} {loc:<32} {STATE_DESC.get(ch.state, 'Unknown'):<7} {app[:30]:<30}")
+    n = len(server.pbx.channels)
+    calls = len(server.pbx.linked)
+    out += [f"{n} active channel{'s' if n != 1 else ''}", f"{calls} active call{'s' if calls != 1 else ''}",
+            f"{server.pbx.processed_calls} call{'s' if server.pbx.processed_calls != 1 else ''} processed"]
+    return out
+
+
+def _queue_show(server: AMIServer) -> list[str]:
+    out = []
+    for q in server.pbx.queues.values():
+        calls = len(q.callers)
+        out.append(f"{q.name} has {calls} calls (max unlimited) in '{q.strategy}' strategy "
+                   f"({int(q.holdtime / max(1, q.completed))}s holdtime, {int(q.talktime / max(1, q.completed))}s "
+                   f"talktime), W:0, C:{q.completed}, A:{q.abandoned}, SL:0.0%, SL2:0.0% within 0s")
+        out.append("   Members: ")
+        for m in q.members:
+            state = "In use" if m.in_call else "Not in use"
+            paused = " (paused)" if m.paused else ""
+            out.append(f"      {m.name} ({m.interface} from {m.state_interface}) ({m.membership}){paused} "
+                       f"({state}) has taken {m.calls_taken} calls (last was {m.last_call} secs ago)")
+        if q.callers:
+            out.append("   Callers: ")
+            for i, c in enumerate(q.callers, 1):
+                out.append(f"      {i}. {c.name} (wait: {int(server.pbx.now - c.created)}s, prio: 0)")
+        else:
+            out.append("   No Callers")
+        out.append("")
+    return out
+
+
+def _cli(server: AMIServer, command: str) -> tuple[bool, list[str]]:
+    words = command.split()
+    cmd = " ".join(words).lower()
+    if cmd == "core show version":
+        return True, [VERSION_LINE]
+    if cmd == "core show uptime":
+        up = _uptime(int(time.time() - server.booted))
+        return True, [f"System uptime: {up}", f"Last reload: {up}"]
+    if cmd == "core show channels":
+        return True, _core_show_channels(server)
+    if cmd == "core show help manager":
+        return True, list(configs.HELP_MANAGER)
+    if cmd == "queue show":
+        return True, _queue_show(server)
+    if len(words) == 3 and cmd.startswith("dialplan show "):
+        if words[2] == "demo":
+            return True, list(configs.DIALPLAN_SHOW_DEMO)
+        return False, [f"There is no existence of '{words[2]}' context"]
+    hint = " ".join(words[:2])
+    return False, [f"No such command '{command}' (type 'core show help {hint}' for other possible commands)"]
+
+
+@action("Command")
+async def _command(server: AMIServer, s: Session, msg: Message) -> bool:
+    command = msg.get("Command")
+    if not command:
+        s.respond(msg, "Error", ("Message", "No command provided"))
+        return True
+    norm = " ".join(command.split()).lower()
+    if any(norm == b or norm.startswith(b + " ") for b in BLACKLISTED):
+        s.respond(msg, "Error", ("Message", "Command blacklisted"))
+        return True
+    ok, lines = _cli(server, command)
+    s.respond(msg, "Success" if ok else "Error", ("Message", "Command output follows"),
+              *[("Output", line) for line in lines])
+    return True
+
+
+# -- config ----------------------------------------------------------------------------------------------------
+@action("GetConfig")
+async def _getconfig(server: AMIServer, s: Session, msg: Message) -> bool:
+    pairs = configs.get_config_pairs(msg.get("Filename", ""), msg.get("Category"))
+    if pairs is None:
+        s.respond(msg, "Error", ("Message", "Config file not found"))
+    else:
+        s.respond(msg, "Success", *pairs)
+    return True
+
+
+@action("GetConfigJSON")
+async def _getconfigjson(server: AMIServer, s: Session, msg: Message) -> bool:
+    js = configs.get_config_json(msg.get("Filename", ""))
+    if js is None:
+        s.respond(msg, "Error", ("Message", "Config file not found"))
+    else:
+        s.respond(msg, "Success", ("JSON", js))
+    return True
+
+
+@action("ListCategories")
+async def _listcategories(server: AMIServer, s: Session, msg: Message) -> bool:
+    cats = configs.FILES.get(msg.get("Filename", ""))
+    if cats is None:
+        s.respond(msg, "Error", ("Message", "Config file not found"))
+    else:
+        s.respond(msg, "Success", *[(f"Category-{i:06d}", name) for i, (name, _) in enumerate(cats)])
+    return True
+
+
+@action("ShowDialPlan")
+async def _showdialplan(server: AMIServer, s: Session, msg: Message) -> bool:
+    ctx = msg.get("Context")
+    entries = configs.dialplan(ctx)
+    if ctx and not entries:
+        s.respond(msg, "Error", ("Message", f"Did not find context {ctx}"))
+        return True
+    items = []
+    for c, ext, prio, app, data in entries:
+        pairs: Pairs = [("Context", c), ("Extension", ext), ("Priority", prio), ("Application", app)]
+        if data is not None:
+            pairs.append(("AppData", data))
+        pairs.append(("Registrar", "pbx_config"))
+        items.append(_item(s, msg, "ListDialplan", pairs))
+    n_ext = len({(c, e) for c, e, *_ in entries})
+    n_prio = sum(1 for e in entries if e[2] != "hint")
+    n_ctx = len({e[0] for e in entries})
+    _send_list(s, msg, "DialPlan list will follow", items, "ShowDialPlanComplete",
+               ("ListExtensions", str(n_ext)), ("ListPriorities", str(n_prio)), ("ListContexts", str(n_ctx)))
+    return True
+
+
+# -- queues ----------------------------------------------------------------------------------------------------
+@action("QueueStatus")
+async def _queuestatus(server: AMIServer, s: Session, msg: Message) -> bool:
+    want_q, want_m = msg.get("Queue"), msg.get("Member")
+    items = []
+    now = server.pbx.now
+    for q in server.pbx.queues.values():
+        if want_q and q.name != want_q:
+            continue
+        done = max(1, q.completed)
+        items.append(_item(s, msg, "QueueParams", [
+            ("Queue", q.name), ("Max", "0"), ("Strategy", q.strategy), ("Calls", str(len(q.callers))),
+            ("Holdtime", str(int(q.holdtime / done))), ("TalkTime", str(int(q.talktime / done))),
+            ("Completed", str(q.completed)), ("Abandoned", str(q.abandoned)), ("ServiceLevel", "0"),
+            ("ServicelevelPerf", "0.0"), ("ServicelevelPerf2", "0.0"), ("Weight", "0")], aid_last=True))
+        for m in q.members:
+            if want_m and m.interface != want_m:
+                continue
+            items.append(_item(s, msg, "QueueMember", [*m.fields(), ("Wrapuptime", "0")], aid_last=True))
+        for i, c in enumerate(q.callers, 1):
+            items.append(_item(s, msg, "QueueEntry", [
+                ("Queue", q.name), ("Position", str(i)), ("Channel", c.name), ("Uniqueid", c.uniqueid),
+                ("CallerIDNum", c.cid_num), ("CallerIDName", c.cid_name), ("ConnectedLineNum", c.con_num),
+                ("ConnectedLineName", c.con_name), ("Wait", str(int(now - c.created))), ("Priority", "0")],
+                aid_last=True))
+    _send_list(s, msg, "Queue status will follow", items, "QueueStatusComplete")
+    return True
+
+
+@action("QueueSummary")
+async def _queuesummary(server: AMIServer, s: Session, msg: Message) -> bool:
+    want_q = msg.get("Queue")
+    items = []
+    now = server.pbx.now
+    for q in server.pbx.queues.values():
+        if want_q and q.name != want_q:
+            continue
+        avail = sum(1 for m in q.members if not m.paused and not m.in_call)
+        longest = max((int(now - c.created) for c in q.callers), default=0)
+        done = max(1, q.completed)
+        items.append(_item(s, msg, "QueueSummary", [
+            ("Queue", q.name), ("LoggedIn", str(len(q.members))), ("Available", str(avail)),
+            ("Callers", str(len(q.callers))), ("HoldTime", str(int(q.holdtime / done))),
+            ("TalkTime", str(int(q.talktime / done))), ("LongestHoldTime", str(longest))], aid_last=True))
+    _send_list(s, msg, "Queue summary will follow", items, "QueueSummaryComplete")
+    return True
+
+
+def _member_event(server: AMIServer, name: str, m: object) -> None:
+    pairs = [*m.fields("Ringinuse"), ("Ringinuse", "1"), ("Wrapuptime", "0")]  # type: ignore[attr-defined]
+    server.pbx.emit(name, "agent,all", pairs)
+
+
+@action("QueueAdd")
+async def _queueadd(server: AMIServer, s: Session, msg: Message) -> bool:
+    from .model import Member
+
+    q = server.pbx.queues.get(msg.get("Queue", ""))
+    iface = msg.get("Interface", "")
+    if q is None or not iface:
+        s.respond(msg, "Error", ("Message", "Unable to add interface: No such queue" if q is None
+                                 else "'Interface' not specified."))
+        return True
+    if any(m.interface == iface for m in q.members):
+        s.respond(msg, "Error", ("Message", "Unable to add interface: Already there"))
+        return True
+    m = Member(q.name, msg.get("MemberName", iface), iface, msg.get("StateInterface", iface),
+               int(msg.get("Penalty", "0") or 0), "dynamic", login_time=int(server.pbx.now))
+    q.members.append(m)
+    s.respond(msg, "Success", ("Message", "Added interface to queue"))
+    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    _member_event(server, "QueueMemberAdded", m)
+    return True
+
+
+@action("QueuePause")
+async def _queuepause(server: AMIServer, s: Session, msg: Message) -> bool:
+    iface = msg.get("Interface", "")
+    paused = msg.get("Paused", "true").lower() in ("true", "yes", "1")
+    found = [m for q in server.pbx.queues.values() if not msg.get("Queue") or q.name == msg.get("Queue")
+             for m in q.members if m.interface == iface]
+    if not found:
+        s.respond(msg, "Error", ("Message", "Interface not found"))
+        return True
+    s.respond(msg, "Success", ("Message", "Interface paused successfully" if paused
+                               else "Interface unpaused successfully"))
+    for m in found:
+        m.paused, m.paused_reason = paused, msg.get("Reason", "") if paused else ""
+        m.last_pause = int(server.pbx.now)
+        server.pbx.devstate(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")
+        _member_event(server, "QueueMemberPause", m)
+    return True
+
+
+@action("QueueRemove")
+async def _queueremove(server: AMIServer, s: Session, msg: Message) -> bool:
+    q = server.pbx.queues.get(msg.get("Queue", ""))
+    iface = msg.get("Interface", "")
+    m = next((m for m in q.members if m.interface == iface), None) if q else None
+    if q is None or m is None:
+        s.respond(msg, "Error", ("Message", "Unable to remove interface: Not there" if q
+                                 else "Unable to remove interface from queue: No such queue"))
+        return True
+    q.members.remove(m)
+    s.respond(msg, "Success", ("Message", "Removed interface from queue"))
+    _member_event(server, "QueueMemberRemoved", m)
+    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    return True
+
+
+# -- originate / hangup / redirect -------------------------------------------------------------------------------
+@action("Originate")
+async def _originate(server: AMIServer, s: Session, msg: Message) -> bool:
+    channel = msg.get("Channel")
+    if not channel:
+        s.respond(msg, "Error", ("Message", "Channel not specified"))
+        return True
+    app = msg.get("Application")
+    exten = msg.get("Exten")
+    if app is None and exten is None:
+        s.respond(msg, "Error", ("Message", "Exten not specified"))  # Asterisk needs an exten or an app
+        return True
+    if app is not None and "system" not in s.write:
+        data = msg.get("Data", "")
+        if app.lower() in FORBIDDEN_APPS or any(f in data.lower() for f in ("system(", "exec(", "eval(")):
+            s.respond(msg, "Error", ("Message", "Originate Access Forbidden: app or data blacklisted"))
+            return True
+    try:
+        timeout = float(msg.get("Timeout", "30000")) / 1000.0
+    except ValueError:
+        timeout = 30.0
+    variables: Pairs = []
+    for v in msg.getall("Variable"):
+        for part in v.split(","):
+            k, _, val = part.partition("=")
+            if k:
+                variables.append((k, val))
+    is_async = msg.get("Async", "").lower() in ("true", "yes", "1")
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    aid = msg.get("ActionID")
+    callerid = msg.get("CallerID", "")
+
+    def on_result(reason: int, ch: Channel | None) -> None:
+        pairs: Pairs = []
+        if aid is not None:
+            pairs.append(("ActionID", aid))
+        pairs.append(("Response", "Success" if reason == REASON_ANSWERED else "Failure"))
+        pairs.append(("Channel", ch.name if ch is not None else channel))
+        if app is not None:
+            pairs += [("Application", app), ("Data", msg.get("Data", ""))]
+        else:
+            pairs += [("Context", msg.get("Context", "")), ("Exten", exten or "")]
+        pairs.append(("Reason", str(reason)))
+        if ch is not None:
+            pairs += [("Uniqueid", ch.uniqueid), ("CallerIDNum", ch.cid_num), ("CallerIDName", ch.cid_name),
+                      (f"ChanVariable({ch.name})", f"DEMOVAR={ch.vars.get('DEMOVAR', '')}"),
+                      (f"ChanVariable({ch.name})", "CHANNEL(language)=en")]
+        else:
+            num, name = _split_callerid(callerid)
+            pairs += [("Uniqueid", "<unknown>"), ("CallerIDNum", num), ("CallerIDName", name)]
+        if is_async:
+            server.pbx.emit("OriginateResponse", CALL, pairs)
+        if not done.done():
+            done.set_result(reason)
+
+    server.sync_clock()
+    gen = server.pbx.originate(
+        channel, context=msg.get("Context"), exten=exten, priority=int(msg.get("Priority", "1") or 1),
+        application=app, data=msg.get("Data", ""), callerid=callerid, variables=variables,
+        account=msg.get("Account", ""), timeout=timeout, on_result=on_result,
+    )
+    if is_async:
+        s.respond(msg, "Success", ("Message", "Originate successfully queued"))
+    server.pbx.sched.add(gen)
+    server.wake()
+    if is_async:
+        return True
+    real_timeout = timeout / server.time_scale if not math.isinf(server.time_scale) else 0.0
+    try:
+        reason = await asyncio.wait_for(done, real_timeout + 5.0)
+    except TimeoutError:
+        reason = 0
+    if reason == REASON_ANSWERED:
+        s.respond(msg, "Success", ("Message", "Originate successfully queued"))
+    else:
+        s.respond(msg, "Error", ("Message", "Originate failed"))
+    return True
+
+
+def _find(server: AMIServer, name: str) -> Channel | None:
+    return server.pbx.channels.get(name)
+
+
+@action("Hangup")
+async def _hangup(server: AMIServer, s: Session, msg: Message) -> bool:
+    name = msg.get("Channel", "")
+    try:
+        cause = int(msg.get("Cause", "16") or 16)
+    except ValueError:
+        cause = 16
+    server.sync_clock()
+    if len(name) > 2 and name.startswith("/") and name.endswith("/"):
+        try:
+            rx = re.compile(name[1:-1])
+        except re.error:
+            s.respond(msg, "Error", ("Message", "Invalid regex"))
+            return True
+        hit = [c for c in list(server.pbx.channels.values()) if rx.search(c.name)]
+        items = [_item(s, msg, "ChannelHungup", [("Channel", c.name)], aid_last=True) for c in hit]
+        _send_list(s, msg, "Channels hung up will follow", items, "ChannelsHungupListComplete")
+        for c in hit:
+            server.pbx.soft_hangup(c, cause)
+        server.wake()
+        return True
+    ch = _find(server, name)
+    if ch is None:
+        s.respond(msg, "Error", ("Message", "No such channel"))
+        return True
+    s.respond(msg, "Success", ("Message", "Channel Hungup"))
+    server.pbx.soft_hangup(ch, cause)
+    server.wake()
+    return True
+
+
+@action("Redirect")
+async def _redirect(server: AMIServer, s: Session, msg: Message) -> bool:
+    ch = _find(server, msg.get("Channel", ""))
+    if ch is None:
+        s.respond(msg, "Error", ("Message", "Channel not existent"))
+        return True
+    ctx, exten = msg.get("Context", ch.context), msg.get("Exten", "")
+    if not exten:
+        s.respond(msg, "Error", ("Message", "Exten not specified"))
+        return True
+    s.respond(msg, "Success", ("Message", "Redirect successful"))
+    server.sync_clock()
+    if ch.bridge is not None:
+        server.pbx.bridge_leave(ch)
+    server.pbx.newexten(ch, "AppDial2" if ch.peer else ch.app or "NoOp", "", priority=int(msg.get("Priority", "1")),
+                        exten=exten, context=ctx)
+    server.pbx.sched.add(server.pbx.run_dialplan(ch, ctx, exten, start=int(msg.get("Priority", "1"))))
+    server.wake()
+    return True
+
+
+# -- variables and the database ----------------------------------------------------------------------------------
+@action("Setvar")
+async def _setvar(server: AMIServer, s: Session, msg: Message) -> bool:
+    var, value = msg.get("Variable", ""), msg.get("Value", "")
+    if not var:
+        s.respond(msg, "Error", ("Message", "No variable specified"))
+        return True
+    name = msg.get("Channel")
+    if name:
+        ch = _find(server, name)
+        if ch is None:
+            s.respond(msg, "Error", ("Message", "No such channel"))
+            return True
+        s.respond(msg, "Success", ("Message", "Variable Set"))
+        server.pbx.varset(ch, var, value)
+        return True
+    server.pbx.globals[var] = value
+    s.respond(msg, "Success", ("Message", "Variable Set"))
+    server.pbx.emit("VarSet", DIALPLAN, [("Channel", "none"), ("Uniqueid", "none"), ("Variable", var),
+                                         ("Value", value)])
+    return True
+
+
+@action("Getvar")
+async def _getvar(server: AMIServer, s: Session, msg: Message) -> bool:
+    var = msg.get("Variable", "")
+    if not var:
+        s.respond(msg, "Error", ("Message", "No variable specified"))
+        return True
+    name = msg.get("Channel")
+    if name:
+        ch = _find(server, name)
+        if ch is None:
+            s.respond(msg, "Error", ("Message", "No such channel"))
+            return True
+        value = _chan_var(ch, var)
+    else:
+        m = re.fullmatch(r"GLOBAL\((.*)\)", var)
+        value = server.pbx.globals.get(m.group(1) if m else var, "")
+    s.respond(msg, "Success", ("Variable", var), ("Value", value))
+    return True
+
+
+@action("DBPut")
+async def _dbput(server: AMIServer, s: Session, msg: Message) -> bool:
+    fam, key = msg.get("Family"), msg.get("Key")
+    if not fam or not key:
+        s.respond(msg, "Error", ("Message", "No family specified" if not fam else "No key specified"))
+        return True
+    server.pbx.db[f"/{fam}/{key}"] = msg.get("Val", "")
+    s.respond(msg, "Success", ("Message", "Updated database successfully"))
+    return True
+
+
+@action("DBGet")
+async def _dbget(server: AMIServer, s: Session, msg: Message) -> bool:
+    fam, key = msg.get("Family", ""), msg.get("Key", "")
+    val = server.pbx.db.get(f"/{fam}/{key}")
+    if val is None:
+        s.respond(msg, "Error", ("Message", "Database entry not found"))
+        return True
+    item = _item(s, msg, "DBGetResponse", [("Family", fam), ("Key", key), ("Val", val)], aid_last=True)
+    _send_list(s, msg, "Result will follow", [item], "DBGetComplete")
+    return True
+
+
+@action("DBGetTree")
+async def _dbgettree(server: AMIServer, s: Session, msg: Message) -> bool:
+    fam, key = msg.get("Family", ""), msg.get("Key", "")
+    prefix = f"/{fam}" + (f"/{key}" if key else "")
+    hits = [(k, v) for k, v in sorted(server.pbx.db.items()) if k == prefix or k.startswith(prefix + "/")]
+    if not hits:
+        s.respond(msg, "Error", ("Message", "Database entry not found"))
+        return True
+    items = [_item(s, msg, "DBGetTreeResponse", [("Key", k), ("Val", v)], aid_last=True) for k, v in hits]
+    _send_list(s, msg, "Result will follow", items, "DBGetTreeComplete")
+    return True
+
+
+@action("DBDel", "DBDelTree")
+async def _dbdel(server: AMIServer, s: Session, msg: Message) -> bool:
+    fam, key = msg.get("Family", ""), msg.get("Key", "")
+    tree = msg.get("Action", "").lower() == "dbdeltree"
+    prefix = f"/{fam}" + (f"/{key}" if key else "")
+    hits = [k for k in server.pbx.db if k == prefix or (tree and k.startswith(prefix + "/"))]
+    if not hits:
+        s.respond(msg, "Error", ("Message", "Database entry not found" if not tree else "Database entry not deleted"))
+        return True
+    for k in hits:
+        del server.pbx.db[k]
+    s.respond(msg, "Success", ("Message", "Key tree deleted successfully" if tree else "Key deleted successfully"))
+    return True
+
+
+# -- misc --------------------------------------------------------------------------------------------------------
+@action("ModuleCheck")
+async def _modulecheck(server: AMIServer, s: Session, msg: Message) -> bool:
+    mod = msg.get("Module", "").removesuffix(".so")
+    if mod in LOADED_MODULES:
+        s.respond(msg, "Success", ("Version", ""))
+    else:
+        s.respond(msg, "Error", ("Message", "Module not loaded"))
+    return True
+
+
+@action("UserEvent")
+async def _userevent(server: AMIServer, s: Session, msg: Message) -> bool:
+    name = msg.get("UserEvent")
+    if not name:
+        s.respond(msg, "Error", ("Message", "UserEvent not specified"))
+        return True
+    s.respond(msg, "Success", ("Message", "Event Sent"))
+    extra = [(k, v) for k, v in msg.pairs() if k.lower() not in ("action", "userevent")]
+    server.pbx.emit("UserEvent", "user,all", [("UserEvent", name), *extra])
+    return True
+
+
+@action("BridgeList")
+async def _bridgelist(server: AMIServer, s: Session, msg: Message) -> bool:
+    bridges = {id(c.bridge): c.bridge for c in server.pbx.channels.values() if c.bridge is not None}
+    items = [_item(s, msg, "BridgeListItem", b.fields()) for b in bridges.values()]
+    _send_list(s, msg, "Bridge listing will follow", items, "BridgeListComplete")
+    return True
+
+
+@action("DeviceStateList")
+async def _devicestatelist(server: AMIServer, s: Session, msg: Message) -> bool:
+    devices: dict[str, str] = {}
+    for q in server.pbx.queues.values():
+        for m in q.members:
+            devices[f"Queue:{q.name}_pause_{m.interface}"] = "INUSE" if m.paused else "NOT_INUSE"
+    for ch in server.pbx.channels.values():
+        if ch.device:
+            devices[ch.device] = "INUSE"
+    items = [_item(s, msg, "DeviceStateChange", [("Device", d), ("State", st)]) for d, st in devices.items()]
+    _send_list(s, msg, "Device State Changes will follow", items, "DeviceStateListComplete")
+    return True
+
+
+def _hint_pairs(server: AMIServer, exten: str, ctx: str, hint: str) -> Pairs:
+    st = server.pbx.hint_state.get(hint, 0)
+    text = {0: "Idle", 1: "InUse", 8: "Ringing"}.get(st, "Unknown")
+    return [("Exten", exten), ("Context", ctx), ("Hint", hint), ("Status", str(st)), ("StatusText", text)]
+
+
+@action("ExtensionStateList")
+async def _extensionstatelist(server: AMIServer, s: Session, msg: Message) -> bool:
+    items = [_item(s, msg, "ExtensionStatus", _hint_pairs(server, ext, ctx, hint))
+             for hint, (ext, ctx) in server.pbx.hints.items()]
+    _send_list(s, msg, "Extension Statuses will follow", items, "ExtensionStateListComplete")
+    return True
+
+
+@action("ExtensionState")
+async def _extensionstate(server: AMIServer, s: Session, msg: Message) -> bool:
+    exten, ctx = msg.get("Exten", ""), msg.get("Context", "default")
+    hint = next((h for h, (e, c) in server.pbx.hints.items() if e == exten and c == ctx), None)
+    if hint is None:
+        pairs: Pairs = [("Exten", exten), ("Context", ctx), ("Hint", ""), ("Status", "-1"),
+                        ("StatusText", "Unknown")]
+    else:
+        pairs = _hint_pairs(server, exten, ctx, hint)
+    s.respond(msg, "Success", ("Message", "Extension Status"), *pairs)
+    return True
+
+
+@action("CoreShowChannelMap")
+async def _coreshowchannelmap(server: AMIServer, s: Session, msg: Message) -> bool:
+    name = msg.get("Channel")
+    if not name:
+        s.respond(msg, "Error", ("Message", "CoreShowChannelMap requires a channel.\n"))
+        return True
+    if _find(server, name) is None:
+        s.respond(msg, "Error", ("Message", "Could not get channel snapshot\n"))
+        return True
+    _send_list(s, msg, "Channel map will follow", [], "CoreShowChannelMapComplete")
+    return True
+
+
+# -- simulator extras (not Asterisk actions; need the 'system' write class) ---------------------------------------
+@action("SimFlood")
+async def _simflood(server: AMIServer, s: Session, msg: Message) -> bool:
+    """``Action: SimFlood`` / ``Count: N`` / ``Target: self|all``: flood pre-rendered call events."""
+    try:
+        n = int(msg.get("Count", "0"))
+    except ValueError:
+        n = -1
+    if n < 0:
+        s.respond(msg, "Error", ("Message", "Count must be a non-negative integer"))
+        return True
+    s.respond(msg, "Success", ("Message", f"Flood of {n} events will follow"))
+    from .flood import flood
+
+    targets = None if msg.get("Target", "self").lower() == "all" else [s]
+    asyncio.get_running_loop().create_task(flood(server, n, sessions=targets))
+    return True
+
+
+HANDLERS_PRIV_EXTRA = {"simflood": frozenset({"system"})}
