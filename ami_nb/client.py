@@ -150,7 +150,8 @@ class AMIClient:
         self._raw_taps: list[RawTap] = []
         self._state_callbacks: list[Callable[[str], Any]] = []
         self._pending: dict[str, _Pending] = {}
-        self._outcomes: OrderedDict[str, asyncio.Future] = OrderedDict()
+        self._outcomes: OrderedDict[str, asyncio.Future] = OrderedDict()  # Originates still waiting
+        self._arrived: OrderedDict[str, Message] = OrderedDict()  # OriginateResponse events already seen
         self._event_mask: str | None = None
         self._filters: list[dict[str, Any]] = []
         self._writer: asyncio.StreamWriter | None = None
@@ -291,7 +292,9 @@ class AMIClient:
         self._banner_seen = asyncio.Event()
         self._reader_task = asyncio.ensure_future(self._read_loop(reader, writer, self._parser))
         banner_wait = asyncio.ensure_future(self._banner_seen.wait())
-        done, _ = await asyncio.wait({banner_wait, self._reader_task}, timeout=self.timeout)
+        done, _ = await asyncio.wait(
+            {banner_wait, self._reader_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if banner_wait not in done:
             banner_wait.cancel()
             if self._reader_task in done:
@@ -429,9 +432,13 @@ class AMIClient:
                 p.events.append(ev)
             return
         if (ev.event or "").lower() == "originateresponse":
-            fut = self._outcomes.get(aid)
-            if fut is not None and not fut.done():
-                fut.set_result(ev)
+            fut = self._outcomes.pop(aid, None)
+            if fut is not None:
+                self._arrived[aid] = ev
+                while len(self._arrived) > _MAX_KEPT_OUTCOMES:
+                    self._arrived.popitem(last=False)
+                if not fut.done():
+                    fut.set_result(ev)
 
     def _notify(self, ev: Message) -> None:
         name = ev.event or ""
@@ -518,7 +525,11 @@ class AMIClient:
         if not resp.ok:
             if is_originate:
                 self._outcomes.pop(aid, None)
-            raise ActionError(name, msg.get("Message", "error (no message)"), resp)
+            text = msg.get("Message") or "error (no message)"
+            output = msg.getall("Output")
+            if output:  # a failed CLI command: its output says why
+                text = f"{text}: " + " / ".join(line.strip() for line in output if line.strip())
+            raise ActionError(name, text, resp)
         if not internal:
             self._remember(name, fields)
         return resp
@@ -560,6 +571,10 @@ class AMIClient:
         fut = self._outcomes.get(aid)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
+            arrived = self._arrived.get(aid)
+            if arrived is not None:
+                fut.set_result(arrived)
+                return fut
             self._outcomes[aid] = fut
             while len(self._outcomes) > _MAX_KEPT_OUTCOMES:
                 _, old = self._outcomes.popitem(last=False)
@@ -569,8 +584,8 @@ class AMIClient:
     async def originate_result(self, action_id: str, timeout: float | None = 30.0) -> Message:
         """The ``OriginateResponse`` event carrying ``action_id`` (the Originate's ActionID).
 
-        Works whether the event has already arrived or not; check ``event["Response"]`` (``Success`` /
-        ``Failure``) and ``event["Reason"]``.
+        Works whether the event has already arrived or not (the last 1000 are kept); check
+        ``event["Response"]`` (``Success`` / ``Failure``) and ``event["Reason"]``.
         """
         t = 30.0 if timeout is None else float(timeout)
         fut = self._expect_outcome(action_id)
@@ -578,6 +593,10 @@ class AMIClient:
             return await asyncio.wait_for(asyncio.shield(fut), t)
         except TimeoutError:
             raise AMITimeoutError(f"no OriginateResponse for Originate {action_id} within {t:g} s") from None
+        except asyncio.CancelledError:
+            if fut.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise AMIConnectionError(f"stopped waiting for the outcome of Originate {action_id}") from None
+            raise
 
     # -- lifetime: supervise, keepalive, reconnect, close --------------------------------------------------------
     def _set_state(self, state: str) -> None:

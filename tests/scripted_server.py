@@ -97,19 +97,23 @@ class ScriptedServer:
         md5: bool = True,
         auth_fail_delay: float = 1.0,
         host: str = "127.0.0.1",
+        ssl_context: Any = None,
     ) -> None:
         self.users = dict(users or {"admin": "amp111"})
         self.banner = banner
         self.md5 = md5
         self.auth_fail_delay = auth_fail_delay
         self.host = host
+        self.ssl_context = ssl_context  # an ssl.SSLContext (server side) makes it speak TLS
         self.port = 0
         self.handlers: dict[str, Handler] = {}
+        self._replays: dict[str, list[tuple[dict[str, str], list[Message], str]]] = {}
         self.stall_all = False
         self.refuse = False  # accept, then close at once without a banner
         self.conns: dict[int, Conn] = {}
         self.received: list[tuple[int, Message]] = []
         self.logins = 0
+        self.challenges: list[str] = []  # every MD5 challenge handed out, in order
         self.login_failures = 0
         self.connections_made = 0
         self._ids = itertools.count(1)
@@ -154,14 +158,16 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"ami://admin@{self.host}:{self.port}"
+        return f"{'amis' if self.ssl_context else 'ami'}://admin@{self.host}:{self.port}"
 
     def _call(self, coro: Any, timeout: float = 5.0) -> Any:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_address=True, ssl=self.ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -195,7 +201,7 @@ class ScriptedServer:
         An action is matched by name and fields, else by name alone. Returns the action names installed.
         """
         server, sent = load_transcript(transcript)
-        table: dict[str, list[tuple[dict[str, str], list[Message], str]]] = {}
+        table = self._replays
         for act in sent:
             name = (act.get("Action") or "").lower()
             aid = act.get("ActionID")
@@ -219,9 +225,10 @@ class ScriptedServer:
 
             return handler
 
-        for name, entries in table.items():
-            self.handlers[name] = make(entries)
-        return sorted(table)
+        installed = sorted({(a.get("Action") or "").lower() for a in sent} & set(table))
+        for name in installed:
+            self.handlers[name] = make(table[name])
+        return installed
 
     def push_event(self, event: Any, *, conn: Conn | None = None, force: bool = False) -> None:
         """Send an event (dict, pairs or a Message) to every logged-in connection with events on."""
@@ -351,6 +358,7 @@ class ScriptedServer:
                 await self._send(conn, error("Must specify AuthType"), aid)
                 return True
             conn.challenge = str(random.randrange(10**8, 10**9))
+            self.challenges.append(conn.challenge)
             await self._send(conn, [{**ok, "Challenge": conn.challenge}], aid)
             return True
         if name == "login":
