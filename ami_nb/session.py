@@ -250,6 +250,8 @@ class Session(_Base):
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return fut.result(timeout)
+        except AMIError:
+            raise  # AMITimeoutError is a TimeoutError too: the client's own, more precise error
         except concurrent.futures.TimeoutError:
             fut.cancel()
             raise AMITimeoutError(f"{what} took longer than {timeout:g} s") from None

@@ -1,0 +1,276 @@
+"""The background-thread Session against a scripted AMI server over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted_server import STALL, ScriptedServer
+
+import ami_nb
+from ami_nb.errors import ActionError, AMIConnectionError, AMITimeoutError, AuthenticationError
+from ami_nb.protocol import Parser
+from ami_nb.response import CommandOutput, Response
+from ami_nb.session import AsyncSession, Session, connect, parse_target
+
+SECRET = "amp111"
+FAST = {"keepalive": None, "backoff": (0.05, 0.2), "timeout": 3.0}
+
+
+def wait_until(pred: Any, timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def session(ami_server: ScriptedServer) -> Any:
+    s = connect(ami_server.url, secret=SECRET, **FAST)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_connect_url_env_secret_repr_and_package_exports(ami_server: ScriptedServer, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AMI_SECRET", SECRET)
+    with ami_nb.connect(f"ami://admin@127.0.0.1:{ami_server.port}", **FAST) as s:
+        assert isinstance(s, ami_nb.Session) and s.state == "connected"
+        assert repr(s) == f"<Session ami://admin@127.0.0.1:{ami_server.port} state=connected>"
+        assert SECRET not in repr(s) and SECRET not in repr(s.client) and SECRET not in str(s.stats)
+        assert s.version == "11.0.0"
+        assert s.thread.daemon and s.thread.is_alive()
+    assert s.state == "closed" and not s.thread.is_alive()
+    assert ami_nb.AMIClient is not None and ami_nb.Response is Response and ami_nb.CommandOutput is CommandOutput
+    assert ami_nb.AsyncSession is AsyncSession
+
+
+def test_secret_prompt_and_target_parsing(ami_server: ScriptedServer, monkeypatch: Any) -> None:
+    monkeypatch.delenv("AMI_SECRET", raising=False)
+    prompts: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or SECRET)
+    s = connect("127.0.0.1", port=ami_server.port, username="admin", **FAST)
+    s.close()
+    assert prompts == [f"AMI secret for admin@127.0.0.1:{ami_server.port}: "]
+    assert parse_target("amis://bob:pw@pbx.example:5039") == ("pbx.example", 5039, "bob", "pw", True)
+    assert parse_target("ami://bob@h", secret="x")[1:] == (5038, "bob", "x", False)
+    with pytest.raises(ValueError, match="scheme"):
+        parse_target("http://bob@h", secret="x")
+    monkeypatch.delenv("AMI_USERNAME", raising=False)
+    with pytest.raises(ValueError, match="user name"):
+        parse_target("h", secret="x")
+
+
+def test_wrong_secret_raises_without_leaking_and_stops_the_thread(ami_server: ScriptedServer, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    ami_server.auth_fail_delay = 0.1
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(AuthenticationError) as ei:
+        connect(ami_server.url, secret="Not-The-Secret-9", auth="plain", **FAST)
+    assert "Not-The-Secret-9" not in str(ei.value) and "Not-The-Secret-9" not in caplog.text
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("ami-session") and
+                            t.name not in before], what="the session thread to end")
+
+
+def test_actions_send_and_shapes(session: Session, ami_server: ScriptedServer) -> None:
+    ami_server.replay("09_command_core_show_version")
+    ami_server.replay("15_coreshowchannels")
+    assert session.action("Ping")["Ping"] == "Pong"
+    out = session.action("Command", Command="core show version")
+    assert isinstance(out, CommandOutput) and "Asterisk 22.10.1" in out[0]
+    channels = session.action("CoreShowChannels")
+    assert len(channels.events) == 16 and len(channels.to_frame()) == 16
+    fut = session.send("Ping")
+    assert isinstance(fut, concurrent.futures.Future)
+    assert fut.result(timeout=5)["Ping"] == "Pong"
+    bad = session.send("NoSuchAction")
+    with pytest.raises(ActionError, match="Invalid/unknown command"):
+        bad.result(timeout=5)
+    with pytest.raises(ActionError, match="NoSuchAction"):
+        session.action("NoSuchAction")
+    assert session.stats["actions_sent"] >= 6
+
+
+def test_action_timeout_never_hangs(session: Session, ami_server: ScriptedServer) -> None:
+    ami_server.reply("Slow", STALL)
+    with pytest.raises(AMITimeoutError, match=r"Slow .*within 0.2 s"):
+        session.action("Slow", timeout=0.2)
+    assert session.action("Ping").ok
+
+
+def test_aaction_from_another_event_loop(session: Session, ami_server: ScriptedServer) -> None:
+    ami_server.replay("19_originate_async_100")
+
+    async def cell() -> tuple[Any, Any]:  # a Jupyter cell's loop is not the session's loop
+        assert asyncio.get_running_loop() is not session.loop
+        pong = await session.aaction("Ping")
+        r = await session.aaction("Originate", Channel="Local/100@demo", Exten="sink", Context="demo",
+                                  Priority=1, Async="true")
+        return pong, await r.outcome(timeout=5)
+
+    pong, outcome = asyncio.run(asyncio.wait_for(cell(), 10))
+    assert pong["Ping"] == "Pong" and outcome["Reason"] == "4"
+
+
+def test_sync_originate_outcome(session: Session, ami_server: ScriptedServer) -> None:
+    ami_server.replay("19_originate_async_100")
+    r = session.action("Originate", Channel="Local/100@demo", Exten="sink", Context="demo", Priority=1, Async=True)
+    out = r.outcome(timeout=5)
+    assert out.event == "OriginateResponse" and out["Response"] == "Success"
+    assert out["Channel"].startswith("Local/100@demo")
+    later = session.send("Originate", Channel="Local/100@demo", Exten="sink", Context="demo", Priority=1,
+                         Async=True).result(5)
+    assert later.outcome(timeout=5)["Reason"] == "4"
+
+
+def test_events_arrive_while_the_main_thread_sleeps(session: Session, ami_server: ScriptedServer) -> None:
+    seen: list[tuple[str, str]] = []
+    session.on("Tick", lambda e: seen.append((e["N"], threading.current_thread().name)))
+
+    def pusher() -> None:
+        for n in range(5):
+            ami_server.push_event({"Event": "Tick", "N": n})
+            time.sleep(0.02)
+
+    threading.Thread(target=pusher, daemon=True).start()
+    time.sleep(0.6)  # no call into the session: events must still be read and dispatched
+    assert [n for n, _ in seen] == ["0", "1", "2", "3", "4"]
+    assert all(name.startswith("ami-callbacks") for _, name in seen)
+    assert len(session.events) == 5 and session.events.total == 5
+    frame = session.events.frame("Tick")
+    assert list(frame["N"].astype(str)) == ["0", "1", "2", "3", "4"]
+    assert str(frame["received"].dtype).startswith("datetime64")
+
+
+def test_callback_may_call_action_without_deadlock(session: Session, ami_server: ScriptedServer) -> None:
+    answers: list[Any] = []
+    session.on("Hangup", lambda e: answers.append(session.action("Ping", timeout=2)["Ping"]))
+    ami_server.push_event({"Event": "Hangup", "Channel": "Local/1@demo"})
+    wait_until(lambda: answers == ["Pong"], what="the callback's action")
+
+
+def test_blocking_call_on_the_loop_thread_is_refused_clearly(session: Session, ami_server: ScriptedServer) -> None:
+    errors: list[str] = []
+
+    async def on_loop(event: Any) -> None:
+        try:
+            session.action("Ping")
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        r = await session.aaction("Ping")  # the async form works on the loop itself
+        errors.append(r["Ping"])
+
+    session.on("Hangup", on_loop)
+    ami_server.push_event({"Event": "Hangup"})
+    wait_until(lambda: len(errors) == 2, what="the async callback")
+    assert "session.send" in errors[0] and "aaction" in errors[0]
+    assert errors[1] == "Pong"
+
+
+def test_raising_callback_is_isolated(session: Session, ami_server: ScriptedServer, caplog: Any) -> None:
+    caplog.set_level(logging.ERROR, logger="ami_nb")
+    ok: list[str] = []
+
+    def bad(e: Any) -> None:
+        raise KeyError("boom in callback")
+
+    session.on("*", bad)
+    session.on("Tick", lambda e: ok.append(e["N"]))
+    for n in range(3):
+        ami_server.push_event({"Event": "Tick", "N": n})
+    wait_until(lambda: ok == ["0", "1", "2"], what="good callback")
+    wait_until(lambda: session.stats["callback_errors"] == 3, what="3 logged errors")
+    assert "boom in callback" in caplog.text
+    assert session.off("*", bad) == 1 and session.off("Tick") == 1 and session.off() == 0
+
+
+def test_drop_and_come_back(session: Session, ami_server: ScriptedServer) -> None:
+    """The server drops: the session reconnects, logs in again, re-applies Events and Filter; a listener from
+    before the drop gets events after it; a pending action fails at once with a clear error."""
+    ami_server.reply("Stall", STALL)
+    after: list[str] = []
+    states: list[str] = []
+    session.client.on_state_change(states.append)
+    session.on("Tick", lambda e: after.append(e["N"]))
+    session.action("Events", EventMask="call,user")
+    session.action("Filter", Operation="Add", Filter="Event: Tick")
+    pending = session.send("Stall", timeout=10)
+    ami_server.wait_action("Stall")
+    t0 = time.monotonic()
+    ami_server.down()
+    with pytest.raises(AMIConnectionError, match="connection lost while waiting for Stall"):
+        pending.result(timeout=5)
+    assert time.monotonic() - t0 < 5
+    wait_until(lambda: session.state == "reconnecting", what="reconnecting")
+    time.sleep(0.2)
+    ami_server.up()
+    wait_until(lambda: session.state == "connected", what="connected again")
+    assert ami_server.logins == 2 and session.stats["reconnects"] == 1
+    assert [m["EventMask"] for m in ami_server.actions("Events")] == ["call,user"] * 2
+    assert [m["Filter"] for m in ami_server.actions("Filter")] == ["Event: Tick"] * 2
+    ami_server.push_event({"Event": "Tick", "N": "after-the-drop"})
+    wait_until(lambda: after == ["after-the-drop"], what="event after the drop")
+    assert session.action("Ping").ok
+    assert states[0] == "reconnecting" and states[-1] == "connected"
+
+
+def test_record_writes_the_raw_stream(session: Session, ami_server: ScriptedServer, tmp_path: Path) -> None:
+    path = tmp_path / "rec.txt"
+    ami_server.push(b"Event: Half\r\nPart: one\r\n")  # a message half received when recording starts
+    wait_until(lambda: session.client.unfinished_bytes, what="half a message buffered")
+    with session.record(path) as rec:
+        ami_server.push(b"Part2: two\r\n\r\n")
+        for n in range(3):
+            ami_server.push_event({"Event": "Tick", "N": n, "Name": "Zoë ✓"})
+        wait_until(lambda: session.events.total == 4, what="4 events")
+        assert "recording" in repr(rec)
+    data = path.read_bytes()
+    assert data.startswith(b"Asterisk Call Manager/11.0.0\r\nEvent: Half\r\nPart: one\r\nPart2: two\r\n\r\n")
+    parser = Parser()
+    msgs = parser.feed(data)
+    assert parser.banner is not None and [m.event for m in msgs] == ["Half", "Tick", "Tick", "Tick"]
+    assert msgs[1]["Name"] == "Zoë ✓"
+    size = len(data)
+    ami_server.push_event({"Event": "Tick", "N": 9})
+    wait_until(lambda: session.events.total == 5, what="one more")
+    assert len(path.read_bytes()) == size, "nothing written after stop()"
+
+
+def test_close_is_clean(ami_server: ScriptedServer) -> None:
+    s = connect(ami_server.url, secret=SECRET, **FAST)
+    pending = s.send("Stall", timeout=10)
+    ami_server.reply("Stall", STALL)
+    s.close()
+    assert s.state == "closed" and not s.thread.is_alive()
+    with pytest.raises(AMIConnectionError):
+        pending.result(timeout=2)
+    with pytest.raises(AMIConnectionError, match="closed"):
+        s.action("Ping")
+    s.close()  # idempotent
+    assert ami_server.actions("Logoff")
+
+
+def test_async_session_on_the_callers_loop(ami_server: ScriptedServer) -> None:
+    async def main() -> None:
+        async with AsyncSession(ami_server.url, secret=SECRET, **FAST) as s:
+            got: list[str] = []
+            s.on("Tick", lambda e: got.append(e["N"]))
+            assert (await s.action("Ping"))["Ping"] == "Pong"
+            assert (await s.send("Ping"))["Ping"] == "Pong"
+            ami_server.push_event({"Event": "Tick", "N": 1})
+            for _ in range(200):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
+            assert got == ["1"] and len(s.events) == 1
+        assert s.state == "closed"
+
+    asyncio.run(asyncio.wait_for(main(), 10))
