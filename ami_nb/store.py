@@ -91,6 +91,7 @@ def _kind(key: str) -> str:
 
 
 _TUPLE = "\x01"  # marks a dictionary value that holds several values (joined by the same character)
+_TUPLE_B = _TUPLE.encode()
 _SEP = "\x00"  # joins a chunk's dictionary into one blob
 _FOLD = re.compile(r"^(\w*ChanVariable)\(.*\)\Z")  # ChanVariable(Local/100@demo-0000000b;1) -> ChanVariable
 _NS = 1_000_000_000
@@ -118,6 +119,13 @@ class _Col:
     n_uniques: int = 0
     objs: list[str] | None = None  # dictionary kept as a list only if a value holds NUL
     numeric: bool = False  # codes are float64 values (Timestamp)
+
+    @property
+    def has_tuples(self) -> bool:
+        """True when some value holds several values (a repeated or multi-valued key)."""
+        if self.objs is not None:
+            return any(u[:1] == _TUPLE for u in self.objs)
+        return _TUPLE_B in self.blob
 
     def uniques(self) -> list[str]:
         if self.objs is not None:
@@ -517,7 +525,7 @@ class EventStore:
 
     def frame(
         self,
-        pattern: str | None = None,
+        pattern: str | Sequence[str] | None = None,
         *,
         last: int | None = None,
         since: Any = None,
@@ -526,10 +534,10 @@ class EventStore:
     ) -> pd.DataFrame:
         """A DataFrame of the events held.
 
-        ``pattern``: an event name or an fnmatch wildcard (``"Queue*"``), case-insensitive; ``last``: only the
-        newest N (after filtering); ``since``: received at or after this time (datetime, Timestamp, ISO string,
-        or epoch seconds); ``columns``: only these AMI keys (plus ``received``); ``after``: only events with a
-        sequence number >= ``after`` (see :meth:`delta`).
+        ``pattern``: an event name or an fnmatch wildcard (``"Queue*"``), case-insensitive, or a list of them;
+        ``last``: only the newest N (after filtering); ``since``: received at or after this time (datetime,
+        Timestamp, ISO string, or epoch seconds); ``columns``: only these AMI keys (plus ``received``);
+        ``after``: only events with a sequence number >= ``after`` (see :meth:`delta`).
         """
         return self._build(pattern, last, since, columns, after)[0]
 
@@ -545,13 +553,16 @@ class EventStore:
                               kw.pop("columns", None), cursor)
         return df, end
 
-    def _build(self, pattern: str | None, last: int | None, since: Any, columns: Iterable[str] | None,
+    def _build(self, pattern: str | Sequence[str] | None, last: int | None, since: Any, columns: Iterable[str] | None,
                after: int | None) -> tuple[pd.DataFrame, int]:
         chunks, starts, order, end = self._all_chunks(after)
         since_epoch = _to_epoch(since) if since is not None else None
         if pattern is not None:
-            pat = pattern.lower()
-            wild = any(c in pattern for c in "*?[")
+            pats = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
+
+            def match(name: str) -> bool:
+                name = name.lower()
+                return any(fnmatch.fnmatchcase(name, p) for p in pats)
         # selected rows per chunk (sorted chunk-row indices)
         sels: list[np.ndarray] = []
         for ch, st in zip(chunks, starts, strict=True):
@@ -562,8 +573,7 @@ class EventStore:
                     sel = sel[:0]
                 else:
                     u = ev.uniques()
-                    hit = [i for i, name in enumerate(u)
-                           if (fnmatch.fnmatchcase(name.lower(), pat) if wild else name.lower() == pat)]
+                    hit = [i for i, name in enumerate(u) if match(name)]
                     if ev.rows is None:
                         mask = np.isin(ev.codes, hit)
                     else:
@@ -624,14 +634,21 @@ class EventStore:
             ns = np.where(np.isnan(vals), 0, vals * _NS).round().astype(np.int64)
             out = pd.to_datetime(ns, utc=True)
             return out.where(~np.isnan(vals))
-        table: dict[str, int] = {}
         gcodes = np.full(n_out, -1, dtype=np.int64)
-        for pos, codes, col in pieces:
-            u = col.uniques()
-            mapping = np.array([table.setdefault(v, len(table)) for v in u], dtype=np.int64)
-            gcodes[pos] = mapping[codes]
-        uniques = list(table)
-        if any(u[:1] == _TUPLE for u in uniques):
+        if len(pieces) == 1:
+            pos, codes, col = pieces[0]
+            uniques = col.uniques()
+            gcodes[pos] = codes
+        else:
+            table: dict[str, int] = {}
+            for pos, codes, col in pieces:
+                u = col.uniques()
+                fresh = [k for k in u if k not in table]
+                table.update(zip(fresh, range(len(table), len(table) + len(fresh)), strict=True))
+                mapping = np.fromiter(map(table.__getitem__, u), np.int64, len(u))
+                gcodes[pos] = mapping[codes]
+            uniques = list(table)
+        if any(col.has_tuples for _p, _c, col in pieces):
             vals_o = np.empty(len(uniques) + 1, dtype=object)
             for i, u in enumerate(uniques):
                 vals_o[i] = tuple(u[1:].split(_TUPLE)) if u[:1] == _TUPLE else u

@@ -71,6 +71,7 @@ def test_pattern_last_since_and_columns() -> None:
     assert list(store.frame("hangup")["Seq"]) == ["3", "5"]  # event names match case-insensitively
     assert list(store.frame("*Call*")["Seq"]) == ["0", "2", "4"]
     assert store.frame("NoSuchEvent").empty
+    assert list(store.frame(["Newchannel", "Agent*"])["Seq"]) == ["1", "4"]
     assert list(store.frame(last=2)["Seq"]) == ["5", "6"]
     assert list(store.frame("Hangup", last=1)["Seq"]) == ["5"]
     assert store.frame(last=0).empty
