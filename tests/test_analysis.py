@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,123 @@ def test_plots_render(t32: pd.DataFrame) -> None:
         ax = fn(t32)
         assert ax.has_data()
         plt.close(ax.figure)
+
+
+# -- against the simulated PBX's ground truth (over a real loopback socket) --------------------------------
+@pytest.fixture(scope="module")
+def hour() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An hour of simulated traffic (every scenario), as a live session received it, and the ground truth."""
+    import ami_nb
+    from ami_nb import sim
+
+    with (
+        sim.start(seed=3, time_scale=math.inf, timestampevents=True, start_time=1_800_000_000) as pbx,
+        ami_nb.connect(pbx.url, secret="amp111", timeout=10) as session,
+    ):
+        truth = pbx.simulate(3600, rate=120, timeout=60)
+        session.action("Ping")  # a barrier: every event sent before its answer is in the store
+        events = session.events.frame()
+    return events, truth
+
+
+def test_calls_match_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, truth = hour
+    c = A.calls(events)
+    assert set(truth["scenario"]) == {"answered", "busy", "noanswer", "congestion", "queue", "abandon", "transfer"}
+    m = truth.merge(c, on="linkedid", how="outer", suffixes=("_gt", ""), validate="one_to_one", indicator=True)
+    assert (m["_merge"] == "both").all(), m[m["_merge"] != "both"]
+    assert (m["disposition"] == m["disposition_gt"]).all()
+    for col in ("start", "answer", "end"):
+        gap = (m[col] - m[f"{col}_gt"]).abs()
+        assert (gap.dropna() < pd.Timedelta(milliseconds=1)).all(), col
+        assert (m[col].isna() == m[f"{col}_gt"].isna()).all(), col
+    assert (m["cause"] == m["hangup_cause"]).all()
+    assert (m["transferred"] == m["transferred_gt"]).all() and m["transferred"].any()
+    assert (m["caller_num"] == m["caller"]).all()
+    assert m["queue"].fillna("").eq(m["queue_gt"].fillna("")).all()
+    assert m["agent"].fillna("").eq(m["agent_gt"].fillna("")).all()
+    direct = m[m["scenario"].isin(["answered", "busy", "noanswer", "congestion"])]
+    assert (direct["dialled"] == direct["callee"]).all()
+    answered = m[m["disposition"] == "answered"]
+    assert answered["answered_by"].notna().all() and (answered["talk"] > 0).all()
+    assert not m["partial"].any() and not m["in_progress"].any()
+    assert np.allclose(m["duration"], m["wait"] + m["talk"].fillna(0))
+
+
+def test_queue_stats_match_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, truth = hour
+    q = A.queue_stats(events, service_level=20)
+    tq = truth[truth["queue"].notna()]
+    assert list(q.index) == sorted(tq["queue"].unique())
+    row = q.loc["support"]
+    assert row["offered"] == len(tq)
+    assert row["answered"] == (tq["disposition"] == "answered").sum()
+    assert row["abandoned"] == (tq["disposition"] == "abandoned").sum()
+    # waits: join to connect/leave, a little less than the ground truth's start to answer/end
+    c = A.calls(events).set_index("linkedid")
+    t = tq.set_index("linkedid")
+    until = t["answer"].fillna(t["end"])
+    gt_wait = (until - t["start"]).dt.total_seconds()
+    qw = c.loc[t.index, "queue_wait"]
+    assert ((gt_wait - qw) >= 0).all() and ((gt_wait - qw) < 1.0).all()
+    assert row["wait_mean"] == pytest.approx(qw.mean())
+    assert row["wait_p90"] == pytest.approx(qw.quantile(0.9))
+    fast = ((t["disposition"] == "answered") & (qw <= 20)).sum()
+    assert row["service_level"] == pytest.approx(fast / len(t))
+    agents = A.queue_stats(events, by="agent").loc["support"]
+    assert agents["answered"].to_dict() == tq[tq["agent"].notna()].groupby("agent").size().to_dict()
+    assert (agents["abandoned"] == 0).all()
+    with pytest.raises(ValueError, match="by must be"):
+        A.queue_stats(events, by="caller")
+
+
+def test_concurrency_matches_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, truth = hour
+    conc = A.concurrency(events, "5min")
+    for when, row in conc.iterrows():
+        up = ((truth["start"] <= when) & (truth["end"] > when)).sum()
+        assert row["active"] == up, when
+    starts = truth.set_index("start").resample("5min", origin=conc.index[0]).size()
+    assert conc["started"].to_numpy().tolist() == starts.reindex(conc.index, fill_value=0).tolist()
+    assert (conc["peak"] >= conc["active"]).all() and conc["peak"].max() >= 2
+
+
+def test_channels_of_simulated_calls(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, _ = hour
+    ch = A.channels(events)
+    c = A.calls(events).set_index("linkedid")
+    assert ch.groupby("linkedid").size().reindex(c.index).tolist() == c["channels"].tolist()
+    assert ch["hungup"].notna().all() and not ch["partial"].any()
+    assert (ch["created"] <= ch["hungup"]).all()
+    ok = ch["answered"].notna()
+    assert ((ch.loc[ok, "answered"] >= ch.loc[ok, "created"]) & (ch.loc[ok, "talk"] >= 0)).all()
+    assert ch["channel"].str.startswith(("PJSIP/", "Local/")).all()
+
+
+def test_simulated_calls_agree_with_their_cdrs(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, _ = hour
+    m = A.calls(events).merge(A.cdrs(events), left_on="linkedid", right_on="uniqueid", suffixes=("", "_cdr"))
+    assert len(m) == len(A.calls(events))
+    answered = m["disposition"] == "answered"
+    assert (m.loc[answered, "disposition_cdr"] == "answered").all()
+    failed = m["disposition"].isin(["busy", "no answer", "failed"])
+    assert (m.loc[failed, "disposition_cdr"] != "answered").all()
+    assert ((m["duration"] - m["duration_cdr"].astype(float)).abs() < 1.0).all()
+
+
+def test_joined_mid_hour(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """A session that connected half-way: calls already up are partial, their end and outcome still right."""
+    events, truth = hour
+    t = A._times(events)
+    cut = t.min() + (t.max() - t.min()) / 2
+    late = events[(t >= cut).to_numpy()].reset_index(drop=True)
+    c = A.calls(late).merge(truth, on="linkedid", suffixes=("", "_gt"))
+    before = c["start_gt"] < cut
+    assert before.any() and (~before).any()
+    assert c.loc[before, "partial"].all() and not c.loc[~before, "partial"].any()
+    assert ((c["end"] - c["end_gt"]).abs() < pd.Timedelta(milliseconds=1)).all()
+    decided_late = c["answer_gt"].fillna(c["end_gt"]) >= cut
+    late_q = c["queue_gt"].notna() & (c["start_gt"] < cut)  # a queue caller's join may be before the cut
+    ok = decided_late & ~late_q
+    assert (c.loc[ok, "disposition"] == c.loc[ok, "disposition_gt"]).all()
+    assert len(c) == truth["end"].ge(cut).sum()  # every call still up after the cut, no other
