@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -169,3 +170,38 @@ def test_jsonl_errors_name_the_line(tmp_path: Path) -> None:
     got = read_jsonl(p)
     assert got["Event"].astype(str).tolist() == ["Hangup", "Newchannel"]
     assert (got["received"] == pd.Timestamp(0, tz="UTC")).all()
+
+
+def test_session_recording_reads_back_as_the_live_frame(tmp_path: Path) -> None:
+    """``session.record`` against the simulated PBX, replayed: the same events, columns and dtypes as live."""
+    import ami_nb
+    from ami_nb import analysis, sim
+
+    path = tmp_path / "live.txt"
+    with (
+        sim.start(seed=11, time_scale=math.inf, timestampevents=True, start_time=1_800_000_000) as pbx,
+        ami_nb.connect(pbx.url, secret="amp111", timeout=10) as session,
+    ):
+        session.action("Ping")
+        before = session.events.total  # FullyBooted, SuccessfulAuth: before the recording began
+        rec = session.record(path)
+        pbx.simulate(900, rate=240, timeout=60)
+        session.action("Ping")  # every event sent so far has reached the store
+        rec.stop()
+        live = session.events.frame(after=before)
+    replay = read_transcript(path)
+    assert len(live) > 300
+    # the raw stream has no read times: everything else must be equal, dtypes included. The live store orders
+    # columns, and categories, by first sight since login, so FullyBooted's keys and names come earlier there.
+    a, b = live.drop(columns="received"), replay.drop(columns="received")
+    pd.testing.assert_frame_equal(a, b, check_like=True, check_categorical=False)
+    assert {c: type(t) for c, t in a.dtypes.items()} == {c: type(t) for c, t in b.dtypes.items()}
+    # the Timestamp headers carry the simulated clock, so the analysis agrees too
+    pd.testing.assert_frame_equal(analysis.calls(live), analysis.calls(replay))
+    # and with a timeline beside it, the read times come back as well
+    chunks = [{"t": 0.0, "dir": "meta", "epoch": live["received"].iloc[0].value / 1e9}]
+    data = path.read_bytes()
+    chunks.append({"t": 0.0, "dir": "in", "data": data.decode("latin-1")})
+    (tmp_path / "live.timeline.jsonl").write_text("\n".join(json.dumps(c) for c in chunks))
+    timed = read_transcript(path)
+    assert (timed["received"] == live["received"].iloc[0]).all()
