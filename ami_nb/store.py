@@ -303,6 +303,14 @@ def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
     return pd.array(np.array([*uniques, np.nan], dtype=object)[codes], dtype="str")
 
 
+def _epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
+    """Epoch seconds (float64, NaN: missing) -> UTC datetimes, rounded to the microsecond AMI writes."""
+    missing = np.isnan(seconds)
+    us = np.where(missing, 0, seconds * 1e6).round().astype(np.int64)
+    out = pd.to_datetime(us * 1000, utc=True)
+    return out.where(~missing) if missing.any() else out
+
+
 def _to_epoch(since: Any) -> float:
     if isinstance(since, (int, float)) and not isinstance(since, bool):
         return float(since)
@@ -596,7 +604,7 @@ class EventStore:
         data: dict[str, Any] = {}
         recv = np.concatenate([ch.received()[s] for ch, s in zip(chunks, sels, strict=True)]) if n_out else \
             np.zeros(0, dtype=np.float64)
-        data["received"] = pd.to_datetime((recv * _NS).round().astype(np.int64), utc=True)
+        data["received"] = _epoch_to_utc(recv)
         wanted = list(order) if columns is None else [c for c in columns if c != "received"]
         for key in wanted:
             col = self._column(key, chunks, sels, offsets, n_out)
@@ -631,9 +639,7 @@ class EventStore:
             vals = np.full(n_out, np.nan)
             for pos, codes, _c in pieces:
                 vals[pos] = codes
-            ns = np.where(np.isnan(vals), 0, vals * _NS).round().astype(np.int64)
-            out = pd.to_datetime(ns, utc=True)
-            return out.where(~np.isnan(vals))
+            return _epoch_to_utc(vals)
         gcodes = np.full(n_out, -1, dtype=np.int64)
         if len(pieces) == 1:
             pos, codes, col = pieces[0]

@@ -1,0 +1,544 @@
+"""IPython magics for AMI (``%load_ext ami_nb``), each a thin line over the Python API.
+
+==================  ==============================================================================================
+``%ami_connect``    ``ami_nb.connect(...)``; no target: an embedded simulated PBX on a free loopback port
+``%%ami_action``    ``session.action(name, fields)`` for each block of ``Key: Value`` lines
+``%ami_events``     ``session.events.frame(pattern, last=, since=)``
+``%ami_live``       ``ami_nb.widgets.live(session)``
+``%ami_status``     one row per connection: state, counters, events held and dropped
+``%ami_disconnect`` ``session.close()``
+==================  ==============================================================================================
+
+Options are traitlets on :class:`AmiMagics`: ``%config AmiMagics`` lists them, ``%config AmiMagics.timeout = 5``
+sets one. A secret is never read from the magic line (a URL holding one is refused): it comes from the
+connections file, ``AMI_SECRET`` or a hidden prompt, so it never reaches ``In``, ``Out`` or the history database.
+"""
+
+from __future__ import annotations
+
+import configparser
+import getpass
+import os
+import re
+import string
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Dict, Float, Int, Unicode
+
+from .errors import ActionError, AMIError
+
+__all__ = ["AmiMagics", "Connection", "load_ipython_extension", "unload_ipython_extension"]
+
+SIM_ALIAS = "sim"
+
+
+@dataclass
+class Connection:
+    """One named connection: its session, the embedded simulator it owns (if any), its live view."""
+
+    alias: str
+    session: Any
+    sim: Any = None
+    views: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for view in self.views:
+            view.stop()
+        try:
+            self.session.close()
+        finally:
+            if self.sim is not None:
+                self.sim.stop()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.alias!r} {self.session.url} state={self.session.state}>"
+
+
+#: A short, traceback-free error: IPython prints a plain ``UsageError`` in one line (not a subclass of it).
+AmiUsageError = UsageError
+
+
+def _fail(exc: BaseException) -> str:
+    """One line naming an AMI failure (never a secret: the exception tree guarantees it)."""
+    if isinstance(exc, ActionError):
+        return f"AMI {exc.action} failed: {exc.message}" if exc.action else f"AMI error: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- the body of %%ami_action ---------------------------------------------------------------------------------
+_FIELD = re.compile(r"\s*([^\s:]+)\s*:\s?(.*)\Z")
+
+
+def fill(text: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{name}`` (also ``{name.attr}``, ``{name[key]}``, ``{name!r}``, ``{name:fmt}``) from ``namespace``.
+
+    ``{{`` / ``}}`` are literal braces; ``${...}`` is left alone (Asterisk's own dialplan syntax).
+    """
+    out: list[str] = []
+    fmt = string.Formatter()
+    for literal, fname, spec, conv in fmt.parse(text):
+        out.append(literal)
+        if fname is None:
+            continue
+        if literal.endswith("$"):  # ${EXTEN}: Asterisk's, not ours
+            inner = fname + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+            out.append("{" + inner + "}")
+            continue
+        try:
+            value, _ = fmt.get_field(fname, (), namespace)
+        except (KeyError, AttributeError, IndexError) as exc:
+            raise AmiUsageError(f"%%ami_action: {{{fname}}} is not defined in the notebook ({exc!r})") from None
+        value = fmt.convert_field(value, conv)
+        out.append(fmt.format_field(value, spec or ""))
+    return "".join(out)
+
+
+def parse_actions(body: str, default_action: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """Blocks of ``Key: Value`` lines (separated by blank lines) -> ``[(action, fields)]``; repeated keys -> lists."""
+    actions: list[tuple[str, dict[str, Any]]] = []
+    blocks = re.split(r"\n[ \t]*\n", body.replace("\r\n", "\n").strip("\n"))
+    for block in blocks:
+        lines = [ln for ln in block.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
+        if not lines:
+            continue
+        name: str | None = None
+        fields: dict[str, Any] = {}
+        for ln in lines:
+            m = _FIELD.match(ln)
+            if not m:
+                raise AmiUsageError(f"%%ami_action: expected 'Key: Value', got {ln.strip()[:60]!r}")
+            key, value = m.group(1), m.group(2).rstrip()
+            if key.lower() == "action":
+                name = value
+                continue
+            prev = fields.get(key)
+            if prev is None:
+                fields[key] = value
+            elif isinstance(prev, list):
+                prev.append(value)
+            else:
+                fields[key] = [prev, value]
+        name = name or default_action
+        if not name:
+            raise AmiUsageError("%%ami_action: no action: write 'Action: Name' in the cell or put the name on the "
+                                "magic line (%%ami_action Ping)")
+        actions.append((name, fields))
+    if not actions and default_action:
+        actions.append((default_action, {}))
+    return actions
+
+
+def cell_value(result: Any) -> Any:
+    """What a cell shows: a DataFrame for a list action, else the session's shaped result."""
+    from .response import Response
+
+    if isinstance(result, Response) and result.is_list:
+        frame = result.to_frame()
+        frame.attrs["response"] = result.to_dict()
+        return frame
+    return result
+
+
+def raw_messages(result: Any) -> list[Any]:
+    """The messages as received: the response, then the list's item events and its completion event."""
+    from .response import Response
+
+    resp = result if isinstance(result, Response) else getattr(result, "response", None)
+    if resp is None:
+        return [result]
+    out = [resp.message, *resp.events]
+    if resp.complete is not None:
+        out.append(resp.complete)
+    return out
+
+
+# -- the magics -------------------------------------------------------------------------------------------------
+@magics_class
+class AmiMagics(Magics):
+    """AMI from IPython: connect, run actions, look at events, watch live."""
+
+    timeout = Float(10.0, help="Seconds to wait for a connection or an action's answer.").tag(config=True)
+    autolimit = Int(0, help="Rows %ami_events returns when --last is not given (0: every event held).").tag(
+        config=True)
+    live_rate = Float(2.0, help="Redraws per second of %ami_live views.").tag(config=True)
+    default_url = Unicode(
+        "", help="Target of a bare %ami_connect (ami://user@host:port or a connections-file section); "
+                 "empty: the embedded simulated PBX.").tag(config=True)
+    store_capacity = Int(1_000_000, help="Events each connection keeps (the newest; older ones are dropped).").tag(
+        config=True)
+    connections_file = Unicode(
+        "~/.config/ami_nb/connections.ini",
+        help="INI file of named targets: [name] host, port, username, secret, tls, auth.").tag(config=True)
+    events = Unicode("on", help="Event mask sent at login (on, off, or classes such as call,agent).").tag(
+        config=True)
+    sim_options = Dict(
+        {"time_scale": 10.0, "background_traffic": True},
+        help="Keyword arguments for ami_nb.sim.start() when %ami_connect starts the embedded PBX.").tag(config=True)
+    raise_errors = Bool(
+        False, help="Raise a short UsageError when an action fails, instead of printing one line to stderr.").tag(
+        config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        if shell is not None and "config" not in kwargs:
+            kwargs["config"] = shell.config
+        super().__init__(shell=shell, **kwargs)
+        self.connections: dict[str, Connection] = {}
+        self.current: str | None = None
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def connection(self, alias: str | None = None) -> Connection:
+        """The named connection, or the default one (the last connected)."""
+        name = alias or self.current
+        if name is None or name not in self.connections:
+            known = ", ".join(sorted(self.connections)) or "none"
+            what = f"no AMI connection named {alias!r}" if alias else "not connected"
+            raise AmiUsageError(f"{what} (connections: {known}); run %ami_connect first")
+        return self.connections[name]
+
+    def _sections(self) -> configparser.ConfigParser:
+        parser = configparser.ConfigParser(interpolation=None)
+        path = Path(os.path.expanduser(self.connections_file))
+        if path.is_file():
+            try:
+                parser.read(path, encoding="utf-8")
+            except configparser.Error as exc:
+                raise AmiUsageError(f"cannot read the connections file {path.name}: {type(exc).__name__}") from None
+        return parser
+
+    def _report(self, exc: BaseException) -> None:
+        if self.raise_errors:
+            raise AmiUsageError(_fail(exc)) from None
+        print(_fail(exc), file=sys.stderr)
+
+    def _drop(self, alias: str) -> None:
+        conn = self.connections.pop(alias, None)
+        if conn is not None:
+            conn.close()
+        if self.current == alias:
+            self.current = next(reversed(self.connections), None)
+
+    # -- %ami_connect -----------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("target", nargs="?", default=None,
+              help="ami://user@host:port, amis://user@host:port (TLS), a section of the connections file, or "
+                   "nothing for AmiMagics.default_url (empty: start the embedded simulated PBX).")
+    @argument("-a", "--alias", default=None, help="Name of this connection (default: the section name, "
+                                                      "user@host:port, or 'sim'). The last one connected is the "
+                                                      "default of the other magics.")
+    @argument("--section", default=None, help="Take host, port, username and secret from this section of "
+                                                "AmiMagics.connections_file.")
+    @argument("-u", "--user", default=None, help="User name (else the URL's, the section's, or AMI_USERNAME).")
+    @argument("--md5", action="store_true", help="Log in with the MD5 challenge (the secret never crosses the wire).")
+    @argument("--tls", action="store_true", help="Use TLS (as amis:// does).")
+    @argument("--events", default=None, help="Event mask at login: on, off, or classes (default AmiMagics.events).")
+    @argument("--timeout", type=float, default=None, help="Seconds (default AmiMagics.timeout).")
+    @line_magic
+    def ami_connect(self, line: str) -> None:
+        """Connect to an Asterisk Manager Interface and make it the default connection.
+
+        The secret comes from the connections file, else ``AMI_SECRET``, else a hidden prompt; a secret inside
+        the URL is refused, since the line would keep it in the notebook and its history.
+        """
+        args = parse_argstring(self.ami_connect, line)
+        import ami_nb
+
+        timeout = self.timeout if args.timeout is None else args.timeout
+        events = args.events or self.events
+        auth = "md5" if args.md5 else "auto"
+        target = args.target or (None if args.section else (self.default_url or None))
+        if target is None and args.section is None:
+            return self._connect_sim(args.alias or SIM_ALIAS, events, timeout, auth)
+
+        sections = self._sections()
+        section_name = args.section
+        if section_name is None and target is not None and "://" not in target and sections.has_section(target):
+            section_name, target = target, None
+        host, port, user, secret, tls = None, 5038, None, None, bool(args.tls)
+        if section_name is not None:
+            if not sections.has_section(section_name):
+                raise AmiUsageError(f"no section [{section_name}] in {self.connections_file}")
+            sec = sections[section_name]
+            host = sec.get("host", "127.0.0.1")
+            port = sec.getint("port", 5038)
+            user = sec.get("username") or sec.get("user")
+            secret = sec.get("secret")
+            tls = tls or sec.getboolean("tls", False)
+            if sec.get("auth", "").lower() == "md5":
+                auth = "md5"
+        if target is not None:
+            if "://" in target:
+                parts = urlsplit(target)
+                if parts.scheme.lower() not in ("ami", "amis"):
+                    raise AmiUsageError(f"unknown scheme {parts.scheme!r}: use ami://user@host:port or amis://...")
+                if parts.password is not None:
+                    self._scrub(parts.password, unquote(parts.password))
+                    raise AmiUsageError("put no secret in the URL: it was removed from this session's history, "
+                                        "but the notebook cell still shows it. Use AMI_SECRET, the connections "
+                                        "file, or type it at the hidden prompt.")
+                try:
+                    port = parts.port or 5038
+                except ValueError as exc:
+                    raise AmiUsageError(f"bad port in {target!r}: {exc}") from None
+                host = parts.hostname or "127.0.0.1"
+                user = unquote(parts.username) if parts.username else user
+                tls = tls or parts.scheme.lower() == "amis"
+            else:
+                host, _, p = target.partition(":")
+                port = int(p) if p.isdigit() else port
+        user = args.user or user or os.environ.get("AMI_USERNAME")
+        if not user:
+            raise AmiUsageError("no user name: use ami://user@host:port, --user NAME, or set AMI_USERNAME")
+        if secret is None:
+            secret = self._secret_for(sections, host or "127.0.0.1", port, user)
+        alias = args.alias or section_name or f"{user}@{host}:{port}"
+        if alias in self.connections:
+            self._drop(alias)
+        try:
+            session = ami_nb.connect(host, port=port, username=user, secret=secret, tls=tls, auth=auth,
+                                     events=events, timeout=timeout, store_capacity=self.store_capacity)
+        except (AMIError, OSError, ValueError) as exc:
+            raise AmiUsageError(f"cannot connect to {user}@{host}:{port}: {_fail(exc)}") from None
+        finally:
+            del secret
+        self._register(Connection(alias, session), user, "")
+
+    def _scrub(self, *secrets: str) -> None:
+        """Replace ``secrets`` by ``***`` in this session's input history (In, _i*, the history database)."""
+        secrets = tuple(x for x in secrets if x)
+        if not secrets or self.shell is None:
+            return
+
+        def clean(text: Any) -> Any:
+            if isinstance(text, str):
+                for x in secrets:
+                    text = text.replace(x, "***")
+            return text
+
+        hm = getattr(self.shell, "history_manager", None)
+        if hm is not None:
+            for hist in (hm.input_hist_parsed, hm.input_hist_raw):
+                hist[:] = [clean(t) for t in hist]
+            try:
+                hm.writeout_cache()
+                for x in secrets:
+                    with hm.db:
+                        hm.db.execute("UPDATE history SET source = replace(source, ?, '***'), "
+                                      "source_raw = replace(source_raw, ?, '***') WHERE session = ?",
+                                      (x, x, hm.session_number))
+            except Exception as exc:  # a read-only or disabled history database
+                print(f"could not scrub the history database: {type(exc).__name__}", file=sys.stderr)
+        ns = self.shell.user_ns
+        for key in [k for k in ns if k in ("_i", "_ii", "_iii") or re.fullmatch(r"_i\d+", k)]:
+            ns[key] = clean(ns[key])
+
+    def _secret_for(self, sections: configparser.ConfigParser, host: str, port: int, user: str) -> str:
+        for name in sections.sections():  # a section describing this very target
+            sec = sections[name]
+            if (sec.get("host", "127.0.0.1") == host and sec.getint("port", 5038) == port
+                    and (sec.get("username") or sec.get("user")) == user and sec.get("secret") is not None):
+                return sec["secret"]
+        env = os.environ.get("AMI_SECRET")
+        if env is not None:
+            return env
+        return getpass.getpass(f"AMI secret for {user}@{host}:{port}: ")
+
+    def _connect_sim(self, alias: str, events: str, timeout: float, auth: str) -> None:
+        import ami_nb
+        from ami_nb import sim
+
+        if alias in self.connections:
+            self._drop(alias)
+        pbx = sim.start("127.0.0.1", 0, **dict(self.sim_options))
+        try:
+            user = "admin"
+            session = ami_nb.connect(pbx.host, port=pbx.port, username=user, secret=pbx.users[user].secret,
+                                     auth=auth, events=events, timeout=timeout, store_capacity=self.store_capacity)
+        except BaseException as exc:
+            pbx.stop()
+            if isinstance(exc, (AMIError, OSError)):
+                raise AmiUsageError(f"cannot connect to the embedded PBX: {_fail(exc)}") from None
+            raise
+        self._register(Connection(alias, session, sim=pbx), user, " (embedded simulated PBX)")
+
+    def _register(self, conn: Connection, user: str, note: str) -> None:
+        self.connections[conn.alias] = conn
+        self.current = conn.alias
+        s = conn.session
+        print(f"Connected to {s.url}{note} as {user}, AMI {s.version or '?'}; alias {conn.alias!r}")
+
+    # -- %%ami_action ---------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("action", nargs="?", default=None,
+              help="Action name for blocks of the cell without an 'Action:' line (e.g. QueueStatus).")
+    @argument("-o", "--out", default=None, help="Also store the result in this notebook variable.")
+    @argument("-a", "--alias", default=None, help="Connection to use (default: the last connected).")
+    @argument("--timeout", type=float, default=None, help="Seconds per action (default AmiMagics.timeout).")
+    @argument("--raw", action="store_true", help="Return the messages as received instead of shaped results.")
+    @line_cell_magic
+    def ami_action(self, line: str, cell: str | None = None) -> Any:
+        """Send AMI actions written in wire format, one block of ``Key: Value`` lines per action.
+
+        ``{name}`` is filled from the notebook's variables (``${...}`` is left to Asterisk). Blocks separated by
+        blank lines run in order. The value is a mapping for one response, a DataFrame for a list action
+        (``CoreShowChannels``, ``QueueStatus``...), the output lines for ``Command``, the parsed config for
+        ``GetConfig``; a list of those for several actions. A ``Response: Error`` prints the server's message in
+        one line on stderr and gives ``None`` (``AmiMagics.raise_errors`` raises instead).
+        """
+        args = parse_argstring(self.ami_action, line)
+        conn = self.connection(args.alias)
+        body = fill(cell or "", self.shell.user_ns) if cell else ""
+        actions = parse_actions(body, args.action)
+        if not actions:
+            raise AmiUsageError("%%ami_action: nothing to send (give an action name or a cell body)")
+        timeout = self.timeout if args.timeout is None else args.timeout
+        results = []
+        for name, fields in actions:
+            try:
+                result = conn.session.action(name, fields, timeout=timeout)
+            except AMIError as exc:  # ActionError (Response: Error), timeouts, a lost connection, CR/LF refused
+                self._report(exc)
+                return None
+            results.append(raw_messages(result) if args.raw else cell_value(result))
+        value = results[0] if len(results) == 1 else results
+        if args.out:
+            self.shell.user_ns[args.out] = value
+        return value
+
+    # -- %ami_events -------------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("pattern", nargs="*", help="Event names or fnmatch wildcards (Hangup, Queue*); none: every event.")
+    @argument("--last", type=int, default=None, help="Only the newest N events (default AmiMagics.autolimit).")
+    @argument("--since", default=None, help="Only events received since: an ISO time (UTC if naive), epoch "
+                                            "seconds, or a duration ago such as 5min, 30s, 2h.")
+    @argument("-a", "--alias", default=None, help="Connection to use (default: the last connected).")
+    @argument("-o", "--out", default=None, help="Also store the DataFrame in this notebook variable.")
+    @line_magic
+    def ami_events(self, line: str) -> Any:
+        """The events received so far as a DataFrame (``session.events.frame(...)``)."""
+        args = parse_argstring(self.ami_events, line)
+        conn = self.connection(args.alias)
+        last = args.last if args.last is not None else (self.autolimit or None)
+        pattern = args.pattern or None
+        since = _since(args.since) if args.since else None
+        df = conn.session.events.frame(pattern, last=last, since=since)
+        if args.out:
+            self.shell.user_ns[args.out] = df
+        return df
+
+    # -- %ami_live ---------------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-a", "--alias", default=None, help="Connection to watch (default: the last connected).")
+    @argument("--rate", type=float, default=None, help="Redraws per second (default AmiMagics.live_rate).")
+    @line_magic
+    def ami_live(self, line: str) -> Any:
+        """A live view of the connection (``ami_nb.widgets.live(session)``); ``.stop()`` it, or disconnect."""
+        args = parse_argstring(self.ami_live, line)
+        conn = self.connection(args.alias)
+        from .widgets import live
+
+        for old in conn.views:
+            old.stop()
+        view = live(conn.session, rate=args.rate or self.live_rate)
+        conn.views[:] = [view]
+        return view
+
+    # -- %ami_status and %ami_disconnect -------------------------------------------------------------------------
+    @line_magic
+    def ami_status(self, line: str = "") -> Any:
+        """One row per connection: state, AMI version, events received, held and dropped, actions sent."""
+        import pandas as pd
+
+        rows = []
+        for alias, conn in self.connections.items():
+            s = conn.session
+            stats = s.stats
+            rows.append({
+                "alias": alias,
+                "default": alias == self.current,
+                "url": s.url,
+                "state": s.state,
+                "ami_version": s.version,
+                "events_received": stats.get("events_received", s.events.total),
+                "events_held": len(s.events),
+                "events_dropped": s.events.dropped,
+                "actions_sent": stats.get("actions_sent", 0),
+                "reconnects": stats.get("reconnects", 0),
+                "embedded_pbx": conn.sim is not None,
+                "live_views": sum(v.running for v in conn.views),
+            })
+        cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
+                "events_dropped", "actions_sent", "reconnects", "embedded_pbx", "live_views"]
+        df = pd.DataFrame(rows, columns=cols)
+        if not rows:
+            print("No AMI connection: run %ami_connect")
+        return df.set_index("alias")
+
+    @magic_arguments()
+    @argument("-a", "--alias", default=None, help="Connection to close (default: the last connected).")
+    @argument("--all", action="store_true", help="Close every connection.")
+    @line_magic
+    def ami_disconnect(self, line: str) -> None:
+        """Log off and close a connection (and its embedded PBX and live views)."""
+        args = parse_argstring(self.ami_disconnect, line)
+        names = list(self.connections) if args.all else [self.connection(args.alias).alias]
+        for name in names:
+            self._drop(name)
+            print(f"Disconnected {name!r}")
+
+    def close_all(self) -> None:
+        for name in list(self.connections):
+            self._drop(name)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)\Z")
+
+
+def _since(text: str) -> Any:
+    """``--since``: epoch seconds, an ISO time, or a duration ago (``30s``, ``5min``, ``2h``)."""
+    import time
+
+    t = text.strip()
+    m = _DURATION.match(t)
+    if m:
+        unit = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return time.time() - float(m.group(1)) * unit
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+_LOADED: dict[int, AmiMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ami_nb``: register the magics and make ``%config AmiMagics`` work."""
+    if id(ipython) in _LOADED:
+        return
+    magics = AmiMagics(ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    _LOADED[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext ami_nb``: close every connection and remove the magics."""
+    magics = _LOADED.pop(id(ipython), None)
+    if magics is None:
+        return
+    magics.close_all()
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    for kind in ("line", "cell"):
+        table: dict[str, Callable[..., Any]] = ipython.magics_manager.magics[kind]
+        for name in [n for n in table if n.startswith("ami_")]:
+            del table[name]
