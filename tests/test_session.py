@@ -245,9 +245,10 @@ def test_record_writes_the_raw_stream(session: Session, ami_server: ScriptedServ
 
 
 def test_close_is_clean(ami_server: ScriptedServer) -> None:
+    ami_server.reply("Stall", STALL)
     s = connect(ami_server.url, secret=SECRET, **FAST)
     pending = s.send("Stall", timeout=10)
-    ami_server.reply("Stall", STALL)
+    ami_server.wait_action("Stall")
     s.close()
     assert s.state == "closed" and not s.thread.is_alive()
     with pytest.raises(AMIConnectionError):
