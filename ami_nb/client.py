@@ -45,6 +45,7 @@ BatchSink = Callable[[list[Message], float], Any]
 RawTap = Callable[[bytes], Any]
 
 _READ_SIZE = 256 * 1024
+_DRAIN_ABOVE = 256 * 1024  # wait for the socket when this many bytes are queued for sending
 _MAX_KEPT_OUTCOMES = 1000
 _WILDCARD = frozenset("*?[")
 
@@ -449,6 +450,9 @@ class AMIClient:
             targets = [*targets, *(lst for lst in wild if fnmatch.fnmatchcase(low, lst.pattern))]
         for lst in targets:
             self._safe(lst.callback, ev)
+        if low == "shutdown":
+            log.warning("AMI server at %s:%s is shutting down (%s); the client will reconnect",
+                        self.host, self.port, ev.get("Shutdown", "?"))
 
     def _safe(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -511,6 +515,8 @@ class AMIClient:
         try:
             writer.write(data)
             self.stats["actions_sent"] += 1
+            if writer.transport.get_write_buffer_size() > _DRAIN_ABOVE:
+                await self._drain(writer, name, aid, deadline, t)
             remaining = max(0.0, deadline - time.monotonic())
             try:
                 msg, items, complete = await asyncio.wait_for(asyncio.shield(pending.future), remaining)
@@ -533,6 +539,16 @@ class AMIClient:
         if not internal:
             self._remember(name, fields)
         return resp
+
+    @staticmethod
+    async def _drain(writer: asyncio.StreamWriter, name: str, aid: str, deadline: float, t: float) -> None:
+        try:
+            await asyncio.wait_for(writer.drain(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            text = f"could not send {name} (ActionID {aid}) within {t:g} s: the peer reads nothing"
+            raise AMITimeoutError(text) from None
+        except OSError as exc:
+            raise AMIConnectionError(f"connection lost while sending {name} (ActionID {aid}): {exc}") from None
 
     def _remember(self, name: str, fields: Mapping[str, Any]) -> None:
         low = name.lower()
