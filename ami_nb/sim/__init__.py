@@ -213,9 +213,12 @@ class SimPBX:
 
         self._run(go())
 
-    def flood(self, n_events: int, *, clients: int = 0, timeout: float = 120.0) -> int:
+    def flood(self, n_events: int, *, clients: int = 0, timeout: float = 120.0, wait: bool = True) -> Any:
         """Send ``n_events`` pre-rendered call events to every logged-in session with events on (waiting
-        first for ``clients`` such sessions); returns the total written (n_events x sessions)."""
+        first for ``clients`` such sessions); returns the total written (n_events x sessions).
+
+        Writing awaits the clients' reading: a reader in the calling thread needs ``wait=False``, which returns
+        a :class:`concurrent.futures.Future` of the total at once."""
         from .flood import flood
 
         async def go() -> int:
@@ -229,6 +232,10 @@ class SimPBX:
                 await asyncio.sleep(0.01)
             return await flood(self._server, n_events)
 
+        if not wait:
+            if self._stopped:
+                raise RuntimeError("the simulated PBX is stopped")
+            return asyncio.run_coroutine_threadsafe(go(), self._loop)
         return self._run(go(), timeout + 5.0)
 
     def ground_truth(self) -> Any:

@@ -1011,6 +1011,7 @@ class PBX:
             ("Extension", tnum),
         ])
         rec.transferred = True
+        self.bridge_leave(caller)
         self.hangup(dest, 16, dest_channel="")
         self.newexten(caller, "Dial", f"PJSIP/{tu},30", priority=1, exten=tnum, context="from-internal")
         target = self.phone(tu, "from-internal", tnum, linkedid=caller.linkedid)
