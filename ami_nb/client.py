@@ -164,6 +164,7 @@ class AMIClient:
         self._banner_seen: asyncio.Event | None = None
         self._closing = False
         self._rx_tail = b""
+        self._drop_reason: str | None = None
         self._tasks: set[asyncio.Task] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         #: counters: events received, actions sent, reconnects, bytes received, callback errors
@@ -347,10 +348,12 @@ class AMIClient:
         When the connection ends, every pending action fails at once with :class:`AMIConnectionError`.
         """
         reason = "the server closed the connection"
+        self._drop_reason = None
         try:
             while True:
                 data = await reader.read(_READ_SIZE)
                 if not data:
+                    reason = self._drop_reason or reason
                     return
                 received = time.time()
                 self.stats["bytes_received"] += len(data)
@@ -640,6 +643,7 @@ class AMIClient:
                     reason = f"socket error: {exc}"
             if self._closing:
                 return
+            reason = self._drop_reason or reason
             log.warning("AMI connection to %s:%s lost (%s)", self.host, self.port, reason)
             if not self.reconnect:
                 self._set_state("closed")
@@ -690,6 +694,7 @@ class AMIClient:
             except AMITimeoutError:
                 log.warning("AMI peer %s:%s sent no pong within %g s: dropping the connection",
                             self.host, self.port, self.pong_timeout)
+                self._drop_reason = f"no pong within {self.pong_timeout:g} s"
                 self._abort()
             except AMIError as exc:
                 log.debug("keepalive ping failed: %s", exc)
