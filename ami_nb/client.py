@@ -18,6 +18,7 @@ import random
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -144,6 +145,7 @@ class AMIClient:
         self.auth_used: str | None = None
         self._prefix = new_action_id_prefix()
         self._counter = itertools.count(1)
+        self._registry_lock = threading.Lock()  # on/off may be called from any thread
         self._listeners: list[_Listener] = []
         self._exact: dict[str, list[_Listener]] = {}
         self._wild: list[_Listener] = []
@@ -195,21 +197,23 @@ class AMIClient:
         if not callable(callback):
             raise TypeError("callback must be callable")
         pat = pattern.lower()
-        self._listeners = [*self._listeners, _Listener(pat, bool(_WILDCARD & set(pat)), callback)]
-        self._rebuild()
+        with self._registry_lock:
+            self._listeners = [*self._listeners, _Listener(pat, bool(_WILDCARD & set(pat)), callback)]
+            self._rebuild()
         return callback
 
     def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
         """Remove listeners matching ``pattern`` and/or ``callback`` (both ``None``: all). Returns how many."""
         pat = pattern.lower() if pattern is not None else None
-        keep = [
-            lst
-            for lst in self._listeners
-            if not ((pat is None or lst.pattern == pat) and (callback is None or lst.callback == callback))
-        ]
-        removed = len(self._listeners) - len(keep)
-        self._listeners = keep
-        self._rebuild()
+        with self._registry_lock:
+            keep = [
+                lst
+                for lst in self._listeners
+                if not ((pat is None or lst.pattern == pat) and (callback is None or lst.callback == callback))
+            ]
+            removed = len(self._listeners) - len(keep)
+            self._listeners = keep
+            self._rebuild()
         return removed
 
     def _rebuild(self) -> None:
@@ -221,21 +225,26 @@ class AMIClient:
 
     def add_batch_sink(self, fn: BatchSink) -> None:
         """Call ``fn(events, received)`` once per socket read that held events, before per-event listeners."""
-        self._batch_sinks = [*self._batch_sinks, fn]
+        with self._registry_lock:
+            self._batch_sinks = [*self._batch_sinks, fn]
 
     def remove_batch_sink(self, fn: BatchSink) -> None:
-        self._batch_sinks = [s for s in self._batch_sinks if s != fn]
+        with self._registry_lock:
+            self._batch_sinks = [s for s in self._batch_sinks if s != fn]
 
     def add_raw_tap(self, fn: RawTap) -> None:
         """Call ``fn(data)`` with every received chunk of bytes, exactly as read (for recordings)."""
-        self._raw_taps = [*self._raw_taps, fn]
+        with self._registry_lock:
+            self._raw_taps = [*self._raw_taps, fn]
 
     def remove_raw_tap(self, fn: RawTap) -> None:
-        self._raw_taps = [t for t in self._raw_taps if t != fn]
+        with self._registry_lock:
+            self._raw_taps = [t for t in self._raw_taps if t != fn]
 
     def on_state_change(self, callback: Callable[[str], Any]) -> None:
         """Call ``callback(new_state)`` on every state change (on the loop thread)."""
-        self._state_callbacks = [*self._state_callbacks, callback]
+        with self._registry_lock:
+            self._state_callbacks = [*self._state_callbacks, callback]
 
     @property
     def unfinished_bytes(self) -> bytes:
@@ -301,6 +310,8 @@ class AMIClient:
             banner_wait.cancel()
             if self._reader_task in done:
                 exc = self._reader_task.exception()
+                if isinstance(exc, ProtocolError):
+                    raise ProtocolError(f"{where} is not an AMI server: {exc}") from None
                 raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from exc
             raise AMITimeoutError(f"no AMI banner from {where} within {self.timeout:g} s")
         await self._login()
@@ -663,7 +674,7 @@ class AMIClient:
         base, cap = self.backoff
         attempt = 0
         while not self._closing:
-            delay = min(cap, base * (2**attempt)) * random.uniform(0.5, 1.0)
+            delay = min(cap, base * 2 ** min(attempt, 32)) * random.uniform(0.5, 1.0)
             attempt += 1
             await asyncio.sleep(delay)
             if self._closing:

@@ -23,6 +23,7 @@ from ami_nb.errors import (
     AMITimeoutError,
     AuthenticationError,
     InvalidActionError,
+    ProtocolError,
 )
 from ami_nb.protocol import Config, Message
 from ami_nb.response import CommandOutput, Response, shape_result
@@ -114,6 +115,11 @@ def test_wrong_secret_is_refused_and_never_shown(ami_server: ScriptedServer, run
 def test_no_banner_times_out_naming_it(run: Any) -> None:
     with ScriptedServer(banner=None) as srv, pytest.raises(AMITimeoutError, match=r"no AMI banner .* within 0.3 s"):
         run(make_client(srv, timeout=0.3).connect())
+
+
+def test_a_non_ami_banner_is_a_protocol_error(run: Any) -> None:
+    with ScriptedServer(banner="SSH-2.0-OpenSSH_9.2") as srv, pytest.raises(ProtocolError, match="not an AMI server"):
+        run(make_client(srv).connect())
 
 
 def test_closed_before_banner_and_refused_connection(run: Any) -> None:
