@@ -57,12 +57,14 @@ def headline(nb: Any) -> str:
     for cell in nb.cells:
         if cell.cell_type != "code" or "headline" not in cell.get("metadata", {}).get("tags", []):
             continue
+        text = []
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                parts.append(output.get("text", ""))
+                text.append(output.get("text", ""))
             elif output.get("output_type") in ("execute_result", "display_data"):
-                parts.append(output.get("data", {}).get("text/plain", "") + "\n")
-    return "".join(parts).rstrip() + "\n"
+                text.append(output.get("data", {}).get("text/plain", "") + "\n")
+        parts.append("".join(text).strip("\n"))
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
