@@ -31,6 +31,7 @@ from .errors import (
     AMIError,
     AMITimeoutError,
     AuthenticationError,
+    InvalidActionError,
     ProtocolError,
 )
 from .protocol import LATIN1_FALLBACK, Banner, Message, Parser, encode_action
@@ -516,6 +517,8 @@ class AMIClient:
         aid = _field(fields, "ActionID")
         fields = {k: v for k, v in fields.items() if k.lower() != "actionid"}
         aid = str(aid) if aid is not None else self.next_action_id()
+        if aid in self._pending:
+            raise InvalidActionError(f"ActionID {aid!r} is already waiting for a response", "ActionID")
         data = encode_action(name, fields, aid)  # raises InvalidActionError before anything is sent
         writer = self._writer
         if writer is None or writer.is_closing():

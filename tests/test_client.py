@@ -421,10 +421,17 @@ def test_action_ids_unique_and_caller_ids_honoured(ami_server: ScriptedServer, r
             await asyncio.gather(*(a.action("Ping") for _ in range(20)))
             r = await a.action("Ping", ActionID="my own id: 1")
             assert r.action_id == "my own id: 1" and r["ActionID"] == "my own id: 1"
+            ami_server.reply("Stall", STALL)
+            first = asyncio.ensure_future(a.action("Stall", ActionID="dup", timeout=0.5))
+            await asyncio.sleep(0.05)
+            with pytest.raises(InvalidActionError, match="already waiting"):
+                await a.action("Ping", ActionID="dup")
+            with pytest.raises(AMITimeoutError):
+                await first
 
     run(main())
     pings = ami_server.actions("Ping")
-    assert len({p["ActionID"] for p in pings}) == 21
+    assert len(pings) == 21 and len({p["ActionID"] for p in pings}) == 21
 
 
 def test_secret_absent_from_repr_logs_and_errors(ami_server: ScriptedServer, run: Any, caplog: Any) -> None:
