@@ -204,11 +204,9 @@ def test_drop_and_come_back(session: Session, ami_server: ScriptedServer) -> Non
     session.action("Filter", Operation="Add", Filter="Event: Tick")
     pending = session.send("Stall", timeout=10)
     ami_server.wait_action("Stall")
-    t0 = time.monotonic()
     ami_server.down()
     with pytest.raises(AMIConnectionError, match="connection lost while waiting for Stall"):
-        pending.result(timeout=5)
-    assert time.monotonic() - t0 < 5
+        pending.result(timeout=5)  # well before the action's own 10 s timeout
     wait_until(lambda: session.state == "reconnecting", what="reconnecting")
     time.sleep(0.2)
     ami_server.up()
