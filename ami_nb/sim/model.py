@@ -40,6 +40,8 @@ CAUSE_TEXT = {
 REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION, REASON_FAILED = 4, 5, 8, 0
 #: simulated seconds between checks while a dial or an originate waits
 POLL = 0.05
+#: simulated seconds one dialplan priority takes
+STEP = 0.001
 CALL, DIALPLAN, CDR, USER, AGENT = "call,all", "dialplan,all", "cdr,all", "user,all", "agent,all"
 
 #: The scenario kinds the traffic model draws from, with their default weights.
@@ -125,6 +127,10 @@ class Channel:
     hungup: bool = False
     call: CallRecord | None = None
     soft_cause: int | None = None
+    pending_cause: int | None = None
+    runs_dialplan: bool = False
+    in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
+    on_hangup: Signal | None = None
 
     def snapshot(self, prefix: str = "") -> Pairs:
         p = prefix
@@ -492,6 +498,8 @@ class PBX:
                 self.hint_status(hint[0], hint[1], status)
 
     def set_callerid(self, ch: Channel, num: str, name: str) -> None:
+        if (ch.cid_num, ch.cid_name) == (num, name):
+            return
         ch.cid_num, ch.cid_name = num, name
         self.emit("NewCallerid", CALL, [*ch.snapshot(), ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
 
@@ -500,6 +508,8 @@ class PBX:
         self.emit("NewAccountCode", CALL, [*ch.snapshot(), ("OldAccountCode", old)])
 
     def set_connected(self, ch: Channel, num: str, name: str) -> None:
+        if (ch.con_num, ch.con_name) == (num, name):
+            return
         ch.con_num, ch.con_name = num, name
         self.emit("NewConnectedLine", CALL, ch.snapshot())
 
@@ -534,8 +544,11 @@ class PBX:
         b.channels.append(ch)
         ch.bridge = b
         extra = {"bridge_id": b.id, "bridge_technology": "simple_bridge"}
+        if peer is not None:  # the second channel's CEL comes first, as recorded
+            self.cel(ch, "BRIDGE_ENTER", peer=peer.name, extra=extra)
         self.emit("BridgeEnter", CALL, [*b.fields(), *ch.snapshot()])
-        self.cel(ch, "BRIDGE_ENTER", peer=peer.name if peer else "", extra=extra)
+        if peer is None:
+            self.cel(ch, "BRIDGE_ENTER", extra=extra)
 
     def bridge_leave(self, ch: Channel) -> None:
         b = ch.bridge
@@ -580,42 +593,127 @@ class PBX:
     def hangup(self, ch: Channel, cause: int, *, request: bool = True, dialstatus: str = "",
                source: str = "", h_exten: bool = True, dest_channel: str = "", cdr: bool | None = None,
                disposition: str | None = None) -> None:
-        """Tear one channel down the way Asterisk reports it; the Local peer follows."""
+        """A channel hangs up by itself (``Hangup()``, ``Busy``, a phone hanging up, the Hangup action).
+
+        Order as Asterisk 22 reports it: CEL HANGUP, Cdr, SoftHangupRequest, CEL CHAN_END, the ``h`` extension,
+        Hangup; then the other half of a Local pair is asked to hang up (:meth:`hangup_request`)."""
         if ch.hungup:
             return
         ch.hungup = True
-        gone = getattr(ch, "on_hangup", None)
-        if gone is not None:
-            self.sched.fire(gone)
-        if request:
-            self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
         if ch.bridge is not None:
             self.bridge_leave(ch)
         self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": source, "dialstatus": dialstatus})
-        self.cel(ch, "CHAN_END")
         if cdr if cdr is not None else not ch.dialed:
             self.cdr(ch, dest_channel=dest_channel or ch.cdr_peer, disposition=disposition)
-        if h_exten and ch.context == "demo":
+        if request:
+            self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
+        self.cel(ch, "CHAN_END")
+        self._linkedid_end(ch, cause)
+        self._final(ch, cause, h_exten=h_exten)
+        peer = ch.peer
+        if peer is not None and not peer.hungup:
+            self.hangup_request(peer, cause)
+
+    def hangup_request(self, ch: Channel, cause: int) -> None:
+        """Another channel asked ``ch`` to hang up (its Local half, a bridge partner that left).
+
+        A channel waiting in ``Dial`` finishes the Dial first (BRIDGEPEER, ANSWEREDTIME...); see :meth:`app_dial`."""
+        if ch.hungup:
+            return
+        ch.hungup = True
+        bridged = ch.bridge is not None
+        if not bridged:
+            self.emit("HangupRequest", CALL, [*ch.snapshot(), ("Cause", str(cause))])
+        else:
+            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": ch.bridge.id, "bridge_technology": "simple_bridge"})
+        self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
+        self.cel(ch, "CHAN_END")
+        self._linkedid_end(ch, cause)
+        if not ch.dialed:
+            self.cdr(ch, dest_channel=ch.cdr_peer)
+        if bridged:
+            self.emit("HangupRequest", CALL, [*ch.snapshot(), ("Cause", str(cause))])
+        ch.pending_cause = cause
+        waiting = ch.in_dial
+        if waiting is not None:
+            self.sched.fire(waiting)  # app_dial completes the hangup
+            return
+        self.finish_hangup(ch)
+
+    def finish_hangup(self, ch: Channel) -> None:
+        """The last part of a requested hangup: leave the bridge, SoftHangupRequest, ``h``, Hangup."""
+        cause = ch.pending_cause if ch.pending_cause is not None else 16
+        if ch.bridge is not None:
+            self.varset(ch, "BRIDGEPEER", "")
+            self._leave_quiet(ch)
+        self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
+        self._final(ch, cause, h_exten=True)
+        peer = ch.peer
+        if peer is not None and not peer.hungup:
+            self.hangup_request(peer, cause)
+
+    def kick(self, ch: Channel, cause: int = 16, *, h_exten: bool = True) -> None:
+        """A dialed channel left alone in a bridge is hung up by the bridge."""
+        if ch.hungup:
+            return
+        ch.hungup = True
+        b = ch.bridge
+        self._leave_quiet(ch)
+        peer = ch.peer
+        if peer is not None and not peer.hungup:
+            self.emit("HangupRequest", CALL, [*peer.snapshot(), ("Cause", str(cause))])
+        self._final(ch, cause, h_exten=False)
+        if b is not None:
+            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": b.id, "bridge_technology": "simple_bridge"})
+        self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
+        self.cel(ch, "CHAN_END")
+        self._linkedid_end(ch, cause)
+        if peer is not None and not peer.hungup:
+            peer.hungup = True
+            self.cel(peer, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
+            self.cel(peer, "CHAN_END")
+            self._linkedid_end(peer, cause)
+            if not peer.dialed:
+                self.cdr(peer, dest_channel=peer.cdr_peer)
+            peer.pending_cause = cause
+            self.emit("SoftHangupRequest", CALL, [*peer.snapshot(), ("Cause", "16")])
+            self._final(peer, cause, h_exten=h_exten)
+
+    def _leave_quiet(self, ch: Channel) -> None:
+        """BridgeLeave (and BridgeDestroy when empty) without the CEL, which came earlier."""
+        b = ch.bridge
+        if b is None:
+            return
+        b.channels.remove(ch)
+        ch.bridge = None
+        self.emit("BridgeLeave", CALL, [*b.fields(), *ch.snapshot()])
+        if not b.channels:
+            self.emit("BridgeDestroy", CALL, b.fields())
+
+    def _linkedid_end(self, ch: Channel, cause: int) -> None:
+        if any(not c.hungup for c in self.linked.get(ch.linkedid, [])):
+            return
+        if self.linked.pop(ch.linkedid, None) is None:
+            return
+        self.cel(ch, "LINKEDID_END")
+        self.processed_calls += 1
+        rec = self.calls.get(ch.linkedid)
+        if rec is not None and rec.end is None:
+            rec.end = self.now
+            if rec.hangup_cause is None:
+                rec.hangup_cause = cause
+
+    def _final(self, ch: Channel, cause: int, *, h_exten: bool) -> None:
+        if h_exten and ch.runs_dialplan and ch.context == "demo":
             self.newexten(ch, "NoOp", f"hangup handler {ch.name} cause {cause}", priority=1, exten="h")
         self.emit("Hangup", CALL, [*ch.snapshot(), ("Cause", str(cause)),
                                    ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))])
         self.channels.pop(ch.name, None)
         if ch.device:
             self.devstate(ch.device, "NOT_INUSE")
-        rest = [c for c in self.linked.get(ch.linkedid, []) if not c.hungup]
-        if not rest:
-            self.cel(ch, "LINKEDID_END")
-            self.linked.pop(ch.linkedid, None)
-            self.processed_calls += 1
-            rec = self.calls.get(ch.linkedid)
-            if rec is not None and rec.end is None:
-                rec.end = self.now
-                if rec.hangup_cause is None:
-                    rec.hangup_cause = cause
-        peer = ch.peer
-        if peer is not None and not peer.hungup:
-            self.emit("HangupRequest", CALL, [*peer.snapshot(), ("Cause", str(cause))])
-            self.hangup(peer, cause, request=False, h_exten=h_exten)
+        gone = ch.on_hangup
+        if gone is not None:
+            self.sched.fire(gone)
 
     def soft_hangup(self, ch: Channel, cause: int = 16) -> None:
         """Hang a channel up from outside (Hangup action, a caller who gives up)."""
@@ -650,7 +748,29 @@ class PBX:
         dest_ctx = dest_ctx or "default"
         one, two = self.local_pair(dest_exten, dest_ctx)
         rec = self.record(one, callerid or "<unknown>", dest_exten, "originate")
+        plan = [p for p in configs.dialplan(dest_ctx) if p[1] == dest_exten and p[2] != "hint"]
+        if tech.lower() != "local" or not plan:
+            # no such extension: ;2 is gone at once, the originate fails with Reason 0
+            two.hungup = True
+            self.cel(two, "HANGUP", extra={"hangupcause": 0, "hangupsource": "", "dialstatus": ""})
+            self.cel(two, "CHAN_END")
+            self._final(two, 0, h_exten=False)
+            rec.disposition, rec.scenario, rec.hangup_cause = "failed", "failed", 0
+            yield STEP
+            if on_result:
+                on_result(REASON_FAILED, None)
+            one.hungup = True
+            self.cel(one, "HANGUP", app="AppDial2", data="(Outgoing Line)",
+                     extra={"hangupcause": 0, "hangupsource": "", "dialstatus": ""})
+            one.device = ""
+            self._final(one, 0, h_exten=False)
+            self.devstate(f"Local/{dest_exten}@{dest_ctx}", "INVALID")
+            self.devstate(f"Local/{dest_exten}@{dest_ctx}", "INVALID")
+            self.cel(one, "CHAN_END", app="AppDial2", data="(Outgoing Line)")
+            self._linkedid_end(one, 0)
+            return
         self.newexten(one, "AppDial2", "(Outgoing Line)", exten=dest_exten)
+        one.app, one.appdata = "AppDial2", "(Outgoing Line)"
         num, name = _split_callerid(callerid)
         for k, v in variables:
             self.varset(one, k, v)
@@ -667,25 +787,19 @@ class PBX:
             self.set_account(two, account)
         if callerid:
             self.set_connected(two, num, name)
-        one.dialed = False
         self.local_bridge(one, two)
         self.dial_begin(None, one, f"{dest_exten}@{dest_ctx}")
         yield 0.0
-        plan = [p for p in configs.dialplan(dest_ctx) if p[1] == dest_exten and p[2] != "hint"]
-        if tech.lower() != "local" or not plan:
-            # Asterisk: no such extension -> ;2 hangs up at once, Reason 0
-            self.hangup(two, 0, request=False, h_exten=False)
-            rec.disposition, rec.scenario = "failed", "failed"
-            if on_result:
-                on_result(REASON_FAILED, None)
-            return
         state: dict[str, Any] = {}
         wake = Signal()
         two.on_answer = lambda: self._note(state, "answered", wake)  # type: ignore[attr-defined]
+        two.on_decided = lambda r: self._note(state, "done", wake, r)  # type: ignore[attr-defined]
+        one.in_dial = wake  # a hangup request while dialing ends the originate
         self.sched.add(_drive(self.run_dialplan(two, dest_ctx, dest_exten, timeout=timeout, origin=one), state,
                               self, wake))
         yield (wake, timeout)
-        if "answered" in state:
+        one.in_dial = None
+        if "answered" in state and not one.hungup:
             rec.answer = self.now
             rec.disposition = "answered"
             self.dial_end(None, one, "ANSWER")
@@ -704,13 +818,25 @@ class PBX:
         result = state.get("done", "noanswer")
         reason = {"busy": REASON_BUSY, "congestion": REASON_CONGESTION}.get(result, REASON_FAILED)
         rec.disposition = {"busy": "busy", "congestion": "failed"}.get(result, "no answer")
+        rec.hangup_cause = {"busy": 17, "congestion": 34}.get(result, 16 if one.hungup else 0)
         self.dial_end(None, one, {"busy": "BUSY", "congestion": "CONGESTION"}.get(result, "NOANSWER"))
+        requested = one.hungup
+        if not requested and not two.hungup:
+            self.emit("HangupRequest", CALL, [*two.snapshot(), ("Cause", "0")])
+            two.pending_cause = 0
         if on_result:
             on_result(reason, None)
-        if not one.hungup:
-            self.hangup(one, 0, request=False, h_exten=False)
         if not two.hungup:
-            self.hangup(two, 16, request=False, h_exten=False)
+            yield STEP  # ;2 finishes its own hangup (Busy/Congestion) first
+        if not two.hungup:
+            two.peer = None
+            self.hangup(two, 0, request=False, h_exten=False)
+        if not requested:
+            one.hungup = True
+            self.cel(one, "HANGUP", extra={"hangupcause": 0, "hangupsource": "", "dialstatus": ""})
+            self.cel(one, "CHAN_END")
+            self._linkedid_end(one, 0)
+        self._final(one, one.pending_cause if requested and one.pending_cause is not None else 0, h_exten=False)
 
     def _note(self, state: dict[str, Any], key: str, wake: Signal, value: Any = None) -> None:
         state.setdefault(key, self.now if value is None else value)
@@ -742,6 +868,7 @@ class PBX:
         plan = [p for p in configs.dialplan(context) if p[1] == exten and p[2] != "hint"]
         result = "done"
         decided = False
+        ch.runs_dialplan = True
         for _ctx, _ext, prio, app, data in plan:
             if int(prio) < start or ch.hungup:
                 continue
@@ -749,6 +876,10 @@ class PBX:
             data = (data.replace("${EXTEN}", exten)
                     .replace("${CALLERID(all)}", f'"{ch.cid_name}" <{ch.cid_num}>')
                     .replace("${CHANNEL}", ch.name))
+            if int(prio) > start:
+                yield STEP  # each priority takes a moment, as on a real PBX
+                if ch.hungup:
+                    break
             self.newexten(ch, app, data, priority=int(prio), exten=exten, context=context)
             if app == "Set":
                 var, _, val = data.partition("=")
@@ -768,22 +899,26 @@ class PBX:
                     k, _, v = h.partition(":")
                     pairs.append((k.strip(), v.strip()))
                 self.user_event(ch, name, pairs)
-            elif app == "Busy":
+            elif app in ("Busy", "Congestion"):
+                busy = app == "Busy"
                 self.newstate(ch, 7)
-                decided, result = True, "busy"
-                self.emit("HangupRequest", CALL, [*ch.snapshot(), ("Cause", "0")])
-                yield 0.0
-                self.hangup(ch, 17, h_exten=False)
-                return result
-            elif app == "Congestion":
-                self.newstate(ch, 7)
-                decided, result = True, "congestion"
-                self.emit("HangupRequest", CALL, [*ch.snapshot(), ("Cause", "0")])
-                yield 0.0
-                self.hangup(ch, 34, h_exten=False)
+                decided, result = True, "busy" if busy else "congestion"
+                cb = getattr(ch, "on_decided", None)
+                if cb is not None:
+                    cb(result)
+                    yield STEP
+                cause = 17 if busy else 34
+                if not ch.hungup or ch.pending_cause is not None:
+                    ch.hungup = True
+                    self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
+                    self.cel(ch, "CHAN_END")
+                    self._linkedid_end(ch, cause)
+                    self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
+                    self._final(ch, cause, h_exten=False)
                 return result
             elif app == "Ringing":
-                self.newstate(ch, 5)
+                target = ch.peer if ch.peer is not None and ch.peer.state != 6 else ch
+                self.newstate(target, 5)
                 cb = getattr(ch, "on_ringing", None)
                 if cb is not None:
                     cb()
@@ -792,8 +927,6 @@ class PBX:
                 status = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
-                    self.hangup(ch, 16, source="dialplan/builtin", dialstatus=status)
-                    return result
             elif app == "Hangup":
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
@@ -841,9 +974,10 @@ class PBX:
         while "answered" not in state and "done" not in state and self.now < deadline and not caller.hungup:
             if "ringing" in state and "rang" not in state:
                 state["rang"] = True
-                one.state = 5
-                self.emit("Newstate", CALL, one.snapshot())
-                self.devstate(one.device, "INUSE")
+                origin_leg = caller.peer
+                if origin_leg is not None and origin_leg.state not in (5, 6) and origin_leg.in_dial is not None:
+                    self.newstate(origin_leg, 5)
+                    self.dial_state(None, origin_leg, "RINGING")
                 self.dial_state(caller, one, "RINGING")
             wake = Signal()
             state["_wake"] = wake
@@ -860,32 +994,37 @@ class PBX:
             self.varset(one, "BRIDGEPEER", caller.name)
             self.varset(caller, "BRIDGEPEER", one.name)
             answered_at = state["answered"]
+            caller.cdr_peer = one.name
             while not one.hungup and not caller.hungup:
-                gone = Signal()
-                one.on_hangup = caller.on_hangup = gone  # type: ignore[attr-defined]
-                yield gone
-            self.varset(caller, "BRIDGEPEER", "")
-            self.varset(one, "BRIDGEPEER", "")
-            if caller.bridge is not None and not caller.hungup:
-                self.bridge_leave(caller)
+                wake = Signal()
+                caller.in_dial = one.on_hangup = wake
+                yield wake
+            caller.in_dial = one.on_hangup = None
             talk = self.now - answered_at
             total = self.now - dial_start
-            self.varset(caller, "ANSWEREDTIME", str(int(talk)))
-            self.varset(caller, "ANSWEREDTIME_MS", str(int(talk * 1000)))
-            self.varset(caller, "DIALEDTIME", str(int(total)))
-            self.varset(caller, "DIALEDTIME_MS", str(int(total * 1000)))
-            self.varset(caller, "DIALSTATUS", "ANSWER")
-            caller.cdr_peer = one.name
-            if not one.hungup:
-                self.emit("HangupRequest", CALL, [*two.snapshot(), ("Cause", "16")])
-                self.hangup(one, 16, request=False)
+            dial_vars = [("ANSWEREDTIME", str(int(talk))), ("ANSWEREDTIME_MS", str(int(talk * 1000))),
+                         ("DIALEDTIME", str(int(total))), ("DIALEDTIME_MS", str(int(total * 1000))),
+                         ("DIALSTATUS", "ANSWER")]
+            if caller.hungup:  # the caller was asked to hang up while bridged: finish Dial, then hang up
+                self.varset(caller, "BRIDGEPEER", "")
+                self.varset(one, "BRIDGEPEER", "")
+                self._leave_quiet(caller)
+                for k, v in dial_vars:
+                    self.varset(caller, k, v)
+                self.finish_hangup(caller)
+                self.kick(one, caller.pending_cause or 16)
+                return "ANSWER"
+            self.varset(caller, "BRIDGEPEER", "")
+            if caller.bridge is not None:
+                self.bridge_leave(caller)
+            for k, v in dial_vars:
+                self.varset(caller, k, v)
             return "ANSWER"
         status = "BUSY" if state.get("done") == "busy" else "CONGESTION" if state.get("done") == "congestion" \
             else "NOANSWER"
-        if not one.hungup:
-            self.emit("HangupRequest", CALL, [*two.snapshot(), ("Cause", "0")])
-            self.hangup(one, 0, request=False, h_exten=False)
         self.dial_end(caller, one, status)
+        if not one.hungup:
+            self.kick(one, 0, h_exten=False)
         self.varset(caller, "DIALSTATUS", status)
         return status
 
