@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ami_nb.protocol import Message, Parser
-from ami_nb.sim import start
+from ami_nb.sim import SimPBX, start
 from ami_nb.sim.rawclient import RawAMI
 
 FIX = Path(__file__).parent / "fixtures" / "transcripts"
@@ -63,7 +63,7 @@ def _shape(messages: list[Message], action_ids: set[str]) -> dict[str, object]:
     return {"responses": responses, "lists": lists}
 
 
-def _setup_live(pbx, name: str) -> None:  # noqa: ANN001 - the SimPBX handle
+def _setup_live(pbx: SimPBX, name: str) -> None:
     """The situation the recording was made in: long calls, queue callers, paused agents."""
     num = int(name[:2])
     if num not in (10, 15, 16, 17, 18, 30, 31):
@@ -96,7 +96,7 @@ def _setup_live(pbx, name: str) -> None:  # noqa: ANN001 - the SimPBX handle
         time.sleep(0.05)
 
 
-def _run(pbx, name: str) -> list[Message]:  # noqa: ANN001
+def _run(pbx: SimPBX, name: str) -> list[Message]:
     c = RawAMI(pbx.host, pbx.port)
     got: list[Message] = []
     challenge = None

@@ -63,7 +63,9 @@ class _Filter:
 
     def __init__(self, include: bool, name: str | None, header: str | None, method: str, pattern: str) -> None:
         self.include, self.name, self.header, self.method, self.pattern = include, name, header, method, pattern
-        self.regex = re.compile(pattern) if method in ("regex", "legacy") and pattern else None
+        # POSIX regexec without REG_NEWLINE, as Asterisk uses it: '.' also matches line ends
+        flags = re.DOTALL if method == "legacy" else 0
+        self.regex = re.compile(pattern, flags) if method in ("regex", "legacy") and pattern else None
 
     def matches(self, name: str, pairs: Pairs, text: str) -> bool:
         if self.method == "legacy":
