@@ -432,6 +432,7 @@ async def _queueadd(server: AMIServer, s: Session, msg: Message) -> bool:
     s.respond(msg, "Success", ("Message", "Added interface to queue"))
     server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
     _member_event(server, "QueueMemberAdded", m)
+    server.pbx.queue_changed(q)
     return True
 
 
@@ -451,6 +452,7 @@ async def _queuepause(server: AMIServer, s: Session, msg: Message) -> bool:
         m.last_pause = int(server.pbx.now)
         server.pbx.devstate(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")
         _member_event(server, "QueueMemberPause", m)
+        server.pbx.queue_changed(server.pbx.queues[m.queue])
     return True
 
 

@@ -38,8 +38,6 @@ CAUSE_TEXT = {
 }
 #: OriginateResponse Reason codes (Asterisk's AST_CONTROL_* values).
 REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION, REASON_FAILED = 4, 5, 8, 0
-#: simulated seconds between checks while a dial or an originate waits
-POLL = 0.05
 #: simulated seconds one dialplan priority takes
 STEP = 0.001
 CALL, DIALPLAN, CDR, USER, AGENT = "call,all", "dialplan,all", "cdr,all", "user,all", "agent,all"
@@ -84,6 +82,7 @@ class Traffic:
     ring_mean: float = 8.0
     wait_mean: float = 30.0
     patience_mean: float = 45.0
+    queue_timeout: float = 300.0
     queue: str = "support"
 
     @classmethod
@@ -251,6 +250,7 @@ class Queue:
     holdtime: float = 0.0
     talktime: float = 0.0
     rr: int = 0
+    changed: Signal = field(default_factory=lambda: Signal())
 
 
 class Signal:
@@ -1187,16 +1187,16 @@ class PBX:
         joined = self.now
         self.emit("QueueCallerJoin", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                              ("Position", str(len(q.callers))), ("Count", str(len(q.callers)))])
-        patience = self._exp(t.patience_mean, 2.0) if kind == "abandon" else float("inf")
-        members = q.members[: max(1, t.agents)] if q.members else []
+        patience = self._exp(t.patience_mean, 2.0) if kind == "abandon" else t.queue_timeout
+        deadline = joined + patience
+        members = self._agents(q)
         agent_ch: Channel | None = None
         member: Member | None = None
-        while agent_ch is None:
+        rang = False
+        while agent_ch is None and self.now < deadline - 1e-9:
             free = [m for m in members if not m.in_call and not m.paused]
-            waited = self.now - joined
-            if kind == "abandon" and waited >= patience:
-                break
-            if free and q.callers and q.callers[0] is caller and kind != "abandon":
+            head = bool(q.callers) and q.callers[0] is caller
+            if free and head and kind != "abandon":
                 member = free[q.rr % len(free)]
                 q.rr += 1
                 member.in_call = True
@@ -1211,28 +1211,32 @@ class PBX:
                                                   ("Interface", member.interface), ("HoldTime", str(int(hold))),
                                                   ("RingTime", str(int(ring)))])
                 break
-            if kind == "abandon" and free and q.callers and q.callers[0] is caller and "rang" not in rec.__dict__:
-                member = free[q.rr % len(free)]
-                rec.__dict__["rang"] = True
-                ring_ch = self._queue_ring(q, caller, member)
-                yield min(patience, 5.0)
+            if kind == "abandon" and free and head and not rang:
+                rang = True
+                ringing = free[q.rr % len(free)]
+                ring_ch = self._queue_ring(q, caller, ringing)
+                ring = min(max(0.0, deadline - self.now), 5.0)
+                yield ring
                 self.emit("AgentRingNoAnswer", AGENT, [*caller.snapshot(), *ring_ch.snapshot("Dest"),
-                                                       ("Queue", q.name), ("MemberName", member.name),
-                                                       ("Interface", member.interface), ("RingTime", "5")])
+                                                       ("Queue", q.name), ("MemberName", ringing.name),
+                                                       ("Interface", ringing.interface),
+                                                       ("RingTime", str(int(ring)))])
                 self.hangup(ring_ch, 16, request=False, h_exten=False)
-                member = None
                 continue
-            yield 0.5
+            yield (q.changed, deadline - self.now)
         pos = q.callers.index(caller) + 1
         q.callers.remove(caller)
+        self.queue_changed(q)
         if agent_ch is None or member is None:
             hold = self.now - joined
-            q.abandoned += 1
-            self.emit("QueueCallerAbandon", AGENT, [*caller.snapshot(), ("Queue", q.name), ("Position", str(pos)),
-                                                    ("OriginalPosition", str(pos)), ("HoldTime", str(int(hold)))])
+            if kind == "abandon":
+                q.abandoned += 1
+                self.emit("QueueCallerAbandon", AGENT, [*caller.snapshot(), ("Queue", q.name),
+                                                        ("Position", str(pos)), ("OriginalPosition", str(pos)),
+                                                        ("HoldTime", str(int(hold)))])
             self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                                   ("Count", str(len(q.callers))), ("Position", str(pos))])
-            rec.disposition, rec.hangup_cause = "abandoned", 16
+            rec.disposition, rec.hangup_cause = ("abandoned" if kind == "abandon" else "no answer"), 16
             self.hangup(caller, 16)
             return
         self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
@@ -1262,6 +1266,21 @@ class PBX:
         self.emit("HangupRequest", CALL, [*second.snapshot(), ("Cause", "16")])
         self.hangup(second, 16, request=False)
         member.in_call = False
+        self.queue_changed(q)
+
+    def queue_changed(self, q: Queue) -> None:
+        """Wake the callers waiting in ``q`` (an agent is free, a caller left, a pause changed)."""
+        sig, q.changed = q.changed, Signal()
+        self.sched.fire(sig)
+
+    def _agents(self, q: Queue) -> list[Member]:
+        """The members taking traffic: the configured ones, plus dynamic agents up to ``traffic.agents``."""
+        want = max(1, self.traffic.agents)
+        while len(q.members) < want:
+            i = len(q.members) + 1
+            q.members.append(Member(q.name, f"Agent {i}", f"Local/agent{i}@agents/n", f"Local/agent{i}@agents",
+                                    membership="dynamic", login_time=int(self.now)))
+        return q.members[:want]
 
     def _queue_ring(self, q: Queue, caller: Channel, member: Member) -> Channel:
         iface = member.interface.removesuffix("/n")

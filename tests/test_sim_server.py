@@ -1,0 +1,283 @@
+"""Server behaviour of the simulated PBX over real sockets: sessions, permissions, timeouts, many and slow
+clients, determinism, ground truth, flood, replay and the command line."""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ami_nb.protocol import Message, Parser
+from ami_nb.sim import SimPBX, start
+from ami_nb.sim.rawclient import RawAMI
+from ami_nb.sim.replay import load_events, start_replay
+
+FIX = Path(__file__).parent / "fixtures" / "transcripts"
+
+
+def test_handle_basics_and_users() -> None:
+    with start(seed=1) as pbx:
+        assert pbx.url == f"ami://admin@127.0.0.1:{pbx.port}"
+        assert pbx.users["admin"].secret == "amp111" and pbx.users["limited"].write == "originate"
+        assert "amp111" not in repr(pbx.users["admin"])
+        with RawAMI(pbx.host, pbx.port) as c:
+            assert c.parser.banner is not None and c.parser.banner.text == "Asterisk Call Manager/11.0.0"
+    with pytest.raises(RuntimeError):
+        pbx.call("answered")
+
+
+def test_custom_users_and_md5_login() -> None:
+    import hashlib
+
+    with start(users={"ops": ("s3cret", "call,agent", "originate")}) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        ch = c.action("Challenge", "c", AuthType="MD5")["Challenge"]
+        key = hashlib.md5((ch + "s3cret").encode()).hexdigest()
+        r = c.action("Login", "l", AuthType="MD5", Username="ops", Key=key, Events="off")
+        assert r["Message"] == "Authentication accepted"
+        assert c.action("Command", "x", Command="core show version")["Message"] == "Permission denied"
+
+
+def test_action_before_login_and_logoff() -> None:
+    with start() as pbx, RawAMI(pbx.host, pbx.port) as c:
+        for name in ("Ping", "CoreStatus", "Originate"):
+            assert c.action(name, name)["Message"] == "Permission denied"
+        assert c.action("Logoff", "bye")["Response"] == "Goodbye"
+        assert c.read_until(lambda: c.eof, 3)
+
+
+def test_authtimeout_closes_silent_connections_only() -> None:
+    with start(authtimeout=0.3) as pbx, RawAMI(pbx.host, pbx.port) as idle, RawAMI(pbx.host, pbx.port) as busy:
+        busy.login(events="off")
+        assert idle.read_until(lambda: idle.eof, 5)
+        time.sleep(0.4)
+        assert busy.action("Ping", "p")["Ping"] == "Pong"
+
+
+def test_permissions_of_limited_user() -> None:
+    with start() as pbx, RawAMI(pbx.host, pbx.port) as c:
+        assert c.login("limited", "lim123", events="off")["Message"] == "Authentication accepted"
+        for name, fields in (("Command", {"Command": "core show version"}), ("GetConfig", {"Filename": "x"}),
+                             ("CoreStatus", {}), ("SimFlood", {"Count": "10"}), ("DBPut", {"Family": "a"})):
+            assert c.action(name, name, **fields)["Message"] == "Permission denied", name
+        r = c.action("Originate", "o", Channel="Local/200@demo", Application="System", Data="true")
+        assert r["Message"] == "Originate Access Forbidden: app or data blacklisted"
+        assert c.action("QueueStatus", "q")["EventList"] == "start"
+
+
+def test_sync_originate_waits_for_answer_or_fails() -> None:
+    with start(time_scale=20) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="off")
+        ok = c.action("Originate", "ok", Channel="Local/200@demo", Application="Wait", Data="1")
+        assert (ok["Response"], ok["Message"]) == ("Success", "Originate successfully queued")
+        bad = c.action("Originate", "bad", Channel="Local/400@demo", Application="Wait", Data="1")
+        assert (bad["Response"], bad["Message"]) == ("Error", "Originate failed")
+
+
+def test_many_clients_get_the_same_events() -> None:
+    with start(seed=2, time_scale=1000) as pbx:
+        clients = [RawAMI(pbx.host, pbx.port) for _ in range(20)]
+        try:
+            for c in clients:
+                c.login(events="on")
+                c.read_until(lambda c=c: len(c.events()) >= 2)
+                c.messages.clear()
+            lid = pbx.call("queue", talk=5)
+            for c in clients:
+                c.wait_event(lambda m: m.get("EventName") == "LINKEDID_END" and m.get("LinkedID") == lid, 10)
+            seqs = [[m.pairs() for m in c.events()] for c in clients]
+            assert len(seqs[0]) > 30
+            assert all(s == seqs[0] for s in seqs)
+        finally:
+            for c in clients:
+                c.close()
+
+
+class _Counter(threading.Thread):
+    """Reads a socket as fast as it can and counts messages (blank-line ends), without parsing."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.sock, self.count, self.eof = sock, 0, False
+
+    def run(self) -> None:
+        tail = b""
+        self.sock.settimeout(30)
+        try:
+            while True:
+                data = self.sock.recv(1 << 20)
+                if not data:
+                    break
+                buf = tail + data
+                self.count += buf.count(b"\r\n\r\n") - tail.count(b"\r\n\r\n")
+                tail = buf[-3:]
+        except OSError:
+            pass
+        self.eof = True
+
+
+def test_slow_client_is_disconnected_while_others_keep_receiving() -> None:
+    with start(seed=3, time_scale=3600, max_client_buffer=256 * 1024) as pbx:
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect((pbx.host, pbx.port))
+        slow.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: amp111\r\n\r\n")
+        fast = socket.create_connection((pbx.host, pbx.port))
+        fast.sendall(b"Action: Login\r\nUsername: admin\r\nSecret: amp111\r\n\r\n")
+        reader = _Counter(fast)
+        reader.start()
+        deadline = time.monotonic() + 5
+        while pbx.sessions < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        pbx.simulate(3600, rate=2000)
+        expected = pbx.events_emitted + 3  # + login response, FullyBooted, SuccessfulAuth
+        deadline = time.monotonic() + 10
+        while reader.count < expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pbx.events_emitted > 20_000
+        assert reader.count == expected
+        assert pbx.sessions == 1  # the slow one was dropped
+        slow.close()
+        fast.close()
+
+
+def _collect(pbx: SimPBX, seconds: float, rate: float) -> tuple[list[Message], object]:
+    with RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="on")
+        c.read_until(lambda: len(c.events()) >= 2)
+        c.messages.clear()
+        truth = pbx.simulate(seconds, rate=rate)
+        c.drain(0.3, 10)
+        return c.events(), truth
+
+
+def test_same_seed_same_calls_and_events() -> None:
+    runs = []
+    for seed in (11, 11, 12):
+        with start(seed=seed, time_scale=math.inf, timestampevents=True, start_time=1_800_000_000) as pbx:
+            runs.append(_collect(pbx, 1800, 200))
+    (ev_a, gt_a), (ev_b, gt_b), (ev_c, _) = runs
+    assert len(ev_a) > 1000
+    assert [m.pairs() for m in ev_a] == [m.pairs() for m in ev_b]
+    assert gt_a.equals(gt_b)
+    assert [m.pairs() for m in ev_a] != [m.pairs() for m in ev_c]
+
+
+def test_ground_truth_agrees_with_the_events() -> None:
+    with start(seed=21, time_scale=math.inf, timestampevents=True, start_time=1_800_000_000) as pbx:
+        events, truth = _collect(pbx, 3600, 150)
+    assert list(truth.columns) == ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue",
+                                   "agent", "transferred", "disposition", "hangup_cause"]
+    by_call: dict[str, list[Message]] = {}
+    uid_call = {m["Uniqueid"]: m["Linkedid"] for m in events if m.event == "Newchannel"}
+    for m in events:
+        lid = (m.get("Linkedid") or m.get("LinkedID") or m.get("TransfereeLinkedid")
+               or uid_call.get(m.get("UniqueID", "")))
+        if lid:
+            by_call.setdefault(lid, []).append(m)
+    assert set(truth["linkedid"]) == set(uid_call.values())
+    assert len(truth) > 50 and set(truth["disposition"]) >= {"answered", "abandoned", "busy", "no answer"}
+    for row in truth.itertuples():
+        evs = by_call[row.linkedid]
+        names = Counter(m.event for m in evs)
+        first = min(float(m["Timestamp"]) for m in evs if m.event == "Newchannel")
+        last = max(float(m["Timestamp"]) for m in evs if m.event == "Hangup")
+        assert abs(row.start.timestamp() - first) < 1e-3
+        assert abs(row.end.timestamp() - last) < 1e-3
+        assert names["Newchannel"] == names["Hangup"]
+        assert row.hangup_cause in {int(m["Cause"]) for m in evs if m.event == "Hangup"}
+        assert (row.disposition == "answered") == (names["BridgeEnter"] > 0), row
+        assert (row.disposition == "abandoned") == (names["QueueCallerAbandon"] == 1)
+        assert bool(row.transferred) == (names["BlindTransfer"] == 1)
+        assert (row.queue == "support") == (names["QueueCallerJoin"] == 1)
+        if row.disposition == "busy":
+            assert any(m.get("DialStatus") == "BUSY" for m in evs if m.event == "DialEnd")
+        if row.agent is not None and row.agent == row.agent:
+            assert any(m.get("MemberName") == row.agent for m in evs if m.event == "AgentConnect")
+        if row.disposition == "answered":
+            assert row.answer <= row.end
+
+
+@pytest.mark.parametrize("user,secret", [("admin", "amp111"), ("limited", "lim123")])
+def test_flood_count_is_exact(user: str, secret: str) -> None:
+    n = 60_000
+    with start(seed=4) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(user, secret, events="on")
+        c.read_until(lambda: len(c.events()) >= (2 if user == "admin" else 0), 1)
+        c.messages.clear()
+        fut = pbx.flood(n, wait=False)
+        c.wait_event(lambda m: m.event == "SimFloodComplete", 30)
+        assert fut.result(10) == n
+        events = c.events()
+    done = events.pop()
+    assert done.event == "SimFloodComplete" and done["Count"] == str(n)
+    assert len(events) == n
+    names = Counter(m.event for m in events)
+    assert {"Newchannel", "Hangup", "DialBegin", "BridgeEnter"} <= set(names)
+    if user == "limited":
+        assert all("call" in m["Privilege"] for m in events)
+
+
+def test_simflood_action() -> None:
+    with start(seed=4) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="call")
+        r = c.action("SimFlood", "f", Count="5000")
+        assert r["Response"] == "Success"
+        c.wait_event(lambda m: m.event == "SimFloodComplete", 30)
+        assert len([m for m in c.events() if m.event != "SimFloodComplete"]) == 5000
+
+
+def test_replay_serves_the_recorded_events() -> None:
+    path = FIX / "19_originate_async_100.txt"
+    recorded = load_events(path)
+    with start_replay(path) as srv, RawAMI(srv.host, srv.port) as c:
+        assert c.login()["Message"] == "Authentication accepted"
+        c.read_until(lambda: len(c.events()) >= len(recorded))
+        assert [m.pairs() for m in c.events()] == [m.pairs() for m in recorded]
+        assert c.action("Ping", "p")["Ping"] == "Pong"
+
+
+def test_cli_help_and_flood_subprocess() -> None:
+    out = subprocess.run([sys.executable, "-m", "ami_nb.sim", "--help"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    for word in ("amp111", "lim123", "--seed", "--rate", "--flood", "--replay", "--time-scale"):
+        assert word in out
+    proc = subprocess.Popen([sys.executable, "-m", "ami_nb.sim", "--port", "0", "--print-port", "--flood", "3000",
+                             "--exit-after-flood"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with RawAMI("127.0.0.1", port, timeout=10) as c:
+            c.login()
+            c.wait_event(lambda m: m.event == "SimFloodComplete", 30)
+            assert len([m for m in c.events() if m.get("Privilege", "").endswith("all")
+                        and m.event not in ("FullyBooted", "SuccessfulAuth")]) == 3000
+        assert proc.wait(20) == 0
+        assert "sent 3000 events" in proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_parser_reads_sim_bytes_split_anywhere() -> None:
+    """The simulator's output is well-framed AMI: the parser gets the same messages from any split."""
+    with start(seed=6, time_scale=1000) as pbx:
+        s = socket.create_connection((pbx.host, pbx.port))
+        s.sendall(b"action: login\nusername: admin\nsecret: amp111\n\n")
+        pbx.call("answered", talk=1)
+        data = b""
+        s.settimeout(5)
+        while b"LINKEDID_END" not in data:
+            data += s.recv(65536)
+        s.close()
+    whole = Parser().feed(data)
+    step = Parser()
+    pieces = [data[i:i + 7] for i in range(0, len(data), 7)]
+    assert [m.pairs() for p in pieces for m in step.feed(p)] == [m.pairs() for m in whole]
