@@ -123,7 +123,7 @@ class _Counter(threading.Thread):
 
 
 def test_slow_client_is_disconnected_while_others_keep_receiving() -> None:
-    with start(seed=3, time_scale=3600, max_client_buffer=256 * 1024) as pbx:
+    with start(seed=3, time_scale=3600, timestampevents=True, max_client_buffer=256 * 1024) as pbx:
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect((pbx.host, pbx.port))
@@ -281,3 +281,59 @@ def test_parser_reads_sim_bytes_split_anywhere() -> None:
     step = Parser()
     pieces = [data[i:i + 7] for i in range(0, len(data), 7)]
     assert [m.pairs() for p in pieces for m in step.feed(p)] == [m.pairs() for m in whole]
+
+
+def _long_call(c: RawAMI) -> str:
+    """Originate a long call (Local/long@demo, Wait(60) on ;2); returns the ;2 channel name."""
+    c.action("Originate", "long", Channel="Local/long@demo", Application="Wait", Data="50")
+    new = c.wait_event(lambda m: m.event == "Newchannel" and m["Channel"].startswith("Local/long@demo")
+                       and m["Channel"].endswith(";2"))
+    return new["Channel"]
+
+
+def test_redirect_moves_the_channel_and_stops_its_old_dialplan() -> None:
+    with start(seed=8, time_scale=50) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="on")
+        two = _long_call(c)
+        c.wait_event(lambda m: m.event == "Newexten" and m["Channel"] == two and m["Application"] == "Wait")
+        r = c.action("Redirect", "r", Channel=two, Context="demo", Exten="sink", Priority="1")
+        assert r["Message"] == "Redirect successful"
+        gone = c.wait_event(lambda m: m.event == "Hangup" and m["Channel"] == two, 5)
+        assert gone["Exten"] in ("sink", "h")
+        apps = [m["Application"] for m in c.events("Newexten") if m["Channel"] == two]
+        assert apps[-4:] == ["Answer", "Wait", "Hangup", "NoOp"]  # sink's priorities, then the h extension
+        assert c.action("Redirect", "r2", Channel="Local/nosuch-1;1", Exten="sink")["Response"] == "Error"
+
+
+def test_channel_variables_and_hangup_by_name() -> None:
+    with start(seed=9, time_scale=20) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="on")
+        two = _long_call(c)
+        assert c.action("Setvar", "s", Channel=two, Variable="MYVAR", Value="42")["Message"] == "Variable Set"
+        assert c.wait_event(lambda m: m.event == "VarSet" and m["Variable"] == "MYVAR")["Value"] == "42"
+        assert c.action("Getvar", "g", Channel=two, Variable="MYVAR")["Value"] == "42"
+        assert c.action("Getvar", "g2", Channel=two, Variable="CHANNEL(state)")["Value"] == "Up"
+        assert c.action("Hangup", "h", Channel=two, Cause="16")["Message"] == "Channel Hungup"
+        c.wait_event(lambda m: m.event == "Hangup" and m["Channel"] == two)
+        one = two[:-1] + "1"
+        c.wait_event(lambda m: m.event == "Hangup" and m["Channel"] == one)
+        assert c.action("Getvar", "g3", Channel=two, Variable="MYVAR")["Message"] == "No such channel"
+
+
+def test_queue_statistics_follow_the_traffic() -> None:
+    with start(seed=10, time_scale=math.inf, timestampevents=True) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="off")
+        truth = pbx.simulate(3600, rate=300, mix={"queue": 3, "abandon": 1}, agents=4)
+        c.send("QueueStatus", "qs", Queue="support")
+        c.read_until(lambda: any(m.event == "QueueStatusComplete" for m in c.messages))
+        params = next(m for m in c.messages if m.event == "QueueParams")
+        members = [m for m in c.messages if m.event == "QueueMember"]
+        c.messages.clear()
+        out = c.action("Command", "cmd", Command="queue show")
+    answered = truth[(truth.scenario == "queue") & (truth.disposition == "answered")]
+    assert int(params["Completed"]) == len(answered) > 0
+    assert int(params["Abandoned"]) == int((truth.disposition == "abandoned").sum()) > 0
+    assert len(members) == 4
+    assert sum(int(m["CallsTaken"]) for m in members) == len(answered)
+    assert set(answered["agent"]) <= {m["Name"] for m in members}
+    assert out.getall("Output")[0].startswith("support has 0 calls")

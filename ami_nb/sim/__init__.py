@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import math
 import threading
+import warnings
 from typing import Any
 
 from .model import DEFAULT_MIX, Traffic
@@ -182,6 +183,10 @@ class SimPBX:
         if time_scale is not None:
             self.set_time_scale(time_scale)
         scale = self._server.time_scale
+        if scale != 1.0 and not self._server.timestampevents:
+            warnings.warn("simulate() with a time scale but timestampevents=False: events carry no Timestamp, so "
+                          "durations measured from arrival times are scaled; start(..., timestampevents=True)",
+                          stacklevel=2)
         if timeout is None:
             timeout = 60.0 + (0.0 if math.isinf(scale) else (duration + 3600.0) / scale)
 

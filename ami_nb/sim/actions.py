@@ -216,7 +216,7 @@ async def _status(server: AMIServer, s: Session, msg: Message) -> bool:
     for ch in chans:
         vs = list(variables)
         if msg.get("AllVariables", "").lower() in ("true", "yes", "1"):
-            vs = [k for k in ch.vars if not k.isupper() or k == "DEMOVAR"] or list(ch.vars)[:1]
+            vs = list(ch.vars)
         items.append(_status_item(server, s, msg, ch, vs))
     n = str(len(items))
     _send_list(s, msg, "Channel status will follow", items, "StatusComplete", ("Items", n))
@@ -528,7 +528,6 @@ async def _originate(server: AMIServer, s: Session, msg: Message) -> bool:
         if not done.done():
             done.set_result(reason)
 
-    server.sync_clock()
     gen = server.pbx.originate(
         channel, context=msg.get("Context"), exten=exten, priority=int(msg.get("Priority", "1") or 1),
         application=app, data=msg.get("Data", ""), callerid=callerid, variables=variables,
@@ -563,7 +562,7 @@ async def _hangup(server: AMIServer, s: Session, msg: Message) -> bool:
         cause = int(msg.get("Cause", "16") or 16)
     except ValueError:
         cause = 16
-    server.sync_clock()
+
     if len(name) > 2 and name.startswith("/") and name.endswith("/"):
         try:
             rx = re.compile(name[1:-1])
@@ -598,12 +597,18 @@ async def _redirect(server: AMIServer, s: Session, msg: Message) -> bool:
         s.respond(msg, "Error", ("Message", "Exten not specified"))
         return True
     s.respond(msg, "Success", ("Message", "Redirect successful"))
-    server.sync_clock()
-    if ch.bridge is not None:
-        server.pbx.bridge_leave(ch)
-    server.pbx.newexten(ch, "AppDial2" if ch.peer else ch.app or "NoOp", "", priority=int(msg.get("Priority", "1")),
-                        exten=exten, context=ctx)
-    server.pbx.sched.add(server.pbx.run_dialplan(ch, ctx, exten, start=int(msg.get("Priority", "1"))))
+    pbx = server.pbx
+    b = ch.bridge
+    if b is not None:
+        pbx.bridge_leave(ch)
+        for other in list(b.channels):
+            if other.dialed:
+                pbx.kick(other)
+    try:
+        prio = int(msg.get("Priority", "1") or 1)
+    except ValueError:
+        prio = 1
+    pbx.sched.add(pbx.run_dialplan(ch, ctx, exten, start=prio))
     server.wake()
     return True
 

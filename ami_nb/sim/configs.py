@@ -7,6 +7,7 @@ as ``GetConfigJSON`` returned it). ``manager.conf`` is served without secrets.
 
 from __future__ import annotations
 
+import functools
 import json
 
 Lines = list[tuple[str, str]]
@@ -350,7 +351,8 @@ def get_config_json(filename: str) -> str | None:
     return "{" + body + "}"
 
 
-def dialplan(context: str | None = None) -> list[tuple[str, str, str, str, str | None]]:
+@functools.lru_cache(maxsize=64)
+def dialplan(context: str | None = None) -> tuple[tuple[str, str, str, str, str | None], ...]:
     """(context, exten, priority, app, appdata-or-None-for-hint) from extensions.conf, numbering ``n``."""
     out = []
     for cname, lines in EXTENSIONS:
@@ -369,7 +371,7 @@ def dialplan(context: str | None = None) -> list[tuple[str, str, str, str, str |
             prio = prio + 1 if p == "n" else int(p)
             app, _, data = rest.partition("(")
             out.append((cname, ext, str(prio), app, data[:-1] if data.endswith(")") else data))
-    return out
+    return tuple(out)
 
 
 def globals_() -> dict[str, str]:

@@ -72,7 +72,13 @@ def _cdr_time(t: float) -> str:
 
 @dataclass
 class Traffic:
-    """Traffic options. Times are simulated seconds; rates are calls per simulated hour."""
+    """Traffic options. Times are simulated seconds; rates are calls per simulated hour.
+
+    Arrivals are Poisson (``rate``); ``mix`` weights the scenarios; talk and ring times are exponential with
+    means ``talk_mean`` (at least ``talk_min``) and ``ring_mean``; an ``abandon`` caller waits an exponential
+    ``patience_mean`` before hanging up; a ``queue`` caller leaves after ``queue_timeout``; ``agents`` members of
+    ``queue`` take calls (dynamic members are added when the config has fewer).
+    """
 
     rate: float = 120.0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
@@ -80,7 +86,6 @@ class Traffic:
     talk_mean: float = 180.0
     talk_min: float = 5.0
     ring_mean: float = 8.0
-    wait_mean: float = 30.0
     patience_mean: float = 45.0
     queue_timeout: float = 300.0
     queue: str = "support"
@@ -130,6 +135,7 @@ class Channel:
     runs_dialplan: bool = False
     in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
     on_hangup: Signal | None = None
+    plan_token: object | None = None
 
     def snapshot(self, prefix: str = "") -> Pairs:
         p = prefix
@@ -869,7 +875,10 @@ class PBX:
         result = "done"
         decided = False
         ch.runs_dialplan = True
+        token = ch.plan_token = object()  # a Redirect starts a new one; this one then stops
         for _ctx, _ext, prio, app, data in plan:
+            if ch.plan_token is not token:
+                return "redirected"
             if int(prio) < start or ch.hungup:
                 continue
             data = data or ""
@@ -880,6 +889,8 @@ class PBX:
                 yield STEP  # each priority takes a moment, as on a real PBX
                 if ch.hungup:
                     break
+                if ch.plan_token is not token:
+                    return "redirected"
             self.newexten(ch, app, data, priority=int(prio), exten=exten, context=context)
             if app == "Set":
                 var, _, val = data.partition("=")
@@ -932,7 +943,7 @@ class PBX:
                 return result
             elif app in ("Queue", "ConfBridge"):
                 yield 5.0
-        if not ch.hungup:
+        if not ch.hungup and ch.plan_token is token:
             self.hangup(ch, 16, source="dialplan/builtin")
         return result
 
@@ -1088,7 +1099,7 @@ class PBX:
             self.varset(caller, "DIALSTATUS", "CONGESTION")
             rec.disposition, rec.hangup_cause = "failed", 34
             yield 0.5
-            self.hangup(caller, 34, request=False, dialstatus="CONGESTION")
+            self.hangup(caller, 34, request=False, dialstatus="CONGESTION", disposition="FAILED")
             return
         if kind == "busy":
             yield 0.3
@@ -1098,7 +1109,7 @@ class PBX:
             self.varset(caller, "DIALSTATUS", "BUSY")
             rec.disposition, rec.hangup_cause = "busy", 17
             yield 0.5
-            self.hangup(caller, 17, request=False, dialstatus="BUSY")
+            self.hangup(caller, 17, request=False, dialstatus="BUSY", disposition="BUSY")
             return
         self.newstate(dest, 5)
         self.dial_state(caller, dest, "RINGING")

@@ -353,7 +353,8 @@ class AMIServer:
         """An event for one session only (login events), subject to its permissions and mask."""
         head: Pairs = [("Event", name), ("Privilege", priv)]
         if self.timestampevents:
-            head.append(("Timestamp", f"{self.pbx.now:.6f}"))
+            now = max(self.pbx.now, self.sim_time_at(asyncio.get_running_loop().time()))
+            head.append(("Timestamp", f"{now:.6f}"))
         full = head + pairs
         text = "".join(f"{k}: {v}\r\n" for k, v in full) if session.filters else None
         if session.wants(name, frozenset(priv.split(",")) - {"all"}, full, text):
@@ -427,6 +428,7 @@ class AMIServer:
         if need and not (need & s.write):
             s.respond(msg, "Error", ("Message", "Permission denied"))
             return True
+        self.sync_clock()
         try:
             return await handler(self, s, msg)
         except Exception as exc:  # an action must never kill the session
