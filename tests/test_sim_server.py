@@ -337,3 +337,19 @@ def test_queue_statistics_follow_the_traffic() -> None:
     assert sum(int(m["CallsTaken"]) for m in members) == len(answered)
     assert set(answered["agent"]) <= {m["Name"] for m in members}
     assert out.getall("Output")[0].startswith("support has 0 calls")
+
+
+def test_background_traffic_starts_and_stops() -> None:
+    with start(seed=12, time_scale=3600, timestampevents=True) as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="call")
+        pbx.start_traffic(rate=3600, mix={"answered": 1}, talk_mean=30)
+        c.read_until(lambda: len(c.events("Hangup")) >= 10, 10)
+        pbx.stop_traffic()
+        deadline = time.monotonic() + 10
+        while pbx.active_calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pbx.active_calls == 0
+        started = len(pbx.ground_truth())
+        c.drain(0.3)
+        assert len(pbx.ground_truth()) == started >= 5
+        assert {m["Channel"].split("/")[0] for m in c.events("Newchannel")} == {"PJSIP"}

@@ -73,6 +73,11 @@ class SimPBX:
         return self._server.events_emitted
 
     @property
+    def active_calls(self) -> int:
+        """Calls (Linkedids) with a channel still up."""
+        return len(self._server.pbx.linked)
+
+    @property
     def sessions(self) -> int:
         """Connections currently open."""
         return len(self._server.sessions)

@@ -85,6 +85,9 @@ async def _serve(args: argparse.Namespace) -> int:
         server.pbx.start_traffic()
         server.wake()
     if args.flood:
+        from .flood import event_pool
+
+        event_pool(args.seed, args.timestampevents)  # render before any client is waiting
         while True:
             ready = [s for s in server.sessions if s.authenticated and not (s.mask is not None and not s.mask)]
             if len(ready) >= args.flood_clients:
