@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..protocol import Message, encode_message
 from . import configs
-from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, _split_callerid
+from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, Member, _split_callerid
 
 if TYPE_CHECKING:
     from .server import AMIServer, Session
@@ -408,15 +408,13 @@ async def _queuesummary(server: AMIServer, s: Session, msg: Message) -> bool:
     return True
 
 
-def _member_event(server: AMIServer, name: str, m: object) -> None:
-    pairs = [*m.fields("Ringinuse"), ("Ringinuse", "1"), ("Wrapuptime", "0")]  # type: ignore[attr-defined]
+def _member_event(server: AMIServer, name: str, m: Member) -> None:
+    pairs = [*m.fields(event=True), ("Ringinuse", "1"), ("Wrapuptime", "0")]
     server.pbx.emit(name, "agent,all", pairs)
 
 
 @action("QueueAdd")
 async def _queueadd(server: AMIServer, s: Session, msg: Message) -> bool:
-    from .model import Member
-
     q = server.pbx.queues.get(msg.get("Queue", ""))
     iface = msg.get("Interface", "")
     if q is None or not iface:

@@ -17,7 +17,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,12 +130,14 @@ class Channel:
     cdr_userfield: str = ""
     hungup: bool = False
     call: CallRecord | None = None
-    soft_cause: int | None = None
     pending_cause: int | None = None
     runs_dialplan: bool = False
     in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
     on_hangup: Signal | None = None
     plan_token: object | None = None
+    on_answer: Callable[[], None] | None = None
+    on_ringing: Callable[[], None] | None = None
+    on_decided: Callable[[str], None] | None = None
 
     def snapshot(self, prefix: str = "") -> Pairs:
         p = prefix
@@ -226,11 +228,12 @@ class Member:
     login_time: int = 0
     in_call: bool = False
 
-    def fields(self, last_key: str = "Wrapuptime") -> Pairs:
+    def fields(self, *, event: bool = False) -> Pairs:
+        """QueueStatus's QueueMember keys, or (``event``) those of QueueMemberAdded/Pause/Removed."""
         return [
             ("Queue", self.queue),
-            ("Name" if last_key == "Wrapuptime" else "MemberName", self.name),
-            ("Location" if last_key == "Wrapuptime" else "Interface", self.interface),
+            ("MemberName" if event else "Name", self.name),
+            ("Interface" if event else "Location", self.interface),
             ("StateInterface", self.state_interface),
             ("Membership", self.membership),
             ("Penalty", str(self.penalty)),
@@ -723,7 +726,6 @@ class PBX:
 
     def soft_hangup(self, ch: Channel, cause: int = 16) -> None:
         """Hang a channel up from outside (Hangup action, a caller who gives up)."""
-        ch.soft_cause = cause
         self.hangup(ch, cause)
 
     # -- calls ---------------------------------------------------------------------------------------------------
@@ -743,7 +745,7 @@ class PBX:
         application: str | None = None,
         data: str = "",
         callerid: str = "",
-        variables: Pairs = (),  # type: ignore[assignment]
+        variables: Pairs | None = None,
         account: str = "",
         timeout: float = 30.0,
         on_result: Callable[[int, Channel | None], None] | None = None,
@@ -778,6 +780,7 @@ class PBX:
         self.newexten(one, "AppDial2", "(Outgoing Line)", exten=dest_exten)
         one.app, one.appdata = "AppDial2", "(Outgoing Line)"
         num, name = _split_callerid(callerid)
+        variables = variables or []
         for k, v in variables:
             self.varset(one, k, v)
         if account:
@@ -798,8 +801,8 @@ class PBX:
         yield 0.0
         state: dict[str, Any] = {}
         wake = Signal()
-        two.on_answer = lambda: self._note(state, "answered", wake)  # type: ignore[attr-defined]
-        two.on_decided = lambda r: self._note(state, "done", wake, r)  # type: ignore[attr-defined]
+        two.on_answer = lambda: self._note(state, "answered", wake)
+        two.on_decided = lambda r: self._note(state, "done", wake, r)
         one.in_dial = wake  # a hangup request while dialing ends the originate
         self.sched.add(_drive(self.run_dialplan(two, dest_ctx, dest_exten, timeout=timeout, origin=one), state,
                               self, wake))
@@ -848,15 +851,15 @@ class PBX:
         state.setdefault(key, self.now if value is None else value)
         self.sched.fire(state.get("_wake", wake))
 
-    def _answer(self, ch: Channel, origin: Channel | None) -> None:
+    def _answer(self, ch: Channel) -> None:
         self.cel(ch, "ANSWER", app="Answer", data="")
         self.newstate(ch, 6)
         if ch.peer is not None and ch.peer.state != 6:
             self.cel(ch.peer, "ANSWER")
             self.newstate(ch.peer, 6)
-        cb = getattr(ch, "on_answer", None)
+        cb = ch.on_answer
         if cb is not None:
-            ch.on_answer = None  # type: ignore[attr-defined]
+            ch.on_answer = None
             cb()
 
     def _app_wait(self, ch: Channel, data: str) -> Scenario:
@@ -897,7 +900,7 @@ class PBX:
                 self.varset(ch, var, val)
             elif app == "Answer":
                 if ch.state != 6:
-                    self._answer(ch, origin)
+                    self._answer(ch)
                     if not decided:
                         decided, result = True, "answered"
                         yield 0.0
@@ -914,7 +917,7 @@ class PBX:
                 busy = app == "Busy"
                 self.newstate(ch, 7)
                 decided, result = True, "busy" if busy else "congestion"
-                cb = getattr(ch, "on_decided", None)
+                cb = ch.on_decided
                 if cb is not None:
                     cb(result)
                     yield STEP
@@ -930,7 +933,7 @@ class PBX:
             elif app == "Ringing":
                 target = ch.peer if ch.peer is not None and ch.peer.state != 6 else ch
                 self.newstate(target, 5)
-                cb = getattr(ch, "on_ringing", None)
+                cb = ch.on_ringing
                 if cb is not None:
                     cb()
             elif app == "Dial":
@@ -978,8 +981,8 @@ class PBX:
         self.dial_begin(caller, one, f"{exten}@{ctx}")
         state: dict[str, Any] = {}
         wake = Signal()
-        two.on_answer = lambda: self._note(state, "answered", wake)  # type: ignore[attr-defined]
-        two.on_ringing = lambda: self._note(state, "ringing", wake)  # type: ignore[attr-defined]
+        two.on_answer = lambda: self._note(state, "answered", wake)
+        two.on_ringing = lambda: self._note(state, "ringing", wake)
         self.sched.add(_drive(self.run_dialplan(two, ctx, exten, timeout=timeout), state, self, wake))
         deadline = self.now + timeout
         while "answered" not in state and "done" not in state and self.now < deadline and not caller.hungup:
@@ -1355,7 +1358,3 @@ def _split_callerid(cid: str) -> tuple[str, str]:
         name, _, num = cid[:-1].rpartition("<")
         return num.strip(), name.strip().strip('"')
     return (cid, "<unknown>") if cid else ("<unknown>", "<unknown>")
-
-
-def iter_kinds() -> Iterator[str]:
-    return iter(DEFAULT_MIX)
