@@ -86,16 +86,17 @@ _CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"
 
 # -- helpers ------------------------------------------------------------------------------------------------
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
-    """Column ``name`` as plain objects (missing values as ``None``/NaN), or an all-missing column."""
-    if name in df.columns:
-        s = df[name]
-        if s.dtype == object:  # repeated keys are tuples: keep the first value (as Message[key] does)
-            first = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
-            s = first if not first.equals(s) else s
-        else:
-            s = s.astype(object)
-        return s.where(s.notna(), None)
-    return pd.Series([None] * len(df), index=df.index, dtype=object)
+    """Column ``name`` as pandas strings (missing values NaN), or an all-missing column when absent.
+
+    Categories and strings convert without a Python step per row; a repeated key's tuple gives its first value
+    (as ``Message[key]`` does).
+    """
+    if name not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype="str")
+    s = df[name]
+    if s.dtype == object:
+        s = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
+    return s.astype("str")
 
 
 def _typed(df: pd.DataFrame, times: tuple[str, ...], texts: tuple[str, ...]) -> pd.DataFrame:
@@ -108,7 +109,13 @@ def _typed(df: pd.DataFrame, times: tuple[str, ...], texts: tuple[str, ...]) -> 
 
 
 def _num(df: pd.DataFrame, name: str) -> pd.Series:
-    return pd.to_numeric(_col(df, name), errors="coerce")
+    """Column ``name`` as float (NaN when missing or not a number)."""
+    if name not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    s = df[name]
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64")
+    return pd.to_numeric(_col(df, name), errors="coerce").astype("float64")
 
 
 def _utc(s: pd.Series) -> pd.Series:
@@ -134,56 +141,62 @@ def _times(df: pd.DataFrame) -> pd.Series:
 
 
 def _ids(s: pd.Series) -> pd.Series:
-    return s.where(~s.isin(_NO_ID), None)
+    return s.where(~s.isin(_NO_ID))
 
 
 def _known(s: pd.Series) -> pd.Series:
-    return s.where(~s.isin(_UNKNOWN), None)
+    return s.where(~s.isin(_UNKNOWN))
 
 
 def _seconds(delta: pd.Series) -> pd.Series:
     return delta.dt.total_seconds()
 
 
+_ROW_TEXT = (
+    "Channel",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "Exten",
+    "Context",
+    "Cause-txt",
+    "DestChannel",
+    "DialStatus",
+    "Queue",
+    "MemberName",
+    "Interface",
+)
+
+
 def _call_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """The call-progress rows, normalised: ``t``, ``ev``, ``uid``, ``lid`` (+ the fields the tables need)."""
+    """The call-progress rows, normalised: ``seq``, ``t``, ``ev``, ``uid``, ``lid`` and the fields the tables
+    need (text as pandas strings, ``state`` and ``cause`` as floats)."""
     if events is None or len(events) == 0:
         events = pd.DataFrame({"received": pd.Series([], dtype="datetime64[ns, UTC]")})
+    events = events.reset_index(drop=True)
     ev = _col(events, "Event")
+    lid = _ids(_col(events, "Linkedid"))
+    # An Originate's own dial (DialBegin/DialEnd with no calling channel) belongs to the destination's call.
+    dial = ev.isin(("DialBegin", "DialEnd"))
+    if dial.any():
+        lid = lid.where(lid.notna(), _ids(_col(events, "DestLinkedid")).where(dial))
+    keep = (lid.notna() & ev.notna() & ~ev.isin(_NOT_CALL_EVENTS)).to_numpy()
+    sub = events[keep]
     df = pd.DataFrame(
         {
-            "seq": np.arange(len(events)),
-            "t": _times(events).to_numpy(),
-            "ev": ev.to_numpy(),
-            "uid": _ids(_col(events, "Uniqueid")).to_numpy(),
-            "lid": _ids(_col(events, "Linkedid")).to_numpy(),
-            "dest_lid": _ids(_col(events, "DestLinkedid")).to_numpy(),
+            "seq": np.flatnonzero(keep),
+            "t": _times(sub),
+            "ev": ev[keep],
+            "uid": _ids(_col(sub, "Uniqueid")),
+            "lid": lid[keep],
         },
-        index=events.index,
+        index=sub.index,
     )
-    for key in (
-        "Channel",
-        "ChannelStateDesc",
-        "CallerIDNum",
-        "CallerIDName",
-        "Exten",
-        "Context",
-        "Cause-txt",
-        "DestChannel",
-        "DestUniqueid",
-        "DialStatus",
-        "Queue",
-        "MemberName",
-        "Interface",
-    ):
-        df[key] = _col(events, key).to_numpy()
-    df["state"] = _num(events, "ChannelState").to_numpy()
-    df["cause"] = _num(events, "Cause").to_numpy()
-    df["t"] = df["t"].astype("datetime64[ns, UTC]")
-    # An Originate's own dial (DialBegin/DialEnd with no calling channel) belongs to the destination's call.
-    df["lid"] = df["lid"].where(df["lid"].notna(), df["dest_lid"].where(df["ev"].isin(("DialBegin", "DialEnd"))))
-    keep = df["lid"].notna() & df["ev"].notna() & ~df["ev"].isin(_NOT_CALL_EVENTS)
-    return df[keep]
+    for key in _ROW_TEXT:
+        df[key] = _col(sub, key)
+    df["state"] = _num(sub, "ChannelState")
+    df["cause"] = _num(sub, "Cause")
+    return df
 
 
 def _first_by(df: pd.DataFrame, key: str, cols: list[str]) -> pd.DataFrame:
@@ -197,9 +210,7 @@ def _up(df: pd.DataFrame) -> pd.Series:
 
 def _device(channel: pd.Series) -> pd.Series:
     """``PJSIP/201-0000000a`` -> ``PJSIP/201``; ``Local/200@demo-0000000c;1`` -> ``Local/200@demo``."""
-    return channel.astype(object).where(
-        channel.isna(), channel.astype(str).str.replace(_CHANNEL_SUFFIX, "", regex=True)
-    )
+    return channel.astype("str").str.replace(_CHANNEL_SUFFIX, "", regex=True)
 
 
 # -- channels -----------------------------------------------------------------------------------------------
@@ -372,10 +383,11 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     reason where it says 0); ``queue``, ``agent`` and ``queue_wait`` (join to connect or leave) for queue calls;
     ``transferred``; ``channels`` (count); ``partial`` (joined mid-call); ``in_progress``.
 
-    The disposition follows the call's outcome: a queue call is answered when an agent connects, else abandoned;
-    a call that dialled is answered when a dial answered, else takes the last dial's status (BUSY, NOANSWER,
-    CONGESTION/CHANUNAVAIL = failed); a call that never dialled is answered when a channel went Up, else it
-    follows the hangup cause (17 busy; 16, 18, 19, 21 no answer; the rest failed).
+    The disposition follows the call's outcome: a queue call is answered when an agent connects, abandoned when
+    the caller gave up (``QueueCallerAbandon``, or gone without leaving), ``no answer`` when it left the queue
+    unanswered (a timeout); a call that dialled is answered when a dial answered, else takes the last dial's
+    status (BUSY, NOANSWER, CONGESTION/CHANUNAVAIL = failed); a call that never dialled is answered when a
+    channel went Up, else it follows the hangup cause (17 busy; 16, 18, 19, 21 no answer; the rest failed).
     """
     rows = _call_rows(events)
     if rows.empty:
@@ -390,6 +402,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     connect = ev == "AgentConnect"
     join = ev == "QueueCallerJoin"
     leave = ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))
+    left = ev == "QueueCallerLeave"
 
     frame = pd.DataFrame(
         {
@@ -406,6 +419,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
             "connect_t": t.where(connect),
             "leave_t": t.where(leave),
             "abandon": ev == "QueueCallerAbandon",
+            "left_t": t.where(left),
             "uid": rows["uid"],
             "is_hup": is_hup,
         }
@@ -425,6 +439,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
         connect=("connect_t", "min"),
         leave=("leave_t", "min"),
         abandoned=("abandon", "any"),
+        left=("left_t", "max"),
         channels=("uid", "nunique"),
     )
     hung = frame[frame["is_hup"]].groupby("lid")["uid"].nunique()
@@ -457,16 +472,21 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     queue = rows[join].drop_duplicates("lid").set_index("lid")["Queue"].reindex(out.index)
 
     queued = out["join"].notna()
-    answer = out["connect"].where(queued, out["dial_answer"].where(out["dialled_any"], out["up_first"]))
-    answered = np.where(queued, out["connect"].notna(), np.where(out["dialled_any"], answer.notna(), out["up_any"]))
+    # a queue call is answered by an agent, or by a dial after it left the queue (a timeout sent elsewhere)
+    after_queue = out["dial_answer"].where(out["dial_answer"] > out["left"])
+    answer = (
+        out["connect"].fillna(after_queue).where(queued, out["dial_answer"].where(out["dialled_any"], out["up_first"]))
+    )
+    answered = np.where(queued | out["dialled_any"], answer.notna(), out["up_any"])
     code = cause["cause"]
     by_cause = np.select(
         [code.isin(_BUSY_CAUSES), code.isin(_NOANSWER_CAUSES)], ["busy", "no answer"], default="failed"
     )
     by_dial = last_dial.map(_DIAL_DISPOSITIONS).fillna(pd.Series(by_cause, index=out.index))
+    timed_out = queued & ~out["abandoned"] & out["left"].notna()  # left the queue unanswered: a timeout
     disposition = np.select(
-        [answered, queued, out["dialled_any"].to_numpy()],
-        ["answered", "abandoned", by_dial.to_numpy(dtype=object)],
+        [answered, timed_out.to_numpy(), queued.to_numpy(), out["dialled_any"].to_numpy()],
+        ["answered", "no answer", "abandoned", by_dial.to_numpy(dtype=object)],
         default=by_cause,
     )
     disposition = np.where(out["in_progress"] & ~answered, None, disposition)
@@ -486,7 +506,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
             "caller_num": who["caller_num"].reindex(out.index),
             "caller_name": who["caller_name"].reindex(out.index),
             "dialled": dialled,
-            "answered_by": agent.fillna(_device(answer_dial.reindex(out.index))).where(answered, None),
+            "answered_by": agent.fillna(_device(answer_dial.reindex(out.index))).where(answered),
             "disposition": disposition,
             "cause": cause["cause"].astype("Int64"),
             "cause_txt": cause["Cause-txt"],
@@ -548,7 +568,8 @@ def cdrs(events: pd.DataFrame) -> pd.DataFrame:
         uid = uid.fillna(_col(c, "Uniqueid"))
 
     def when(name: str) -> pd.Series:
-        return pd.to_datetime(_col(c, name).replace("", None), errors="coerce", format="%Y-%m-%d %H:%M:%S")
+        text = _col(c, name)
+        return pd.to_datetime(text.where(text != ""), errors="coerce", format="%Y-%m-%d %H:%M:%S")
 
     return pd.DataFrame(
         {
@@ -568,7 +589,7 @@ def cdrs(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- queues -------------------------------------------------------------------------------------------------
-_QUEUE_COLUMNS = ["offered", "answered", "abandoned", "wait_mean", "wait_p90", "service_level"]
+_QUEUE_COLUMNS = ["offered", "answered", "abandoned", "timed_out", "wait_mean", "wait_p90", "service_level"]
 
 
 def _queue_entries(events: pd.DataFrame) -> pd.DataFrame:
@@ -578,16 +599,21 @@ def _queue_entries(events: pd.DataFrame) -> pd.DataFrame:
     key = ["uid", "Queue"]
     joins = rows[ev == "QueueCallerJoin"].drop_duplicates(key)[[*key, "t", "lid"]].rename(columns={"t": "join"})
     if joins.empty:
-        return pd.DataFrame(columns=["uid", "Queue", "join", "lid", "connect", "agent", "end", "answered", "abandoned"])
+        cols = ["uid", "Queue", "join", "lid", "connect", "agent", "end", "answered", "abandoned", "timed_out"]
+        return pd.DataFrame(columns=cols)
     con = rows[ev == "AgentConnect"].drop_duplicates(key)
     con = con.assign(agent=con["MemberName"].fillna(con["Interface"]))[[*key, "t", "agent"]]
     con = con.rename(columns={"t": "connect"})
-    ab = rows[ev == "QueueCallerAbandon"].drop_duplicates(key)[key].assign(abandoned=True)
+    ab = rows[ev == "QueueCallerAbandon"].drop_duplicates(key)[key].assign(abandon_event=True)
     lv = rows[ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))].groupby(key)["t"].min().rename("left")
-    e = joins.merge(con, on=key, how="left").merge(ab, on=key, how="left").join(lv, on=key)
+    hup = rows[ev == "Hangup"].groupby("uid")["t"].min().rename("hungup")
+    e = joins.merge(con, on=key, how="left").merge(ab, on=key, how="left").join(lv, on=key).join(hup, on="uid")
     e["answered"] = e["connect"].notna()
-    e["abandoned"] = e["abandoned"].fillna(False).astype(bool) | (~e["answered"] & e["left"].notna())
-    e["end"] = e["connect"].fillna(e["left"])
+    gave_up = e["abandon_event"].fillna(False).astype(bool)
+    gone = ~e["answered"] & e["left"].isna() & e["hungup"].notna()  # hung up, no Leave seen: gave up too
+    e["abandoned"] = ~e["answered"] & (gave_up | gone)
+    e["timed_out"] = ~e["answered"] & ~gave_up & e["left"].notna()
+    e["end"] = e["connect"].fillna(e["left"]).fillna(e["hungup"].where(gone))
     e["wait"] = _seconds(e["end"] - e["join"])
     return e
 
@@ -595,10 +621,11 @@ def _queue_entries(events: pd.DataFrame) -> pd.DataFrame:
 def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "queue") -> pd.DataFrame:
     """Per queue (``by="queue"``) or per queue and agent (``by="agent"``).
 
-    ``offered`` callers that joined (for an agent: callers it connected with), ``answered``, ``abandoned`` (left
-    without an agent, including timeouts), ``wait_mean`` and ``wait_p90`` (seconds from join to connect or
-    leave, over the callers that left the queue), and ``service_level``: the share of offered callers answered
-    within ``service_level`` seconds. Callers still waiting count as offered only.
+    ``offered`` callers that joined (for an agent: callers it connected with), ``answered``, ``abandoned`` (the
+    caller gave up: ``QueueCallerAbandon``, or hung up with no ``QueueCallerLeave``), ``timed_out`` (left the
+    queue unanswered otherwise), ``wait_mean`` and ``wait_p90`` (seconds from join to connect or leave, over the
+    callers that left the queue), and ``service_level``: the share of offered callers answered within
+    ``service_level`` seconds. Callers still waiting count as offered only.
     """
     if by not in ("queue", "agent"):
         raise ValueError(f"by must be 'queue' or 'agent', not {by!r}")
@@ -621,6 +648,7 @@ def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "q
             "offered": g.size(),
             "answered": g["answered"].sum(),
             "abandoned": g["abandoned"].sum(),
+            "timed_out": g["timed_out"].sum(),
             "wait_mean": g["wait"].mean(),
             "wait_p90": g["wait"].quantile(0.9),
             "service_level": g["fast"].sum() / g.size(),

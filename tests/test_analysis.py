@@ -315,3 +315,31 @@ def test_joined_mid_hour(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     ok = decided_late & ~late_q
     assert (c.loc[ok, "disposition"] == c.loc[ok, "disposition_gt"]).all()
     assert len(c) == truth["end"].ge(cut).sum()  # every call still up after the cut, no other
+
+
+def test_overloaded_queue_timeouts_and_abandons() -> None:
+    """One agent, long calls: callers give up (abandoned) or reach the queue's timeout (no answer)."""
+    import ami_nb
+    from ami_nb import sim
+
+    with (
+        sim.start(seed=4, time_scale=math.inf, timestampevents=True, start_time=1_800_000_000) as pbx,
+        ami_nb.connect(pbx.url, secret="amp111", timeout=10) as session,
+    ):
+        truth = pbx.simulate(1800, rate=150, mix={"queue": 1, "abandon": 0.3}, agents=1, talk_mean=300, timeout=60)
+        session.action("Ping")
+        events = session.events.frame()
+    outcome = truth["disposition"].value_counts()
+    assert outcome["no answer"] > 0 and outcome["abandoned"] > 0 and outcome["answered"] > 0
+    c = A.calls(events).merge(truth, on="linkedid", suffixes=("", "_gt"))
+    assert len(c) == len(truth) and (c["disposition"] == c["disposition_gt"]).all()
+    q = A.queue_stats(events).loc["support"]
+    assert (q["offered"], q["answered"], q["abandoned"], q["timed_out"]) == (
+        len(truth),
+        outcome["answered"],
+        outcome["abandoned"],
+        outcome["no answer"],
+    )
+    timed_out = c[c["disposition"] == "no answer"]
+    assert (timed_out["queue_wait"] > 250).all()  # they waited for the queue's timeout
+    assert A.queue_stats(events, by="agent").index.tolist() == [("support", "Agent One")]
