@@ -161,3 +161,30 @@ def test_login_events_match_transcript_01() -> None:
         mine = c.events()
     assert [m.event for m in mine] == [m.event for m in rec] == ["FullyBooted", "SuccessfulAuth"]
     assert [list(m) for m in mine] == [list(m) for m in rec]
+
+
+def test_live_values_match_transcripts_10_15_16() -> None:
+    """With the recording's three long calls up, their rows and list items carry the recorded values."""
+    ignore = {"Uniqueid", "Linkedid", "Duration", "Seconds", "ActionID"}
+
+    def items(messages: list[Message], event: str) -> dict[str, list[tuple[str, str]]]:
+        return {m["Channel"]: [(k, v) for k, v in m.pairs() if k not in ignore]
+                for m in messages if m.event == event and m["Channel"].startswith("Local/long@")}
+
+    rec10 = next(m for m in _recorded("10_command_core_show_channels") if m.get("Output"))
+    rec15 = _recorded("15_coreshowchannels")
+    rec16 = [m for m in _recorded("16_status") if m.get("ActionID") == "16_status-2"]  # Status of all channels
+    with start(seed=7) as pbx:
+        _setup_live(pbx, "15")
+        with RawAMI(pbx.host, pbx.port) as c:
+            c.login(events="off")
+            out = c.action("Command", "c", Command="core show channels").getall("Output")
+            for action, done in (("CoreShowChannels", "CoreShowChannelsComplete"), ("Status", "StatusComplete")):
+                c.send(action, action)
+                c.read_until(lambda done=done: any(m.event == done for m in c.messages))
+            mine = c.messages
+    long_rows = sorted(r for r in rec10.getall("Output") if r.startswith("Local/long@"))
+    assert sorted(r for r in out if r.startswith("Local/long@")) == long_rows
+    assert len(long_rows) == 6
+    assert items(mine, "CoreShowChannel") == items(rec15, "CoreShowChannel")
+    assert items(mine, "Status") == items(rec16, "Status")

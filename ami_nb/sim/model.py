@@ -360,7 +360,6 @@ class PBX:
         self.sched = Scheduler(self.started)
         self.traffic = Traffic.coerce(traffic)
         self.channels: dict[str, Channel] = {}
-        self.by_uid: dict[str, Channel] = {}
         self.linked: dict[str, list[Channel]] = {}
         self.calls: dict[str, CallRecord] = {}
         self.db: dict[str, str] = {}
@@ -415,7 +414,6 @@ class PBX:
         uid = self._uniqueid()
         ch = Channel(name, uid, linkedid or uid, context, exten, state=state, created=self.now, device=device)
         self.channels[name] = ch
-        self.by_uid[uid] = ch
         self.linked.setdefault(ch.linkedid, []).append(ch)
         if announce:
             if cel:
@@ -755,7 +753,7 @@ class PBX:
         dest_exten, _, dest_ctx = rest.partition("@")
         dest_ctx = dest_ctx or "default"
         one, two = self.local_pair(dest_exten, dest_ctx)
-        rec = self.record(one, callerid or "<unknown>", dest_exten, "originate")
+        rec = self.record(one, _split_callerid(callerid)[0], dest_exten, "originate")
         plan = [p for p in configs.dialplan(dest_ctx) if p[1] == dest_exten and p[2] != "hint"]
         if tech.lower() != "local" or not plan:
             # no such extension: ;2 is gone at once, the originate fails with Reason 0
