@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         path = args.notebook or find_notebook()
+        if not path.is_file():
+            raise FileNotFoundError(f"no notebook at {path}")
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -343,3 +343,19 @@ def test_overloaded_queue_timeouts_and_abandons() -> None:
     timed_out = c[c["disposition"] == "no answer"]
     assert (timed_out["queue_wait"] > 250).all()  # they waited for the queue's timeout
     assert A.queue_stats(events, by="agent").index.tolist() == [("support", "Agent One")]
+
+
+def test_demo_runs_the_analytics_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m ami_nb.demo``: the notebook runs headless, the HTML lands in --out, the headline is printed."""
+    pytest.importorskip("nbclient")
+    from ami_nb import demo
+
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    html = tmp_path / "02_call_analytics.html"
+    assert html.is_file() and "Call analytics" in html.read_text(encoding="utf-8")
+    assert str(html.resolve()) in out
+    table = out[out.index("disposition") : out.index("executed notebook")]
+    for word in ("answered", "busy", "no answer", "failed", "abandoned", "wait_p90", "service_level", "support"):
+        assert word in table
+    assert demo.main(["--notebook", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path)]) != 0
