@@ -356,3 +356,12 @@ def test_background_traffic_starts_and_stops() -> None:
         c.drain(0.3)
         assert len(pbx.ground_truth()) == started >= 5
         assert {m["Channel"].split("/")[0] for m in c.events("Newchannel")} == {"PJSIP"}
+
+
+def test_stop_sends_shutdown_then_closes() -> None:
+    pbx = start()
+    with RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="on")
+        pbx.stop()
+        assert c.read_until(lambda: c.eof, 5)
+        assert c.events()[-1].event == "Shutdown"

@@ -179,6 +179,10 @@ class Session:
         """Queue bytes; disconnect a reader whose unsent output passes the server's bound."""
         if self.closed:
             return
+        if self.writer.transport.is_closing():
+            self.closed = True
+            self.server.sessions.discard(self)
+            return
         self.writer.write(data)
         if self.writer.transport.get_write_buffer_size() > self.server.max_client_buffer:
             log.warning("sim: session %d (%s) is too slow (output buffer full): disconnecting", self.id, self.user)
@@ -253,11 +257,18 @@ class AMIServer:
         self._driver = loop.create_task(self._drive())
 
     async def close(self) -> None:
+        """Stop: ``Event: Shutdown`` to every session (as Asterisk sends), then close everything."""
         if self._driver is not None:
             self._driver.cancel()
         if self._server is not None:
             self._server.close()
+        self.broadcast("Shutdown", frozenset({"system"}), [("Event", "Shutdown"), ("Privilege", "system,all"),
+                                                           ("Shutdown", "Cleanly"), ("Restart", "False")])
         for s in list(self.sessions):
+            try:
+                await asyncio.wait_for(s.writer.drain(), 0.5)
+            except Exception:  # a slow or gone reader is simply dropped
+                pass
             s.abort()
         if self._server is not None:
             try:
