@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,14 @@ def execute(path: Path, *, timeout: float = 120.0, kernel: str = "python3") -> A
         from nbclient import NotebookClient
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("the demo needs nbclient and nbconvert: pip install ami_nb[notebooks]") from exc
+    from jupyter_client import KernelManager
+
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="ami_nb-kernel-") as sockets:
+        # local IPC sockets: the kernel is reachable by this user only (and jupyter_client stays quiet about TCP)
+        km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
     return nb
 
 
