@@ -151,6 +151,9 @@ class SimPBX:
                       **traffic: Any) -> None:
         """Continuous background traffic (for a live dashboard) until :meth:`stop_traffic`."""
 
+        if math.isinf(self._server.time_scale):
+            raise ValueError("continuous traffic needs a finite time_scale (use simulate() to run as fast as possible)")
+
         async def go() -> None:
             self._apply_traffic(rate, mix, traffic)
             self._server.sync_clock()
@@ -184,7 +187,12 @@ class SimPBX:
     def simulate(self, duration: float = 3600.0, *, rate: float | None = None, mix: dict[str, float] | None = None,
                  time_scale: float | None = None, timeout: float | None = None, **traffic: Any) -> Any:
         """Run ``duration`` simulated seconds of traffic (at the time scale) and return when every call of
-        it has ended. Returns :meth:`ground_truth` of the calls that started in this run."""
+        it has ended. Returns :meth:`ground_truth` of the calls that started in this run.
+
+        ``rate``, ``mix`` and other :class:`Traffic` options change the traffic model for this and later runs;
+        ``time_scale`` changes the server's speed (``math.inf``: as fast as possible). Background traffic pauses
+        during the run. Clients should keep reading while it runs: one whose unread output passes
+        ``max_client_buffer`` is disconnected."""
         if time_scale is not None:
             self.set_time_scale(time_scale)
         scale = self._server.time_scale
@@ -201,14 +209,19 @@ class SimPBX:
             self._apply_traffic(rate, mix, traffic)
             srv.sync_clock()
             before = set(pbx.calls)
+            background = pbx.traffic_running
             until = pbx.now + duration
-            pbx.start_traffic(until=until)
+            pbx.start_traffic(until=until)  # replaces background traffic for the run
             srv.wake()
             while (pbx.traffic_running and pbx.now < until) or pbx.linked:
                 await asyncio.sleep(0.005)
                 if pbx.sched.next_time() is None and not pbx.linked:
                     break
             pbx.stop_traffic()
+            if background:
+                srv.sync_clock()
+                pbx.start_traffic()
+                srv.wake()
             return [k for k in pbx.calls if k not in before]
 
         ids = self._run(go(), timeout)
