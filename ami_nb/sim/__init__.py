@@ -1,26 +1,39 @@
 """A simulated Asterisk 22 that speaks real AMI, for notebooks, tests and benchmarks without a PBX.
 
-In-process::
+In-process (the server runs its own asyncio loop in a daemon thread)::
 
     from ami_nb import sim
     with sim.start(seed=1, time_scale=600, timestampevents=True) as pbx:   # 10 simulated minutes per second
         pbx.url                      # 'ami://admin@127.0.0.1:<port>'
-        pbx.simulate(3600, rate=120) # an hour of traffic (6 real seconds), returns when every call ended
-        pbx.ground_truth()           # one row per call: what really happened
+        truth = pbx.simulate(3600, rate=120)   # an hour of traffic (about 6 real s), returns when all calls ended
+        pbx.call("queue")            # one call now: answered, busy, noanswer, congestion, queue, abandon, transfer
+        pbx.start_traffic(rate=600)  # continuous traffic for a live dashboard ... pbx.stop_traffic()
+        pbx.ground_truth()           # one row per call: linkedid, caller, callee, scenario, start, answer, end,
+                                     # queue, agent, transferred, disposition, hangup_cause
 
-From a shell (the simulator in its own process, so a benchmark client has a core to itself)::
-
-    python -m ami_nb.sim --host 127.0.0.1 --port 5038 --traffic --rate 600 --time-scale 60
-    python -m ami_nb.sim --port 5038 --flood 1000000 --flood-clients 1   # waits for 1 client, floods, reports
-    python -m ami_nb.sim --replay tests/fixtures/transcripts/19_originate_async_100.txt
-
-A benchmark can also start ``python -m ami_nb.sim --port 0 --print-port`` in a subprocess, read the port from
-its first stdout line, log in and send ``Action: SimFlood`` / ``Count: N`` (needs the ``system`` write class):
-the server answers Success, writes N pre-rendered call events, then ``Event: SimFloodComplete`` / ``Count: N``.
+What it serves is taken from real Asterisk 22.10.1 transcripts: the banner, Login (plain and MD5), the
+per-user read/write classes, ``Events`` and ``Filter``, ~30 actions in their recorded shapes, the demo
+dialplan (``Originate Local/100@demo`` gives the recorded 125-event sequence), and traffic calls between PJSIP
+phones through the ``support`` queue. The clock is virtual: ``time_scale`` simulated seconds pass per real
+second (``math.inf`` in :meth:`SimPBX.simulate`: as fast as possible) and the same seed gives the same calls and
+events. With ``timestampevents=True`` every event carries ``Timestamp:`` on that clock: turn it on whenever the
+time scale is not 1, or durations measured from arrival times are scaled.
 
 Users are those of the recorded server: ``admin``/``amp111`` (read=all, write=all) and ``limited``/``lim123``
-(read=call, write=originate). The clock is virtual: ``time_scale`` simulated seconds pass per real second, and
-with ``timestampevents=True`` every event carries ``Timestamp:`` on that clock (use it for durations).
+(read=call, write=originate).
+
+From a shell::
+
+    python -m ami_nb.sim --host 127.0.0.1 --port 5038 --traffic --rate 600 --time-scale 60 --timestampevents
+    python -m ami_nb.sim --replay tests/fixtures/transcripts/19_originate_async_100.txt
+
+Benchmarks: run the simulator in its own process so it does not share the client's GIL. Either
+``python -m ami_nb.sim --port 0 --print-port --flood N --flood-clients 1 --exit-after-flood`` (read the port from
+the first stdout line; N events go to the first logged-in client, then the process exits), or start
+``python -m ami_nb.sim --port 0 --print-port``, log in, and send ``Action: SimFlood`` / ``Count: N`` (needs the
+``system`` write class). Either way the events are realistic call events pre-rendered from the model, written
+in ~1 MiB chunks (about 500,000 events/s to one loopback client), followed by one ``Event: SimFloodComplete``
+/ ``Count: N`` that is not counted in N. In-process, :meth:`SimPBX.flood` does the same.
 """
 
 from __future__ import annotations
