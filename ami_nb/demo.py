@@ -43,7 +43,11 @@ def execute(path: Path, *, timeout: float = 120.0, kernel: str = "python3") -> A
         # local IPC sockets: the kernel is reachable by this user only (and jupyter_client stays quiet about TCP)
         km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            if km.has_kernel:  # nbclient leaves a kernel it was given running
+                km.shutdown_kernel(now=True)
     return nb
 
 
