@@ -205,3 +205,19 @@ def test_session_recording_reads_back_as_the_live_frame(tmp_path: Path) -> None:
     (tmp_path / "live.timeline.jsonl").write_text("\n".join(json.dumps(c) for c in chunks))
     timed = read_transcript(path)
     assert (timed["received"] == live["received"].iloc[0]).all()
+
+
+def test_optional_extras_name_the_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    from ami_nb import analysis
+
+    df = read_transcript(T / "22_events_off_on.txt")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(ImportError, match=r"pip install ami_nb\[parquet\]"):
+        to_parquet(df, tmp_path / "x.parquet")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install ami_nb\[plot\]"):
+        analysis.plot_volume(df)
