@@ -12,7 +12,7 @@ In-process (the server runs its own asyncio loop in a daemon thread)::
                                      # queue, agent, transferred, disposition, hangup_cause
 
 What it serves is taken from real Asterisk 22.10.1 transcripts: the banner, Login (plain and MD5), the
-per-user read/write classes, ``Events`` and ``Filter``, ~30 actions in their recorded shapes, the demo
+per-user read/write classes, ``Events`` and ``Filter``, 38 actions in their recorded shapes, the demo
 dialplan (``Originate Local/100@demo`` gives the recorded 125-event sequence), and traffic calls between PJSIP
 phones through the ``support`` queue. The clock is virtual: ``time_scale`` simulated seconds pass per real
 second (``math.inf`` in :meth:`SimPBX.simulate`: as fast as possible) and the same seed gives the same calls and
