@@ -38,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -208,21 +209,26 @@ def _freeze(msgs: Sequence[Message], recv: Sequence[tuple[int, float]], base: in
     groups: dict[tuple[str, ...], tuple[list[int], list[tuple[str, ...]]]] = {}
     get = groups.get
     for i, m in enumerate(msgs):
-        pairs = getattr(m, "_pairs", None)  # set on a Message only when keys repeat
+        try:
+            pairs = m._pairs  # set on a Message only when keys repeat
+        except AttributeError:  # a plain dict
+            pairs = None
         if pairs is None:
-            ks, vs = tuple(m), tuple(m.values())
+            ks = tuple(m)
+            vs = tuple(m.values())
         else:
-            ks, vs = zip(*pairs, strict=True)
+            ks, vs = zip(*pairs, strict=False)  # [key, value] pairs
         g = get(ks)
         if g is None:
-            g = groups[ks] = ([], [])
-        g[0].append(i)
-        g[1].append(vs)
+            groups[ks] = ([i], [vs])
+        else:
+            g[0].append(i)
+            g[1].append(vs)
 
     # 2. transpose each group; fold repeated and multi-valued keys into tuple-encoded values
     parts: dict[str, list[tuple[list[int], Sequence[str]]]] = {}
     for keys, (rows, vals) in groups.items():
-        cols = list(zip(*vals, strict=True))
+        cols = list(zip(*vals, strict=False))  # rows of one key shape: equal lengths
         if keys in plans:
             plan = plans[keys]
         else:
@@ -251,8 +257,8 @@ def _freeze(msgs: Sequence[Message], recv: Sequence[tuple[int, float]], base: in
         if len(plist) == 1:
             rows_l, values = plist[0]
         else:
-            rows_l = [r for rows, _ in plist for r in rows]
-            values = [v for _, col in plist for v in col]
+            rows_l = list(chain.from_iterable([rows for rows, _ in plist]))
+            values = list(chain.from_iterable([col for _, col in plist]))
         dense = len(values) == n
         if key == "Timestamp":
             codes = _parse_timestamps(values)
@@ -376,10 +382,14 @@ class EventStore:
         """Append one event (convenience; the client uses :meth:`extend`)."""
         self.extend([event], received)
 
-    def _freeze_open(self) -> None:
+    def freeze(self) -> None:
+        """Freeze the open buffer now (it holds message objects until ``chunk_size`` events have arrived)."""
+        self._freeze_open(force=True)
+
+    def _freeze_open(self, force: bool = False) -> None:
         with self._freeze_lock:
             with self._lock:
-                if len(self._open) < self.chunk_size:
+                if not self._open or (len(self._open) < self.chunk_size and not force):
                     return
                 batch = (self._open, self._open_recv, self._open_base)
                 self._pending.append(batch)

@@ -283,9 +283,12 @@ def test_memory_held_per_event_is_small() -> None:
     for i in range(0, len(events), 64):
         store.extend(events[i:i + 64], T0 + i / 1000)
     assert store.frozen == 40_000 - 40_000 % 8192
+    before = store.frame()
+    store.freeze()  # the open buffer too
+    assert store.frozen == 40_000 and len(store) == 40_000
     per_event = store.nbytes / store.frozen
     assert 5 < per_event < 200, per_event
-    assert len(store.frame()) == 40_000
+    pd.testing.assert_frame_equal(store.frame(), before)
 
 
 def test_snapshot_taken_while_a_batch_is_being_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
