@@ -1220,8 +1220,8 @@ class PBX:
                 hold = self.now - joined
                 self.emit("AgentConnect", AGENT, [*caller.snapshot(), *agent_ch.snapshot("Dest"),
                                                   ("Queue", q.name), ("MemberName", member.name),
-                                                  ("Interface", member.interface), ("HoldTime", str(int(hold))),
-                                                  ("RingTime", str(int(ring)))])
+                                                  ("Interface", member.interface), ("RingTime", str(int(ring))),
+                                                  ("HoldTime", str(int(hold)))])
                 break
             if kind == "abandon" and free and head and not rang:
                 rang = True
