@@ -1215,8 +1215,12 @@ class PBX:
                 agent_ch = self._queue_ring(q, caller, member)
                 ring = self._exp(t.ring_mean, 1.0)
                 yield ring
+                if agent_ch.peer is not None:  # the agent's Local ;2 answers, then ;1 is up
+                    self.cel(agent_ch.peer, "ANSWER")
+                    self.newstate(agent_ch.peer, 6)
                 self.cel(agent_ch, "ANSWER")
                 self.newstate(agent_ch, 6)
+                self.dial_end(caller, agent_ch, "ANSWER")
                 hold = self.now - joined
                 self.emit("AgentConnect", AGENT, [*caller.snapshot(), *agent_ch.snapshot("Dest"),
                                                   ("Queue", q.name), ("MemberName", member.name),
@@ -1229,6 +1233,7 @@ class PBX:
                 ring_ch = self._queue_ring(q, caller, ringing)
                 ring = min(max(0.0, deadline - self.now), 5.0)
                 yield ring
+                self.dial_end(caller, ring_ch, "NOANSWER")
                 self.emit("AgentRingNoAnswer", AGENT, [*caller.snapshot(), *ring_ch.snapshot("Dest"),
                                                        ("Queue", q.name), ("MemberName", ringing.name),
                                                        ("Interface", ringing.interface),
