@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import ProtocolError
@@ -168,37 +169,62 @@ def read_transcript(path: PathLike, **kwargs: Any) -> pd.DataFrame:
 
 
 # -- JSON Lines ---------------------------------------------------------------------------------------------
-def _wire(value: Any, key: str) -> Any:
-    """A frame cell as AMI text (a list for repeated keys); ``None`` when missing."""
-    if isinstance(value, tuple | list):
-        return [str(v) for v in value]
-    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-        return None
-    if value is pd.NA:
-        return None
-    if isinstance(value, pd.Timestamp):
-        if key == "Timestamp":
-            return f"{value.value / _NS:.6f}"
-        return value.isoformat()
-    return str(value)
+def _iso(s: pd.Series) -> pd.Series:
+    """UTC datetimes as ISO 8601 text with nanoseconds (``2026-11-26T08:10:39.042000128+00:00``), vectorised."""
+    s = s.dt.tz_convert("UTC") if s.dt.tz is not None else s
+    ns = s.astype("datetime64[ns, UTC]" if s.dt.tz is not None else "datetime64[ns]").astype("int64") % _NS
+    return s.dt.strftime("%Y-%m-%dT%H:%M:%S.") + pd.Series(ns, index=s.index).astype("str").str.zfill(9) + "+00:00"
+
+
+def _ami_time(s: pd.Series) -> pd.Series:
+    """Datetimes as AMI's ``Timestamp`` text: epoch seconds with six decimals, vectorised and exact."""
+    ns = s.astype("datetime64[ns, UTC]" if s.dt.tz is not None else "datetime64[ns]").astype("int64")
+    us = (ns + 500) // 1000
+    secs = pd.Series(us // 1_000_000, index=s.index).astype("str")
+    return secs + "." + pd.Series(us % 1_000_000, index=s.index).astype("str").str.zfill(6)
+
+
+def _wire_column(s: pd.Series, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of a column's present cells and their values as AMI text (lists for repeated keys)."""
+    present = s.notna().to_numpy()
+    pos = np.flatnonzero(present)
+    s = s[present]
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        text = _ami_time(s) if key == "Timestamp" else _iso(s)
+    elif s.dtype == object:
+        text = s.map(lambda v: [str(x) for x in v] if isinstance(v, tuple | list) else str(v))
+    else:
+        text = s.astype("str")
+    return pos, text.to_numpy(dtype=object)
 
 
 def to_jsonl(frame: pd.DataFrame, path: PathLike) -> Path:
     """Write an events frame as JSON Lines: one object per event, its AMI keys as text, missing keys left out.
 
     ``received`` is an ISO 8601 UTC time (nanoseconds kept); ``Timestamp`` is written back as AMI sends it
-    (``1700000000.123456``); a repeated key is a list. :func:`read_jsonl` rebuilds the same dtypes.
+    (``1700000000.123456``); a repeated key is a list. :func:`read_jsonl` rebuilds the same dtypes. The cells are
+    converted column by column; only the final JSON encoding runs per event.
     """
     p = Path(path)
-    cols = list(frame.columns)
+    keys = np.array(list(map(str, frame.columns)), dtype=object)
+    rows, cols, vals = [], [], []
+    for i, key in enumerate(keys):
+        pos, text = _wire_column(frame.iloc[:, i], key)
+        rows.append(pos)
+        cols.append(np.full(len(pos), i, dtype=np.int64))
+        vals.append(text)
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    val = np.concatenate(vals) if vals else np.zeros(0, dtype=object)
+    order = np.lexsort((col, row))  # by event, then in column order
+    row, col, val = row[order], col[order], val[order]
+    starts = np.searchsorted(row, np.arange(len(frame)), side="left")
+    ends = np.append(starts[1:], len(row))
+    names = keys[col]
+    dumps = json.dumps
     with p.open("w", encoding="utf-8") as fh:
-        for row in frame.itertuples(index=False, name=None):
-            rec = {}
-            for key, value in zip(cols, row, strict=True):
-                w = _wire(value, key)
-                if w is not None:
-                    rec[key] = w
-            fh.write(json.dumps(rec, ensure_ascii=False))
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            fh.write(dumps(dict(zip(names[a:b], val[a:b], strict=True)), ensure_ascii=False))
             fh.write("\n")
     return p
 
