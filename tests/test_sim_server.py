@@ -178,6 +178,16 @@ def test_ground_truth_agrees_with_the_events() -> None:
         events, truth = _collect(pbx, 3600, 150)
     assert list(truth.columns) == ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue",
                                    "agent", "transferred", "disposition", "hangup_cause"]
+
+    def count(name: str, *keys: str) -> Counter:
+        return Counter(tuple(m[k] for k in keys) for m in events if m.event == name)
+
+    # pairs an analyst relies on: every channel ends, every dial ends, every bridge is left and destroyed
+    assert count("Newchannel", "Uniqueid") == count("Hangup", "Uniqueid")
+    assert count("DialBegin", "DestUniqueid") == count("DialEnd", "DestUniqueid")
+    assert count("BridgeEnter", "BridgeUniqueid", "Uniqueid") == count("BridgeLeave", "BridgeUniqueid", "Uniqueid")
+    assert count("BridgeCreate", "BridgeUniqueid") == count("BridgeDestroy", "BridgeUniqueid")
+    assert max(count("Newchannel", "Uniqueid").values()) == 1
     by_call: dict[str, list[Message]] = {}
     uid_call = {m["Uniqueid"]: m["Linkedid"] for m in events if m.event == "Newchannel"}
     for m in events:
