@@ -46,9 +46,10 @@ import warnings
 from typing import Any
 
 from .model import DEFAULT_MIX, Traffic
+from .replay import start_replay
 from .server import DEFAULT_USERS, AMIServer, User
 
-__all__ = ["DEFAULT_MIX", "DEFAULT_USERS", "SimPBX", "Traffic", "User", "start"]
+__all__ = ["DEFAULT_MIX", "DEFAULT_USERS", "SimPBX", "Traffic", "User", "start", "start_replay"]
 
 
 class SimPBX:
