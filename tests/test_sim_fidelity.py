@@ -4,14 +4,17 @@ For each transcript with a ``sent/`` file, the same actions go to a fresh simula
 key is recomputed for the new challenge); the answers are compared with the recording: responses in order
 (keys in order, ``Response`` and ``Message`` values), list framing, and the item events of each list (names and
 key sequences, repeated keys collapsed since counts depend on live state). Transcripts that need live calls get
-the same situation first (long calls, queue callers, a paused agent). Transcript 25 was recorded over TLS; the
-simulator has no TLS listener, so its (identical, decrypted) AMI stream is replayed over TCP.
+the same situation first (long calls, queue callers, a paused agent). Transcript 25 was recorded over TLS and
+is replayed over TLS (a throwaway self-signed certificate made with the ``openssl`` command).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import ssl
+import subprocess
 import time
 from pathlib import Path
 
@@ -96,8 +99,21 @@ def _setup_live(pbx: SimPBX, name: str) -> None:
         time.sleep(0.05)
 
 
-def _run(pbx: SimPBX, name: str) -> list[Message]:
-    c = RawAMI(pbx.host, pbx.port)
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (EC key: fast to make)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def _run(pbx: SimPBX, name: str, client_tls: ssl.SSLContext | None = None) -> list[Message]:
+    c = RawAMI(pbx.host, pbx.port, ssl_context=client_tls)
     got: list[Message] = []
     challenge = None
     try:
@@ -123,13 +139,20 @@ def _run(pbx: SimPBX, name: str) -> list[Message]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_transcript_shape(name: str) -> None:
+def test_transcript_shape(name: str, request: pytest.FixtureRequest) -> None:
     recorded = _recorded(name)
     action_ids = {m["ActionID"] for m in Parser(expect_banner=False, lenient=True).feed(
         (FIX / "sent" / f"{name}.sent.txt").read_bytes()) if m.get("ActionID")}
-    with start(seed=7, time_scale=1.0, auth_fail_delay=1.0) as pbx:
+    tls = client_tls = None
+    if "tls" in name:
+        tls = request.getfixturevalue("tls_pair")
+        client_tls = ssl.create_default_context(cafile=tls[0])
+    with start(seed=7, time_scale=1.0, auth_fail_delay=1.0, tls=tls) as pbx:
         _setup_live(pbx, name)
-        got = _run(pbx, name)
+        got = _run(pbx, name, client_tls)
+    if tls is not None:
+        auth = next(m for m in got if m.event == "SuccessfulAuth")
+        assert auth["RemoteAddress"].startswith("IPV4/TLS/")  # the session really ran over TLS
     want, have = _shape(recorded, action_ids), _shape(got, action_ids)
     assert [r[0] for r in have["responses"]] == [r[0] for r in want["responses"]]
     assert [r[1:] for r in have["responses"]] == [r[1:] for r in want["responses"]]

@@ -41,13 +41,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
+import ssl
 import threading
 import warnings
 from typing import Any
 
 from .model import DEFAULT_MIX, Traffic
 from .replay import start_replay
-from .server import DEFAULT_USERS, AMIServer, User
+from .server import DEFAULT_USERS, AMIServer, User, server_tls
 
 __all__ = ["DEFAULT_MIX", "DEFAULT_USERS", "SimPBX", "Traffic", "User", "start", "start_replay"]
 
@@ -67,7 +68,8 @@ class SimPBX:
     # -- basics ----------------------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"ami://admin@{self.host}:{self.port}"
+        """``ami://admin@host:port`` (``amis://`` when serving TLS)."""
+        return f"{'amis' if self._server.tls else 'ami'}://admin@{self.host}:{self.port}"
 
     @property
     def seed(self) -> int:
@@ -308,6 +310,7 @@ def start(
     auth_fail_delay: float = 1.0,
     max_client_buffer: int = 8 * 1024 * 1024,
     background_traffic: bool = False,
+    tls: ssl.SSLContext | tuple[str, str] | str | None = None,
 ) -> SimPBX:
     """Start a simulated PBX on its own loop in a daemon thread and return its handle.
 
@@ -316,6 +319,7 @@ def start(
     seconds per real second; ``start_time`` fixes the simulated clock's start (epoch seconds) for reproducible
     Uniqueids; ``authtimeout`` closes connections that never log in; a slow client whose unsent output passes
     ``max_client_buffer`` bytes is disconnected. ``background_traffic`` starts continuous traffic at once.
+    ``tls`` (a server ``SSLContext``, a ``(certfile, keyfile)`` pair or one PEM file) serves AMI over TLS.
     """
     server = AMIServer(seed=seed, users=users, timestampevents=timestampevents, traffic=traffic,
                        time_scale=time_scale, start_time=start_time, authtimeout=authtimeout,
@@ -327,7 +331,7 @@ def start(
         asyncio.set_event_loop(loop)
 
         async def boot() -> None:
-            await server.start(host, port)
+            await server.start(host, port, tls=server_tls(tls))
             if background_traffic:
                 server.pbx.start_traffic()
 

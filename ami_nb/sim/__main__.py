@@ -10,7 +10,7 @@ import signal
 import sys
 
 from .model import DEFAULT_MIX
-from .server import DEFAULT_USERS, AMIServer
+from .server import DEFAULT_USERS, AMIServer, server_tls
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--time-scale", type=float, default=1.0,
                    help="simulated seconds per real second (e.g. 600: an hour in 6 s; 'inf': no waiting)")
     p.add_argument("--authtimeout", type=float, default=30.0, help="close connections not logged in after N s")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (and --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (omit if the cert file holds it)")
     g = p.add_argument_group("traffic")
     g.add_argument("--traffic", action="store_true", help="generate continuous call traffic")
     g.add_argument("--rate", type=float, default=120.0, help="calls per simulated hour (default 120)")
@@ -79,7 +81,10 @@ async def _serve(args: argparse.Namespace) -> int:
     scale = math.inf if args.time_scale == math.inf else args.time_scale
     server = AMIServer(seed=args.seed, timestampevents=args.timestampevents, traffic=traffic, time_scale=scale,
                        authtimeout=args.authtimeout)
-    await server.start(args.host, args.port)
+    tls = None
+    if args.tls_cert:
+        tls = server_tls((args.tls_cert, args.tls_key) if args.tls_key else args.tls_cert)
+    await server.start(args.host, args.port, tls=tls)
     _announce(args, server.port, f"simulated PBX, seed {args.seed}, time scale {args.time_scale}")
     if args.traffic:
         server.pbx.start_traffic()

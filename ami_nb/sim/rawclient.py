@@ -6,6 +6,7 @@ It speaks bytes through :mod:`ami_nb.protocol` only (no client library), and eve
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -15,8 +16,10 @@ from ..protocol import Message, Parser, encode_action
 class RawAMI:
     """``RawAMI(host, port)``: connect and read the banner; ``send``/``send_raw`` actions; ``read_until``."""
 
-    def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host: str, port: int, *, timeout: float = 5.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = ssl_context.wrap_socket(sock, server_hostname=host) if ssl_context is not None else sock
         self.parser = Parser()
         self.timeout = timeout
         self.messages: list[Message] = []  # everything read and not yet consumed

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 import re
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,8 +151,9 @@ class Session:
         self.sent_events = 0
         peer = writer.get_extra_info("peername") or ("?", 0)
         sock = writer.get_extra_info("sockname") or ("?", 0)
-        self.remote = f"IPV4/TCP/{peer[0]}/{peer[1]}"
-        self.local = f"IPV4/TCP/{sock[0]}/{sock[1]}"
+        proto = "TLS" if writer.get_extra_info("sslcontext") is not None else "TCP"
+        self.remote = f"IPV4/{proto}/{peer[0]}/{peer[1]}"
+        self.local = f"IPV4/{proto}/{sock[0]}/{sock[1]}"
         self.login_time = time.time()
 
     @property
@@ -243,15 +245,18 @@ class AMIServer:
         self._sim0 = self.pbx.started
         self.host = ""
         self.port = 0
+        self.tls = False
         self._handlers = actions.HANDLERS
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
+        """Listen (TLS when ``tls`` is a server context, as Asterisk's ``tlsenable``) and start the clock."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._real0 = loop.time()
         self._sim0 = self.pbx.now
-        self._server = await asyncio.start_server(self._client, host, port, limit=1 << 20)
+        self.tls = tls is not None
+        self._server = await asyncio.start_server(self._client, host, port, limit=1 << 20, ssl=tls)
         sock = self._server.sockets[0].getsockname()
         self.host, self.port = sock[0], sock[1]
         self._driver = loop.create_task(self._drive())
@@ -495,6 +500,18 @@ def events_mask(value: str) -> frozenset[str] | None:
 
 def _event_tv(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
+
+
+def server_tls(tls: ssl.SSLContext | tuple[str, str] | str | None) -> ssl.SSLContext | None:
+    """A server TLS context from a context, a ``(certfile, keyfile)`` pair or one PEM file holding both."""
+    if tls is None or isinstance(tls, ssl.SSLContext):
+        return tls
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if isinstance(tls, str):
+        ctx.load_cert_chain(tls)
+    else:
+        ctx.load_cert_chain(tls[0], tls[1])
+    return ctx
 
 
 def _user(u: User | tuple[str, str, str] | dict[str, str] | str) -> User:
