@@ -20,7 +20,7 @@ events. With ``timestampevents=True`` every event carries ``Timestamp:`` on that
 time scale is not 1, or durations measured from arrival times are scaled.
 
 Users are those of the recorded server: ``admin``/``amp111`` (read=all, write=all) and ``limited``/``lim123``
-(read=call, write=originate).
+(read=call, write=originate). ``start(tls=(certfile, keyfile))`` serves AMI over TLS (``amis://`` URL).
 
 From a shell::
 
