@@ -404,13 +404,8 @@ class AMIServer:
                 except ProtocolError as exc:
                     log.warning("sim: session %d sent bad framing: %s", s.id, exc)
                     break
-                for msg in messages:
-                    keep = await self.handle(s, msg)
-                    if not keep or s.closed:
-                        break
-                else:
-                    continue
-                break
+                if not await self._handle_all(s, messages):
+                    break
         except (ConnectionError, OSError):
             pass
         finally:
@@ -422,6 +417,13 @@ class AMIServer:
             except Exception:
                 pass
             writer.close()
+
+    async def _handle_all(self, s: Session, messages: list[Message]) -> bool:
+        """Answer requests in order (as Asterisk does per session); False once the session must close."""
+        for msg in messages:
+            if not await self.handle(s, msg) or s.closed:
+                return False
+        return True
 
     async def handle(self, s: Session, msg: Message) -> bool:
         """Answer one request; False closes the connection."""
