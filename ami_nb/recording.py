@@ -35,7 +35,6 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 _NS = 1_000_000_000
-_TIME_KEYS = ("received", "Timestamp")
 
 
 # -- transcripts --------------------------------------------------------------------------------------------
