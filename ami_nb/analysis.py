@@ -723,6 +723,7 @@ def plot_volume(table: pd.DataFrame, freq: str = "5min", ax: Any = None) -> Any:
     counts.index = counts.index.strftime("%H:%M")
     ax = ax or plt.subplots(figsize=(9, 3.5))[1]
     counts.plot.bar(stacked=True, ax=ax, width=0.85)
+    ax.legend(title="disposition", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_xlabel(f"start ({freq} bins, UTC)")
     ax.set_ylabel("calls")
     ax.set_title("Call volume by disposition")
@@ -751,6 +752,7 @@ def plot_wait_distribution(table: pd.DataFrame, bins: int = 30, ax: Any = None) 
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     if not wide.empty:
         wide.plot.hist(bins=bins, alpha=0.6, ax=ax)
+    ax.set_ylabel("calls")
     ax.set_xlabel(f"{col.replace('_', ' ')} (s)")
     ax.set_title("Wait distribution")
     return ax
