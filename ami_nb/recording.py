@@ -238,6 +238,8 @@ def read_jsonl(path: PathLike, *, store: EventStore | None = None) -> pd.DataFra
     store = store if store is not None else EventStore()
     batch: list[Message] = []
     batch_t: float | None = None
+    last_recv: Any = object()
+    t = 0.0
     with p.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -249,18 +251,23 @@ def read_jsonl(path: PathLike, *, store: EventStore | None = None) -> pd.DataFra
             if not isinstance(rec, dict):
                 raise ValueError(f"{p.name} line {n}: expected a JSON object, got {type(rec).__name__}")
             recv = rec.pop("received", None)
-            t = _to_epoch(recv) if recv is not None else 0.0
-            pairs: list[tuple[str, str]] = []
-            for k, v in rec.items():
-                if isinstance(v, list):
-                    pairs.extend((k, str(x)) for x in v)
-                elif v is not None:
-                    pairs.append((k, str(v)))
+            if recv != last_recv:  # the events of one read share their time: parse it once
+                last_recv, t = recv, (_to_epoch(recv) if recv is not None else 0.0)
+            if all(type(v) is str for v in rec.values()):
+                msg = Message(rec)  # the common case: one text value per key
+            else:
+                pairs: list[tuple[str, str]] = []
+                for k, v in rec.items():
+                    if isinstance(v, list):
+                        pairs.extend((k, str(x)) for x in v)
+                    elif v is not None:
+                        pairs.append((k, str(v)))
+                msg = Message.from_pairs(pairs)
             if batch and t != batch_t:
                 store.extend(batch, batch_t)
                 batch = []
             batch_t = t
-            batch.append(Message.from_pairs(pairs))
+            batch.append(msg)
     if batch:
         store.extend(batch, batch_t)
     return store.frame()
