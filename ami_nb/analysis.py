@@ -23,6 +23,7 @@ __all__ = [
     "channels",
     "concurrency",
     "disposition_summary",
+    "kpis",
     "plot_concurrency",
     "plot_volume",
     "plot_wait_distribution",
@@ -554,6 +555,39 @@ def disposition_summary(table: pd.DataFrame) -> pd.DataFrame:
     out = out.reindex(order)
     out.index.name = "disposition"
     return out
+
+
+def kpis(table: pd.DataFrame, service_level: float = 20) -> pd.Series:
+    """The headline numbers of a calls table (or of events): a Series.
+
+    ``calls`` (ended), ``in_progress``, ``answered``, ``answer_rate`` (share of ended calls answered),
+    ``abandon_rate`` (share of queue calls abandoned), ``wait_mean`` and ``wait_p90`` of answered calls (ring or
+    queue time until answer), ``talk_mean`` (average talk time of answered calls), ``service_level`` (share of
+    queue calls answered within ``service_level`` seconds of joining), ``transferred`` and ``peak_concurrent``.
+    Times in seconds; rates in 0..1 (NaN when there is nothing to divide).
+    """
+    c = _as_calls(table)
+    done = c[~c["in_progress"]]
+    answered = done[done["disposition"] == "answered"]
+    queued = done[done["queue"].notna()]
+    fast = (queued["disposition"] == "answered") & (queued["queue_wait"] <= service_level)
+    conc = concurrency(c, "1min") if len(c) else None
+    return pd.Series(
+        {
+            "calls": len(done),
+            "in_progress": int(c["in_progress"].sum()),
+            "answered": len(answered),
+            "answer_rate": len(answered) / len(done) if len(done) else np.nan,
+            "abandon_rate": (queued["disposition"] == "abandoned").mean() if len(queued) else np.nan,
+            "wait_mean": answered["wait"].mean(),
+            "wait_p90": answered["wait"].quantile(0.9),
+            "talk_mean": answered["talk"].mean(),
+            "service_level": fast.mean() if len(queued) else np.nan,
+            "transferred": int(done["transferred"].sum()),
+            "peak_concurrent": int(conc["peak"].max()) if conc is not None and len(conc) else 0,
+        },
+        dtype=object,
+    )
 
 
 # -- CDRs ---------------------------------------------------------------------------------------------------

@@ -364,3 +364,22 @@ def test_demo_runs_the_analytics_notebook(tmp_path: Path, capsys: pytest.Capture
     for word in ("answered", "busy", "no answer", "failed", "abandoned", "wait_p90", "service_level", "support"):
         assert word in table
     assert demo.main(["--notebook", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path)]) != 0
+
+
+def test_kpis_match_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, truth = hour
+    k = A.kpis(events, service_level=20)
+    ok = truth[truth["disposition"] == "answered"]
+    assert k["calls"] == len(truth) and k["in_progress"] == 0
+    assert k["answered"] == len(ok)
+    assert k["answer_rate"] == pytest.approx(len(ok) / len(truth))
+    q = truth[truth["queue"].notna()]
+    assert k["abandon_rate"] == pytest.approx((q["disposition"] == "abandoned").mean())
+    assert k["talk_mean"] == pytest.approx((ok["end"] - ok["answer"]).dt.total_seconds().mean(), abs=1e-3)
+    assert k["wait_mean"] == pytest.approx((ok["answer"] - ok["start"]).dt.total_seconds().mean(), abs=1e-3)
+    assert k["transferred"] == truth["transferred"].sum()
+    steps = pd.concat([pd.Series(1, index=truth["start"]), pd.Series(-1, index=truth["end"])]).sort_index()
+    assert k["peak_concurrent"] == steps.groupby(level=0).sum().cumsum().max()
+    assert k["service_level"] == pytest.approx(A.queue_stats(events, 20).loc["support", "service_level"])
+    empty = A.kpis(pd.DataFrame())
+    assert empty["calls"] == 0 and np.isnan(empty["answer_rate"])
