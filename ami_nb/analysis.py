@@ -122,7 +122,8 @@ def _num(df: pd.DataFrame, name: str) -> pd.Series:
 def _utc(s: pd.Series) -> pd.Series:
     """Datetimes in UTC from datetimes, epoch seconds (numbers or strings) or ISO strings."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+        s = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+        return s.astype("datetime64[ns, UTC]")  # one unit throughout (frames may come in s, ms or us)
     num = pd.to_numeric(s, errors="coerce")
     if num.notna().any() or s.isna().all():
         return pd.to_datetime(num * 1e9, utc=True).astype("datetime64[ns, UTC]")
