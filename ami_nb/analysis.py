@@ -7,6 +7,16 @@ mid-call (such a call is flagged ``partial=True``). Event times come from ``Time
 (``timestampevents=yes``), else from ``received``.
 
 Durations (``wait``, ``talk``, ``duration``...) are float seconds.
+
+==========================  =====================================================================================
+``calls(events)``           one row per call (Linkedid): times, waits, caller, answering party, disposition...
+``channels(events)``        one row per channel (Uniqueid): created, answered, hung up, cause, caller
+``queue_stats(events)``     per queue (or ``by="agent"``): offered, answered, abandoned, timed out, waits, SL
+``concurrency(events)``     calls up at each bin's start, the peak within it, calls started
+``kpis(calls)``             the headline numbers; ``disposition_summary(calls)``: calls by outcome
+``cdrs(events)``            Asterisk's own ``Cdr`` events as a table, to check against
+``plot_*``                  volume, concurrency and wait plots (matplotlib: ``pip install ami_nb[plot]``)
+==========================  =====================================================================================
 """
 
 from __future__ import annotations
