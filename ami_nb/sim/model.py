@@ -1,348 +1,63 @@
-"""The call-traffic model: channels, bridges, queues and the events a real Asterisk 22 emits for them.
+"""The simulated PBX: channel primitives, the events a real Asterisk 22 emits for them, the demo dialplan.
 
-Everything here runs on one virtual clock driven by :class:`Scheduler`: a scenario is a generator that yields
-how many *simulated* seconds to wait, so the same seed gives the same calls and the same event sequence, and an
-hour of traffic can run in a few real seconds (``time_scale``). Event fields, names and order follow the
-recorded transcripts (19, 20, 22, 23, 32); queue and transfer events follow Asterisk 22's ``app_queue`` and
-``stasis_bridges`` documentation, as no recording of them exists.
+Everything runs on one virtual clock (:mod:`~ami_nb.sim.scheduler`): a scenario is a generator that yields how
+many *simulated* seconds to wait, so the same seed gives the same calls and the same event sequence, and an
+hour of traffic can run in a few real seconds. Event fields, names and order follow the recorded transcripts
+(19, 20, 22, 23, 32): ``Originate`` of ``Local/<exten>@demo`` interprets ``extensions.conf`` priority by priority,
+with the recorded teardown order (hangup requests, bridge kicks, failed originates). Traffic scenarios live in
+:mod:`~ami_nb.sim.traffic`, state classes in :mod:`~ami_nb.sim.state`.
 
 The model knows nothing about sockets: every event goes to ``sink(name, privilege, pairs, when)``.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import configs
+from .scheduler import Scenario, Scheduler, Signal
+from .state import (
+    AGENT,
+    CALL,
+    CAUSE_TEXT,
+    CDR,
+    DEFAULT_MIX,
+    DIALPLAN,
+    DISPOSITION,
+    REASON_ANSWERED,
+    REASON_BUSY,
+    REASON_CONGESTION,
+    REASON_FAILED,
+    STATE_DESC,
+    STEP,
+    USER,
+    Bridge,
+    CallRecord,
+    Channel,
+    Member,
+    Pairs,
+    Queue,
+    Traffic,
+    cdr_time,
+)
+from .traffic import TrafficMixin
 
-Pairs = list[tuple[str, str]]
+__all__ = [
+    "AGENT", "CALL", "CAUSE_TEXT", "CDR", "DEFAULT_MIX", "DIALPLAN", "DISPOSITION", "PBX", "REASON_ANSWERED",
+    "REASON_BUSY", "REASON_CONGESTION", "REASON_FAILED", "STATE_DESC", "USER", "Bridge", "CallRecord", "Channel",
+    "Member", "Pairs", "Queue", "Scenario", "Scheduler", "Signal", "Sink", "Traffic",
+]
+
 Sink = Callable[[str, str, Pairs, float], None]
-Scenario = Generator[Any, None, None]
-
-STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
-CAUSE_TEXT = {
-    0: "Unknown",
-    16: "Normal Clearing",
-    17: "User busy",
-    19: "No user responding",
-    21: "Call Rejected",
-    34: "Circuit/channel congestion",
-}
-#: OriginateResponse Reason codes (Asterisk's AST_CONTROL_* values).
-REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION, REASON_FAILED = 4, 5, 8, 0
-#: simulated seconds one dialplan priority takes
-STEP = 0.001
-CALL, DIALPLAN, CDR, USER, AGENT = "call,all", "dialplan,all", "cdr,all", "user,all", "agent,all"
-
-#: The scenario kinds the traffic model draws from, with their default weights.
-DEFAULT_MIX = {
-    "answered": 0.40,
-    "busy": 0.07,
-    "noanswer": 0.08,
-    "congestion": 0.03,
-    "queue": 0.27,
-    "abandon": 0.08,
-    "transfer": 0.07,
-}
-DISPOSITION = {
-    "answered": "answered",
-    "busy": "busy",
-    "noanswer": "no answer",
-    "congestion": "failed",
-    "queue": "answered",
-    "abandon": "abandoned",
-    "transfer": "answered",
-    "failed": "failed",
-}
-USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"]
-FIRST_NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Oscar"]
 
 
-def _cdr_time(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
-
-
-@dataclass
-class Traffic:
-    """Traffic options. Times are simulated seconds; rates are calls per simulated hour.
-
-    Arrivals are Poisson (``rate``); ``mix`` weights the scenarios; talk and ring times are exponential with
-    means ``talk_mean`` (at least ``talk_min``) and ``ring_mean``; an ``abandon`` caller waits an exponential
-    ``patience_mean`` before hanging up; a ``queue`` caller leaves after ``queue_timeout``; ``agents`` members of
-    ``queue`` take calls (dynamic members are added when the config has fewer).
-    """
-
-    rate: float = 120.0
-    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
-    agents: int = 3
-    talk_mean: float = 180.0
-    talk_min: float = 5.0
-    ring_mean: float = 8.0
-    patience_mean: float = 45.0
-    queue_timeout: float = 300.0
-    queue: str = "support"
-
-    @classmethod
-    def coerce(cls, value: Traffic | dict[str, Any] | None) -> Traffic:
-        if value is None:
-            return cls()
-        if isinstance(value, Traffic):
-            return value
-        unknown = set(value) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown traffic option(s): {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**value)
-
-
-@dataclass(eq=False)
-class Channel:
-    name: str
-    uniqueid: str
-    linkedid: str
-    context: str
-    exten: str
-    priority: int = 1
-    state: int = 0
-    cid_num: str = "<unknown>"
-    cid_name: str = "<unknown>"
-    con_num: str = "<unknown>"
-    con_name: str = "<unknown>"
-    account: str = ""
-    created: float = 0.0
-    answered: float | None = None
-    app: str = ""
-    appdata: str = ""
-    vars: dict[str, str] = field(default_factory=dict)
-    device: str = ""
-    peer: Channel | None = None  # the other half of a Local pair
-    bridge: Bridge | None = None
-    dialed: bool = False  # created by Dial/Queue (no Cdr of its own)
-    cdr_dest: str = ""
-    cdr_peer: str = ""
-    cdr_userfield: str = ""
-    hungup: bool = False
-    call: CallRecord | None = None
-    pending_cause: int | None = None
-    runs_dialplan: bool = False
-    in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
-    on_hangup: Signal | None = None
-    plan_token: object | None = None
-    on_answer: Callable[[], None] | None = None
-    on_ringing: Callable[[], None] | None = None
-    on_decided: Callable[[str], None] | None = None
-
-    def snapshot(self, prefix: str = "") -> Pairs:
-        p = prefix
-        return [
-            (p + "Channel", self.name),
-            (p + "ChannelState", str(self.state)),
-            (p + "ChannelStateDesc", STATE_DESC.get(self.state, "Unknown")),
-            (p + "CallerIDNum", self.cid_num),
-            (p + "CallerIDName", self.cid_name),
-            (p + "ConnectedLineNum", self.con_num),
-            (p + "ConnectedLineName", self.con_name),
-            (p + "Language", "en"),
-            (p + "AccountCode", self.account),
-            (p + "Context", self.context),
-            (p + "Exten", self.exten),
-            (p + "Priority", str(self.priority)),
-            (p + "Uniqueid", self.uniqueid),
-            (p + "Linkedid", self.linkedid),
-            (p + "ChanVariable", f"DEMOVAR={self.vars.get('DEMOVAR', '')}"),
-            (p + "ChanVariable", "CHANNEL(language)=en"),
-        ]
-
-
-@dataclass(eq=False)
-class Bridge:
-    id: str
-    channels: list[Channel] = field(default_factory=list)
-
-    def fields(self) -> Pairs:
-        return [
-            ("BridgeUniqueid", self.id),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-            ("BridgeNumChannels", str(len(self.channels))),
-            ("BridgeVideoSourceMode", "none"),
-        ]
-
-
-@dataclass(eq=False)
-class CallRecord:
-    """Ground truth for one call (one Linkedid)."""
-
-    linkedid: str
-    caller: str
-    callee: str
-    scenario: str
-    start: float
-    answer: float | None = None
-    end: float | None = None
-    queue: str | None = None
-    agent: str | None = None
-    transferred: bool = False
-    disposition: str = ""
-    hangup_cause: int | None = None
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "linkedid": self.linkedid,
-            "caller": self.caller,
-            "callee": self.callee,
-            "scenario": self.scenario,
-            "start": self.start,
-            "answer": self.answer,
-            "end": self.end,
-            "queue": self.queue,
-            "agent": self.agent,
-            "transferred": self.transferred,
-            "disposition": self.disposition,
-            "hangup_cause": self.hangup_cause,
-        }
-
-
-@dataclass(eq=False)
-class Member:
-    queue: str
-    name: str
-    interface: str
-    state_interface: str
-    penalty: int = 0
-    membership: str = "static"
-    paused: bool = False
-    paused_reason: str = ""
-    calls_taken: int = 0
-    last_call: int = 0
-    last_pause: int = 0
-    login_time: int = 0
-    in_call: bool = False
-
-    def fields(self, *, event: bool = False) -> Pairs:
-        """QueueStatus's QueueMember keys, or (``event``) those of QueueMemberAdded/Pause/Removed."""
-        return [
-            ("Queue", self.queue),
-            ("MemberName" if event else "Name", self.name),
-            ("Interface" if event else "Location", self.interface),
-            ("StateInterface", self.state_interface),
-            ("Membership", self.membership),
-            ("Penalty", str(self.penalty)),
-            ("CallsTaken", str(self.calls_taken)),
-            ("LastCall", str(self.last_call)),
-            ("LastPause", str(self.last_pause)),
-            ("LoginTime", str(self.login_time)),
-            ("InCall", "1" if self.in_call else "0"),
-            ("Status", "2" if self.in_call else "1"),
-            ("Paused", "1" if self.paused else "0"),
-            ("PausedReason", self.paused_reason),
-        ]
-
-
-@dataclass(eq=False)
-class Queue:
-    name: str
-    strategy: str
-    members: list[Member] = field(default_factory=list)
-    callers: list[Channel] = field(default_factory=list)
-    completed: int = 0
-    abandoned: int = 0
-    holdtime: float = 0.0
-    talktime: float = 0.0
-    rr: int = 0
-    changed: Signal = field(default_factory=lambda: Signal())
-
-
-class Signal:
-    """Something a scenario can wait for: ``yield signal`` or ``yield (signal, timeout)``."""
-
-    __slots__ = ("fired", "waiters")
-
-    def __init__(self) -> None:
-        self.fired = False
-        self.waiters: list[list[Any]] = []
-
-
-class Scheduler:
-    """Virtual-time scheduler: generators yield simulated seconds to sleep (or a :class:`Signal`);
-    order is (time, sequence), so a run is deterministic."""
-
-    def __init__(self, start_time: float) -> None:
-        self.now = start_time
-        self._heap: list[tuple[float, int, list[Any]]] = []
-        self._seq = itertools.count()
-
-    def add(self, gen: Scenario, delay: float = 0.0) -> None:
-        self._push([gen], delay)
-
-    def _push(self, slot: list[Any], delay: float) -> None:
-        heapq.heappush(self._heap, (self.now + max(0.0, delay), next(self._seq), slot))
-
-    def fire(self, signal: Signal) -> None:
-        """Wake every scenario waiting on ``signal`` (now, in the order they started waiting)."""
-        if signal.fired:
-            return
-        signal.fired = True
-        for slot in signal.waiters:
-            if slot[0] is not None:
-                gen, slot[0] = slot[0], None
-                self._push([gen], 0.0)
-        signal.waiters.clear()
-
-    def __len__(self) -> int:
-        return sum(1 for _, _, slot in self._heap if slot[0] is not None)
-
-    def next_time(self) -> float | None:
-        while self._heap and self._heap[0][2][0] is None:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
-
-    def step(self) -> None:
-        """Run the earliest generator until its next sleep (or its end)."""
-        t, _, slot = heapq.heappop(self._heap)
-        gen = slot[0]
-        if gen is None:
-            return
-        slot[0] = None
-        self.now = max(self.now, t)
-        try:
-            what = next(gen)
-        except StopIteration:
-            return
-        if isinstance(what, tuple):
-            signal, timeout = what
-        elif isinstance(what, Signal):
-            signal, timeout = what, None
-        else:
-            self._push([gen], float(what))
-            return
-        if signal.fired:
-            self._push([gen], 0.0)
-            return
-        slot = [gen]
-        signal.waiters.append(slot)
-        if timeout is not None:
-            self._push(slot, float(timeout))
-
-    def run_until(self, t_end: float) -> None:
-        while True:
-            t = self.next_time()
-            if t is None or t > t_end:
-                break
-            self.step()
-        self.now = max(self.now, t_end)
-
-
-class PBX:
+class PBX(TrafficMixin):
     """The simulated Asterisk: state plus event generation. Not thread-safe: one loop drives it."""
 
     def __init__(
@@ -457,7 +172,7 @@ class PBX:
             ("Channel", ch.name),
             ("Application", "" if started else (ch.app if app is None else app)),
             ("AppData", "" if started else (ch.appdata if data is None else data)),
-            ("EventTime", _cdr_time(self.now)),
+            ("EventTime", cdr_time(self.now)),
             ("AMAFlags", "DOCUMENTATION"),
             ("UniqueID", ch.uniqueid),
             ("LinkedID", ch.linkedid),
@@ -586,9 +301,9 @@ class PBX:
             ("DestinationChannel", dest_channel),
             ("LastApplication", ch.app),
             ("LastData", ch.appdata),
-            ("StartTime", _cdr_time(ch.created)),
-            ("AnswerTime", _cdr_time(ans) if ans is not None else ""),
-            ("EndTime", _cdr_time(end)),
+            ("StartTime", cdr_time(ch.created)),
+            ("AnswerTime", cdr_time(ans) if ans is not None else ""),
+            ("EndTime", cdr_time(end)),
             ("Duration", str(int(end - ch.created))),
             ("BillableSeconds", str(int(end - ans)) if ans is not None else "0"),
             ("Disposition", disp),
@@ -1039,315 +754,6 @@ class PBX:
             self.kick(one, 0, h_exten=False)
         self.varset(caller, "DIALSTATUS", status)
         return status
-
-    # -- traffic scenarios (PJSIP phones; durations from the traffic options) ---------------------------------
-    def _exp(self, mean: float, lo: float = 0.0) -> float:
-        return max(lo, self.rng.expovariate(1.0 / mean)) if mean > 0 else lo
-
-    def _party(self) -> tuple[str, str, str]:
-        i = self.rng.randrange(len(USERS))
-        return USERS[i], FIRST_NAMES[i], f"{2000 + i}"
-
-    def scenario(self, kind: str, *, caller: str | None = None, callee: str | None = None,
-                 talk: float | None = None, ring: float | None = None) -> Scenario:
-        """One call of the given kind (see :data:`DEFAULT_MIX`)."""
-        t = self.traffic
-        cu, cname, cnum = self._party()
-        if caller:
-            cu, cname, cnum = caller, caller.capitalize(), f"{2000 + (sum(map(ord, caller)) % 100)}"
-        du, _, dnum = self._party()
-        while du == cu:
-            du, _, dnum = self._party()
-        if callee:
-            du, dnum = callee, f"{2000 + (sum(map(ord, callee)) % 100)}"
-        talk = self._exp(t.talk_mean, t.talk_min) if talk is None else talk
-        ring = self._exp(t.ring_mean, 1.0) if ring is None else ring
-        if kind in ("queue", "abandon"):
-            return self._queue_call(kind, cu, cname, cnum, talk)
-        if kind not in DISPOSITION:
-            raise ValueError(f"unknown scenario {kind!r}; known: {sorted(DISPOSITION)}")
-        return self._direct_call(kind, cu, cname, cnum, du, dnum, talk, ring)
-
-    def _caller_leg(self, user: str, name: str, num: str, exten: str, scenario: str, callee: str) -> Channel:
-        ch = self.phone(user, "from-internal", exten, state=4)
-        ch.cid_num, ch.cid_name = num, name
-        self.record(ch, num, callee, scenario)
-        self.newexten(ch, "NoOp", f"Call from {num} to {exten}", priority=1)
-        return ch
-
-    def _dial_phone(self, caller: Channel, user: str, num: str) -> Channel:
-        self.newexten(caller, "Dial", f"PJSIP/{user},30", priority=2)
-        for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME"):
-            self.varset(caller, var, "")
-        dest = self.phone(user, "from-internal", caller.exten, linkedid=caller.linkedid)
-        dest.dialed = True
-        dest.cid_num, dest.cid_name = num, user.capitalize()
-        self.set_connected(dest, caller.cid_num, caller.cid_name)
-        self.dial_begin(caller, dest, user)
-        return dest
-
-    def _direct_call(self, kind: str, cu: str, cname: str, cnum: str, du: str, dnum: str, talk: float,
-                     ring: float) -> Scenario:
-        caller = self._caller_leg(cu, cname, cnum, dnum, kind, dnum)
-        rec = caller.call
-        assert rec is not None
-        yield 0.05
-        dest = self._dial_phone(caller, du, dnum)
-        if kind == "congestion":
-            yield 0.1
-            self.dial_end(caller, dest, "CONGESTION")
-            self.hangup(dest, 34, request=False, h_exten=False)
-            self.varset(caller, "DIALSTATUS", "CONGESTION")
-            rec.disposition, rec.hangup_cause = "failed", 34
-            yield 0.5
-            self.hangup(caller, 34, request=False, dialstatus="CONGESTION", disposition="FAILED")
-            return
-        if kind == "busy":
-            yield 0.3
-            self.newstate(dest, 7)
-            self.dial_end(caller, dest, "BUSY")
-            self.hangup(dest, 17, request=False, h_exten=False)
-            self.varset(caller, "DIALSTATUS", "BUSY")
-            rec.disposition, rec.hangup_cause = "busy", 17
-            yield 0.5
-            self.hangup(caller, 17, request=False, dialstatus="BUSY", disposition="BUSY")
-            return
-        self.newstate(dest, 5)
-        self.dial_state(caller, dest, "RINGING")
-        self.newstate(caller, 5)
-        if kind == "noanswer":
-            yield 30.0
-            self.dial_end(caller, dest, "NOANSWER")
-            self.hangup(dest, 19, request=False, h_exten=False)
-            self.varset(caller, "DIALSTATUS", "NOANSWER")
-            rec.disposition, rec.hangup_cause = "no answer", 19
-            self.hangup(caller, 19, request=False, dialstatus="NOANSWER")
-            return
-        yield ring
-        self.cel(dest, "ANSWER")
-        self.newstate(dest, 6)
-        self.cel(caller, "ANSWER")
-        self.newstate(caller, 6)
-        rec.answer = self.now
-        rec.disposition = "answered"
-        self.dial_end(caller, dest, "ANSWER")
-        b = self.bridge_create()
-        self.bridge_enter(b, dest)
-        self.bridge_enter(b, caller, peer=dest)
-        if kind == "transfer":
-            yield max(1.0, talk * 0.3)
-            yield from self._blind_transfer(caller, dest, b, talk * 0.7)
-            return
-        yield talk
-        first, second = (caller, dest) if self.rng.random() < 0.5 else (dest, caller)
-        rec.hangup_cause = 16
-        self.hangup(first, 16, dest_channel=dest.name if first is caller else "")
-        self.emit("HangupRequest", CALL, [*second.snapshot(), ("Cause", "16")])
-        self.hangup(second, 16, request=False, dest_channel=dest.name if second is caller else "")
-
-    def _blind_transfer(self, caller: Channel, dest: Channel, b: Bridge, talk: float) -> Scenario:
-        """``dest`` blind-transfers ``caller`` to a third phone: BlindTransfer, then the caller moves."""
-        rec = caller.call
-        assert rec is not None
-        tu, _, tnum = self._party()
-        while tu in (dest.name.split("/")[1].split("-")[0], caller.name.split("/")[1].split("-")[0]):
-            tu, _, tnum = self._party()
-        self.emit("BlindTransfer", CALL, [
-            ("Result", "Success"),
-            *dest.snapshot("Transferer"),
-            *caller.snapshot("Transferee"),
-            *[(k, v) for k, v in b.fields()],
-            ("IsExternal", "No"),
-            ("Context", "from-internal"),
-            ("Extension", tnum),
-        ])
-        rec.transferred = True
-        self.bridge_leave(caller)
-        self.hangup(dest, 16, dest_channel="")
-        self.newexten(caller, "Dial", f"PJSIP/{tu},30", priority=1, exten=tnum, context="from-internal")
-        target = self.phone(tu, "from-internal", tnum, linkedid=caller.linkedid)
-        target.dialed = True
-        self.dial_begin(caller, target, tu)
-        self.newstate(target, 5)
-        yield self._exp(self.traffic.ring_mean, 1.0)
-        self.cel(target, "ANSWER")
-        self.newstate(target, 6)
-        self.dial_end(caller, target, "ANSWER")
-        rec.callee = tnum
-        b2 = self.bridge_create()
-        self.bridge_enter(b2, target)
-        self.bridge_enter(b2, caller, peer=target)
-        yield max(1.0, talk)
-        rec.hangup_cause = 16
-        self.hangup(caller, 16, dest_channel=target.name)
-        self.emit("HangupRequest", CALL, [*target.snapshot(), ("Cause", "16")])
-        self.hangup(target, 16, request=False)
-
-    def _queue_call(self, kind: str, cu: str, cname: str, cnum: str, talk: float) -> Scenario:
-        t = self.traffic
-        q = self.queues.get(t.queue) or next(iter(self.queues.values()))
-        caller = self._caller_leg(cu, cname, cnum, "300", kind, q.name)
-        rec = caller.call
-        assert rec is not None
-        rec.queue = q.name
-        yield 0.05
-        self.newexten(caller, "Answer", "", priority=2)
-        self.cel(caller, "ANSWER")
-        self.newstate(caller, 6)
-        self.newexten(caller, "Queue", f"{q.name},rt,,,300", priority=3)
-        q.callers.append(caller)
-        joined = self.now
-        self.emit("QueueCallerJoin", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                             ("Position", str(len(q.callers))), ("Count", str(len(q.callers)))])
-        patience = self._exp(t.patience_mean, 2.0) if kind == "abandon" else t.queue_timeout
-        deadline = joined + patience
-        members = self._agents(q)
-        agent_ch: Channel | None = None
-        member: Member | None = None
-        rang = False
-        while agent_ch is None and self.now < deadline - 1e-9:
-            free = [m for m in members if not m.in_call and not m.paused]
-            head = bool(q.callers) and q.callers[0] is caller
-            if free and head and kind != "abandon":
-                member = free[q.rr % len(free)]
-                q.rr += 1
-                member.in_call = True
-                agent_ch = self._queue_ring(q, caller, member)
-                ring = self._exp(t.ring_mean, 1.0)
-                yield ring
-                if agent_ch.peer is not None:  # the agent's Local ;2 answers, then ;1 is up
-                    self.cel(agent_ch.peer, "ANSWER")
-                    self.newstate(agent_ch.peer, 6)
-                self.cel(agent_ch, "ANSWER")
-                self.newstate(agent_ch, 6)
-                self.dial_end(caller, agent_ch, "ANSWER")
-                hold = self.now - joined
-                self.emit("AgentConnect", AGENT, [*caller.snapshot(), *agent_ch.snapshot("Dest"),
-                                                  ("Queue", q.name), ("MemberName", member.name),
-                                                  ("Interface", member.interface), ("RingTime", str(int(ring))),
-                                                  ("HoldTime", str(int(hold)))])
-                break
-            if kind == "abandon" and free and head and not rang:
-                rang = True
-                ringing = free[q.rr % len(free)]
-                ring_ch = self._queue_ring(q, caller, ringing)
-                ring = min(max(0.0, deadline - self.now), 5.0)
-                yield ring
-                self.dial_end(caller, ring_ch, "NOANSWER")
-                self.emit("AgentRingNoAnswer", AGENT, [*caller.snapshot(), *ring_ch.snapshot("Dest"),
-                                                       ("Queue", q.name), ("MemberName", ringing.name),
-                                                       ("Interface", ringing.interface),
-                                                       ("RingTime", str(int(ring)))])
-                self.hangup(ring_ch, 16, request=False, h_exten=False)
-                continue
-            yield (q.changed, deadline - self.now)
-        pos = q.callers.index(caller) + 1
-        q.callers.remove(caller)
-        self.queue_changed(q)
-        if agent_ch is None or member is None:
-            hold = self.now - joined
-            if kind == "abandon":
-                q.abandoned += 1
-                self.emit("QueueCallerAbandon", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                                        ("Position", str(pos)), ("OriginalPosition", str(pos)),
-                                                        ("HoldTime", str(int(hold)))])
-            self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                                  ("Count", str(len(q.callers))), ("Position", str(pos))])
-            rec.disposition, rec.hangup_cause = ("abandoned" if kind == "abandon" else "no answer"), 16
-            self.hangup(caller, 16)
-            return
-        self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                              ("Count", str(len(q.callers))), ("Position", str(pos))])
-        rec.answer = self.now
-        rec.agent = member.name
-        rec.callee = member.interface
-        rec.disposition = "answered"
-        hold = self.now - joined
-        b = self.bridge_create()
-        self.bridge_enter(b, agent_ch)
-        self.bridge_enter(b, caller, peer=agent_ch)
-        yield talk
-        by_caller = self.rng.random() < 0.5
-        q.completed += 1
-        q.holdtime += hold
-        q.talktime += talk
-        member.calls_taken += 1
-        member.last_call = int(self.now)
-        self.emit("AgentComplete", AGENT, [*caller.snapshot(), *agent_ch.snapshot("Dest"), ("Queue", q.name),
-                                           ("MemberName", member.name), ("Interface", member.interface),
-                                           ("HoldTime", str(int(hold))), ("TalkTime", str(int(talk))),
-                                           ("Reason", "caller" if by_caller else "agent")])
-        rec.hangup_cause = 16
-        first, second = (caller, agent_ch) if by_caller else (agent_ch, caller)
-        self.hangup(first, 16)
-        self.emit("HangupRequest", CALL, [*second.snapshot(), ("Cause", "16")])
-        self.hangup(second, 16, request=False)
-        member.in_call = False
-        self.queue_changed(q)
-
-    def queue_changed(self, q: Queue) -> None:
-        """Wake the callers waiting in ``q`` (an agent is free, a caller left, a pause changed)."""
-        sig, q.changed = q.changed, Signal()
-        self.sched.fire(sig)
-
-    def _agents(self, q: Queue) -> list[Member]:
-        """The members taking traffic: the configured ones, plus dynamic agents up to ``traffic.agents``."""
-        want = max(1, self.traffic.agents)
-        while len(q.members) < want:
-            i = len(q.members) + 1
-            q.members.append(Member(q.name, f"Agent {i}", f"Local/agent{i}@agents/n", f"Local/agent{i}@agents",
-                                    membership="dynamic", login_time=int(self.now)))
-        return q.members[:want]
-
-    def _queue_ring(self, q: Queue, caller: Channel, member: Member) -> Channel:
-        iface = member.interface.removesuffix("/n")
-        _, _, rest = iface.partition("/")
-        exten, _, ctx = rest.partition("@")
-        one, two = self.local_pair(exten, ctx or "agents", linkedid=caller.linkedid)
-        for ch in (one, two):
-            ch.dialed = True
-            ch.cid_num, ch.cid_name = caller.cid_num, caller.cid_name
-        self.newexten(one, "AppQueue", "(Outgoing Line)")
-        self.local_bridge(one, two)
-        self.emit("AgentCalled", AGENT, [*caller.snapshot(), *one.snapshot("Dest"), ("Queue", q.name),
-                                         ("MemberName", member.name), ("Interface", member.interface)])
-        self.dial_begin(caller, one, iface.partition("/")[2])
-        self.newstate(one, 5)
-        return one
-
-    # -- continuous traffic ---------------------------------------------------------------------------------------
-    def pick_kind(self) -> str:
-        mix = {k: w for k, w in self.traffic.mix.items() if w > 0}
-        r = self.rng.random() * sum(mix.values())
-        for k, w in mix.items():
-            r -= w
-            if r <= 0:
-                return k
-        return next(iter(mix))
-
-    def traffic_source(self, until: float | None = None) -> Scenario:
-        """Poisson arrivals at ``traffic.rate`` calls per simulated hour, until ``until`` or stopped."""
-        gen = self._traffic_gen
-        while self.traffic_running and gen == self._traffic_gen:
-            gap = self.rng.expovariate(self.traffic.rate / 3600.0) if self.traffic.rate > 0 else 3600.0
-            if until is not None and self.now + gap > until:
-                return
-            yield gap
-            if not self.traffic_running or gen != self._traffic_gen:
-                return
-            self.sched.add(self.scenario(self.pick_kind()))
-
-    def start_traffic(self, until: float | None = None) -> None:
-        self._traffic_gen += 1
-        self.traffic_running = True
-        self.sched.add(self.traffic_source(until))
-
-    def stop_traffic(self) -> None:
-        self.traffic_running = False
-        self._traffic_gen += 1
-
-    def active_calls(self) -> int:
-        return len(self.linked)
 
 
 def _drive(sub: Generator[Any, None, str], state: dict[str, Any], pbx: PBX, wake: Signal) -> Scenario:
