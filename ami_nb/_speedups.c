@@ -120,6 +120,9 @@ static PyObject *parse_block(const char *p, const char *end, const char *errors,
     const char *bstart = p;
     PyObject *msg = PyObject_CallNoArgs(mtype);
     if (msg == NULL) return NULL;
+    /* A message holds only str keys and values (and maybe a list of str tuples): it can never be part of a
+     * reference cycle, so the cyclic GC need not scan the hundreds of thousands a flood creates. */
+    if (PyObject_GC_IsTracked(msg)) PyObject_GC_UnTrack(msg);
     while (p < end) {
         const char *eol = find_crlf(p, end);
         if (eol == NULL) eol = end;

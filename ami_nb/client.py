@@ -148,8 +148,7 @@ class AMIClient:
         self._counter = itertools.count(1)
         self._registry_lock = threading.Lock()  # on/off may be called from any thread
         self._listeners: list[_Listener] = []
-        self._exact: dict[str, list[_Listener]] = {}
-        self._wild: list[_Listener] = []
+        self._routes: dict[str, tuple[_Listener, ...]] = {}
         self._batch_sinks: list[BatchSink] = []
         self._raw_taps: list[RawTap] = []
         self._state_callbacks: list[Callable[[str], Any]] = []
@@ -218,11 +217,9 @@ class AMIClient:
         return removed
 
     def _rebuild(self) -> None:
-        exact: dict[str, list[_Listener]] = {}
-        for lst in self._listeners:
-            if not lst.wild:
-                exact.setdefault(lst.pattern, []).append(lst)
-        self._exact, self._wild = exact, [lst for lst in self._listeners if lst.wild]
+        # Routes are resolved once per event name (as received) and cached until the listeners change, so the
+        # hot path is one dict lookup per event instead of an fnmatch per wildcard listener.
+        self._routes = {}
 
     def add_batch_sink(self, fn: BatchSink) -> None:
         """Call ``fn(events, received)`` once per socket read that held events, before per-event listeners."""
@@ -400,19 +397,23 @@ class AMIClient:
             self._fail_pending(lambda p: f"connection lost while waiting for {p.action} response ({reason})")
 
     def _dispatch(self, msgs: list[Message], received: float) -> None:
-        events = [m for m in msgs if m.is_event]
+        # The hot path. ``dict.get`` reads the canonical "Event" key at C speed; only a message without it takes
+        # the case-insensitive route (an OriginateResponse carries both Event and Response: it is an event).
+        dget = dict.get
+        events = [m for m in msgs if dget(m, "Event") is not None or m.is_event]
         if events:
             self.stats["events_received"] += len(events)
             for sink in self._batch_sinks:
                 self._safe(sink, events, received)
         pending = self._pending
         for msg in msgs:
-            if msg.is_event:
+            name = dget(msg, "Event") or msg.event
+            if name is not None:
                 if pending or self._outcomes:
                     aid = msg.get("ActionID")
                     if aid is not None:
                         self._correlate_event(aid, msg)
-                self._notify(msg)
+                self._notify(name, msg)
             elif msg.is_response:
                 self._on_response(msg)
             else:
@@ -456,16 +457,27 @@ class AMIClient:
                 if not fut.done():
                     fut.set_result(ev)
 
-    def _notify(self, ev: Message) -> None:
-        name = ev.event or ""
+    def _route(self, name: str) -> tuple[_Listener, ...]:
+        # Read the cache before the listeners: on()/off() from another thread set the listeners first and reset
+        # the cache second, so a route computed from stale listeners can only land in a discarded cache.
+        routes = self._routes
         low = name.lower()
-        targets = self._exact.get(low, ())
-        wild = self._wild
-        if wild:
-            targets = [*targets, *(lst for lst in wild if fnmatch.fnmatchcase(low, lst.pattern))]
+        targets = tuple(
+            lst
+            for lst in self._listeners
+            if (fnmatch.fnmatchcase(low, lst.pattern) if lst.wild else lst.pattern == low)
+        )
+        if len(routes) < 10_000:  # event names are few; a peer inventing names must not grow this for ever
+            routes[name] = targets
+        return targets
+
+    def _notify(self, name: str, ev: Message) -> None:
+        targets = self._routes.get(name)
+        if targets is None:
+            targets = self._route(name)
         for lst in targets:
             self._safe(lst.callback, ev)
-        if low == "shutdown":
+        if len(name) == 8 and name.lower() == "shutdown":
             log.warning("AMI server at %s:%s is shutting down (%s); the client will reconnect",
                         self.host, self.port, ev.get("Shutdown", "?"))
 
@@ -476,7 +488,7 @@ class AMIClient:
             self.stats["callback_errors"] += 1
             log.exception("AMI callback %r raised; the client carries on", getattr(fn, "__qualname__", fn))
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             self._tasks.add(task)
             task.add_done_callback(self._task_done)

@@ -801,7 +801,8 @@ async def _simflood(server: AMIServer, s: Session, msg: Message) -> bool:
     if n < 0:
         s.respond(msg, "Error", ("Message", "Count must be a non-negative integer"))
         return True
-    s.respond(msg, "Success", ("Message", f"Flood of {n} events will follow"))
+    # Not "... will follow": without an EventList header that wording marks a legacy list response.
+    s.respond(msg, "Success", ("Message", f"Flood of {n} events queued"))
     from .flood import flood
 
     targets = None if msg.get("Target", "self").lower() == "all" else [s]
