@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from ami_nb import protocol
 from ami_nb.client import AMIClient
 
-
 #: what a login with events on brings before the flood (not part of it)
 LOGIN_EVENTS = {"FullyBooted", "SuccessfulAuth"}
 
