@@ -38,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -201,23 +201,53 @@ def _parse_timestamps(values: Sequence[str]) -> np.ndarray:
         return out
 
 
-def _freeze(msgs: Sequence[Message], recv: Sequence[tuple[int, float]], base: int,
-            plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk:
-    """Columnar chunk of ``msgs``; ``recv`` holds ``(end_row, received)`` runs; ``plans`` is a cache."""
-    n = len(msgs)
-    # 1. group rows by their key sequence (events of one type share it), values as tuples
+@dataclass
+class _Batch:
+    """Events not frozen yet, as key and value tuples (tuples of str: the garbage collector stops tracking them,
+    so a big open buffer costs collections nothing, unlike the messages themselves)."""
+
+    keys: list[tuple[str, ...]]
+    vals: list[tuple[str, ...]]
+    recv: list[tuple[int, float]]  # (end row, received) per socket read
+    base: int  # sequence number of the first row
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def copy(self) -> _Batch:
+        return _Batch(list(self.keys), list(self.vals), list(self.recv), self.base)
+
+
+_VALUES = dict.values
+_SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _split(events: Sequence[Any]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Key and value tuples of each event; a message whose keys repeat gives all its pairs in order."""
+    keys = list(map(tuple, events))
+    try:
+        vals = list(map(tuple, map(_VALUES, events)))
+    except TypeError:  # a Mapping that is not a dict
+        vals = [tuple(m.values()) for m in events]
+    repeated = list(map(getattr, events, repeat("_pairs"), repeat(None)))  # set only when keys repeat
+    if repeated.count(None) != len(repeated):
+        for i, pairs in enumerate(repeated):
+            if pairs is not None:
+                keys[i], vals[i] = zip(*pairs, strict=False)
+    if len(_SHAPES) > 10_000:  # odd streams (UserEvents with ever new headers): start again
+        _SHAPES.clear()
+    # one tuple object per key shape: the per-event copies die at once instead of aging in the collector
+    return list(map(_SHAPES.setdefault, keys, keys)), vals
+
+
+def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk:
+    """Columnar chunk of a batch; ``plans`` is a cache of key shapes."""
+    n = len(batch)
+    recv, base, allvals = batch.recv, batch.base, batch.vals
+    # 1. group rows by their key sequence (events of one type share it)
     groups: dict[tuple[str, ...], tuple[list[int], list[tuple[str, ...]]]] = {}
     get = groups.get
-    for i, m in enumerate(msgs):
-        try:
-            pairs = m._pairs  # set on a Message only when keys repeat
-        except AttributeError:  # a plain dict
-            pairs = None
-        if pairs is None:
-            ks = tuple(m)
-            vs = tuple(m.values())
-        else:
-            ks, vs = zip(*pairs, strict=False)  # [key, value] pairs
+    for i, (ks, vs) in enumerate(zip(batch.keys, allvals, strict=False)):
         g = get(ks)
         if g is None:
             groups[ks] = ([i], [vs])
@@ -344,10 +374,8 @@ class EventStore:
         self._freeze_lock = threading.Lock()  # serialises freezing so chunks stay in order
         self._chunks: list[_Chunk] = []
         self._offset = 0  # rows of the oldest chunk already evicted
-        self._pending: list[tuple[list[Message], list[tuple[int, float]], int]] = []  # being frozen
-        self._open: list[Message] = []
-        self._open_recv: list[tuple[int, float]] = []  # (end row in _open, received)
-        self._open_base = 0  # sequence number of _open[0]
+        self._pending: list[_Batch] = []  # being frozen (outside the lock)
+        self._open = _Batch([], [], [], 0)
         self._total = 0
         self._dropped = 0
         self._order: dict[str, None] = {}  # column names of frozen chunks, first-seen order
@@ -363,9 +391,12 @@ class EventStore:
         if received is None:
             received = time.time()
         sec = int(received)
+        keys, vals = _split(events)  # outside the lock
         with self._lock:
-            self._open.extend(events)
-            self._open_recv.append((len(self._open), received))
+            open_ = self._open
+            open_.keys += keys
+            open_.vals += vals
+            open_.recv.append((len(open_.keys), received))
             self._total += n
             rate = self._rate
             if rate and rate[-1][0] == sec:
@@ -374,7 +405,7 @@ class EventStore:
                 rate.append((sec, n))
             if self._total - self._dropped > self.capacity:
                 self._evict()
-            full = len(self._open) >= self.chunk_size
+            full = len(open_.keys) >= self.chunk_size
         if full:
             self._freeze_open()
 
@@ -389,13 +420,12 @@ class EventStore:
     def _freeze_open(self, force: bool = False) -> None:
         with self._freeze_lock:
             with self._lock:
-                if not self._open or (len(self._open) < self.chunk_size and not force):
+                batch = self._open
+                if not len(batch) or (len(batch) < self.chunk_size and not force):
                     return
-                batch = (self._open, self._open_recv, self._open_base)
                 self._pending.append(batch)
-                self._open_base += len(self._open)
-                self._open, self._open_recv = [], []
-            chunk = _freeze(batch[0], batch[1], batch[2], self._plans)
+                self._open = _Batch([], [], [], batch.base + len(batch))
+            chunk = _freeze(batch, self._plans)
             with self._lock:
                 self._pending.remove(batch)
                 self._chunks.append(chunk)
@@ -420,11 +450,13 @@ class EventStore:
                 return
         if excess > 0 and self._pending:
             return  # a batch being frozen is older than the open buffer: evicted once it lands as a chunk
-        if excess > 0 and self._open:
-            k = min(excess, len(self._open))
-            del self._open[:k]
-            self._open_recv = [(e - k, r) for e, r in self._open_recv if e - k > 0]
-            self._open_base += k
+        open_ = self._open
+        if excess > 0 and len(open_):
+            k = min(excess, len(open_))
+            del open_.keys[:k]
+            del open_.vals[:k]
+            open_.recv = [(e - k, r) for e, r in open_.recv if e - k > 0]
+            open_.base += k
             self._dropped += k
 
     def clear(self) -> None:
@@ -434,8 +466,7 @@ class EventStore:
             self._dropped += held
             self._chunks = []
             self._offset = 0
-            self._open_base += len(self._open)
-            self._open, self._open_recv = [], []
+            self._open = _Batch([], [], [], self._open.base + len(self._open))
             self._rate.clear()
 
     # -- counters ------------------------------------------------------------------------------------------
@@ -479,7 +510,8 @@ class EventStore:
 
     def counts(self) -> pd.Series:
         """Events held by event name, most frequent first."""
-        chunks, offset, raw, _order, _end = self._snapshot()
+        chunks, starts, _order, _end = self._all_chunks()
+        offset = starts[0] if starts else 0
         total: dict[str, int] = {}
         for i, ch in enumerate(chunks):
             ev = ch.cols.get("Event")
@@ -494,10 +526,6 @@ class EventStore:
             for name, c in zip(ev.uniques(), counted, strict=False):
                 if c:
                     total[name] = total.get(name, 0) + int(c)
-        for msgs, _r, _b in raw:
-            for m in msgs:
-                name = m.get("Event")
-                total[name] = total.get(name, 0) + 1
         return pd.Series(total, dtype=np.int64, name="events").sort_values(ascending=False, kind="stable")
 
     @property
@@ -513,25 +541,25 @@ class EventStore:
             return sum(c.n for c in self._chunks) - self._offset
 
     # -- reading -------------------------------------------------------------------------------------------
-    def _snapshot(self) -> tuple[list[_Chunk], int, list[tuple[list[Message], list[tuple[int, float]], int]],
-                                 dict[str, None], int]:
+    def _snapshot(self) -> tuple[list[_Chunk], int, list[_Batch], dict[str, None], int]:
         """Frozen chunks, evicted rows of the first, raw batches not yet frozen, column order, next sequence."""
         with self._lock:
             chunks = list(self._chunks)
             offset = self._offset
             raw = list(self._pending)  # a pending batch is never mutated again
-            if self._open:
-                raw.append((list(self._open), list(self._open_recv), self._open_base))
-            return chunks, offset, raw, dict(self._order), self._open_base + len(self._open)
+            open_ = self._open
+            if len(open_):
+                raw.append(open_.copy())
+            return chunks, offset, raw, dict(self._order), open_.base + len(open_)
 
     def _all_chunks(self, after: int | None = None) -> tuple[list[_Chunk], list[int], dict[str, None], int]:
         """A consistent snapshot as chunks (raw batches frozen outside the lock), first rows, column order, end."""
         chunks, offset, raw, order, end = self._snapshot()
         starts = [offset] + [0] * (len(chunks) - 1) if chunks else []
         plans: dict[tuple[str, ...], _Plan | None] = {}
-        for msgs, recv, base in raw:
-            if msgs:
-                ch = _freeze(msgs, recv, base, plans)
+        for batch in raw:
+            if len(batch):
+                ch = _freeze(batch, plans)
                 chunks.append(ch)
                 starts.append(0)
                 for key in ch.cols:
