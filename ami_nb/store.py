@@ -336,7 +336,11 @@ def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
             return pd.arrays.ArrowStringArray(arr.dictionary_decode(), dtype=dtype)
         except (TypeError, ValueError, _pa.ArrowException):  # surrogates, or another pandas string storage
             pass
-    return pd.array(np.array([*uniques, np.nan], dtype=object)[codes], dtype="str")
+    values = np.array([*uniques, np.nan], dtype=object)[codes]
+    try:
+        return pd.array(values, dtype="str")
+    except (UnicodeError, TypeError, ValueError):  # lone surrogates (a parser run with surrogateescape)
+        return pd.Series(values, dtype=object, copy=False)
 
 
 def _epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
@@ -697,7 +701,7 @@ class EventStore:
             for i, u in enumerate(uniques):
                 vals_o[i] = tuple(u[1:].split(_TUPLE)) if u[:1] == _TUPLE else u
             vals_o[-1] = np.nan
-            return pd.array(vals_o[gcodes], dtype=object)
+            return pd.Series(vals_o[gcodes], dtype=object, copy=False)
         kind = _kind(key)
         if kind == "numeric":
             conv = [convert_value(u) for u in uniques]

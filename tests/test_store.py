@@ -314,3 +314,14 @@ def test_snapshot_taken_while_a_batch_is_being_frozen(monkeypatch: pytest.Monkey
     store.extend([ev("E", Seq=str(i)) for i in range(3, 6)], T0)  # freezes 0..5 while a snapshot is taken
     assert seen and seen[0] == [str(i) for i in range(6)]
     assert store.frame()["Seq"].tolist() == [str(i) for i in range(6)]
+
+
+def test_odd_values_survive_freezing() -> None:
+    """A NUL inside a value, lone surrogates (a parser run with surrogateescape), non-ASCII text."""
+    store = EventStore(chunk_size=2)
+    store.extend([{"Event": "X", "Name": "a\x00b", "Raw": "Zo\udceb", "Text": "Zoë ✓"}, {"Event": "Y"}], T0)
+    for _ in range(2):  # from the open buffer, then frozen
+        df = store.frame()
+        assert (df["Name"].iloc[0], df["Raw"].iloc[0], df["Text"].iloc[0]) == ("a\x00b", "Zo\udceb", "Zoë ✓")
+        assert pd.isna(df["Name"].iloc[1])
+        store.freeze()
