@@ -211,6 +211,10 @@ class AmiMagics(Magics):
                 parser.read(path, encoding="utf-8")
             except configparser.Error as exc:
                 raise AmiUsageError(f"cannot read the connections file {path.name}: {type(exc).__name__}") from None
+            holds_secret = any(parser.has_option(sec, "secret") for sec in parser.sections())
+            if holds_secret and os.name == "posix" and path.stat().st_mode & 0o077:
+                print(f"warning: {path.name} holds secrets and other users can read it: chmod 600 it",
+                      file=sys.stderr)
         return parser
 
     def _report(self, exc: BaseException) -> None:

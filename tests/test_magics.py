@@ -110,10 +110,11 @@ def test_connect_url_aliases_and_default(shell, ami, pbx, monkeypatch, capsys) -
     run(shell, "%ami_action Ping", error=UsageError)
 
 
-def test_connections_file_section(shell, ami, pbx, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_connections_file_section(shell, ami, pbx, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("AMI_SECRET", raising=False)
     ini = tmp_path / "connections.ini"
     ini.write_text(f"[lab]\nhost = 127.0.0.1\nport = {pbx.port}\nusername = alice\nsecret = {SECRET}\n")
+    ini.chmod(0o600)
     monkeypatch.setattr(magics_mod.getpass, "getpass", lambda prompt="": pytest.fail("prompted"))
     shell.run_line_magic("config", f"AmiMagics.connections_file = {str(ini)!r}")
     try:
@@ -123,6 +124,10 @@ def test_connections_file_section(shell, ami, pbx, tmp_path, monkeypatch) -> Non
         run(shell, f"%ami_connect ami://alice@127.0.0.1:{pbx.port} -a again")
         assert ami.connection("again").session.state == "connected"
         run(shell, "%ami_connect --section nosuch", error=UsageError)
+        assert "other users can read it" not in capsys.readouterr().err
+        ini.chmod(0o644)
+        run(shell, "%ami_connect lab -a readable")
+        assert "other users can read it: chmod 600" in capsys.readouterr().err
     finally:
         shell.run_line_magic("config", "AmiMagics.connections_file = ''")
 
