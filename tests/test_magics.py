@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -354,7 +353,3 @@ def test_store_capacity_trait(shell, ami) -> None:  # type: ignore[no-untyped-de
     finally:
         shell.run_line_magic("config", "AmiMagics.store_capacity = 1000000")
 
-
-def test_magic_module_has_no_machine_paths() -> None:
-    text = Path(magics_mod.__file__).read_text()
-    assert "/work" not in text and "/tmp" not in text and "/root" not in text
