@@ -364,6 +364,16 @@ class Session(_Base):
         self._callbacks = keep
         return removed
 
+    # -- notebook views -----------------------------------------------------------------------------------------
+    def live(self, rate: float = 2.0, **options: Any) -> Any:
+        """An ipywidgets live view of this session, redrawn at most ``rate`` times a second; display it in a cell.
+
+        Options go to :class:`ami_nb.widgets.LiveView` (``max_rows``, ``tail``, ``history``); ``.stop()`` ends it.
+        """
+        from .widgets import live
+
+        return live(self, rate, **options)
+
     # -- recording and lifetime ---------------------------------------------------------------------------------
     def record(self, path: str | os.PathLike[str]) -> Recording:
         """Start writing the raw received bytes to ``path`` (banner first); returns a handle with ``.stop()``."""

@@ -156,3 +156,21 @@ def test_sparkline_scales_to_max() -> None:
     assert svg.startswith("<svg") and "max 10/s" in svg
     assert "0.0,38.0" in svg and "100.0,12.0" in svg
     assert "max 1/s" in sparkline_svg([])
+
+
+def test_session_live_follows_a_simulated_call() -> None:
+    """``session.live()`` against the simulated PBX: the view shows the connection and a call's channels."""
+    import ami_nb
+    from ami_nb import sim
+
+    with sim.start() as pbx, ami_nb.connect(pbx.url, secret="amp111", keepalive=None) as session:
+        view = session.live(rate=20)
+        try:
+            assert isinstance(view, LiveView)
+            wait_for(lambda: "connected" in view.header.value)
+            session.action("Originate", Channel="Local/100@demo", Context="demo", Exten="long", Priority=1,
+                           Async=True)
+            wait_for(lambda: (view.counters.get("channels") or 0) >= 2, timeout=10)
+            assert "Local/100@demo" in view.channels_html.value
+        finally:
+            view.stop()
