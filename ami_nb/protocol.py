@@ -33,6 +33,7 @@ __all__ = [
     "convert_value",
     "encode_action",
     "encode_message",
+    "is_identifier",
     "parse_config",
     "parse_config_json",
 ]
@@ -539,7 +540,8 @@ def convert_value(value: str) -> int | str:
     return value
 
 
-def _is_identifier(key: str) -> bool:
+def is_identifier(key: str) -> bool:
+    """True for keys whose values are identifiers or dialled digits (see :data:`IDENTIFIER_SUFFIXES`)."""
     return key.lower().endswith(IDENTIFIER_SUFFIXES)
 
 
@@ -551,7 +553,7 @@ def convert(message: Mapping[str, str], keep_strings: Iterable[str] | None = Non
     digits, not a quantity.
     """
     keep = {k.lower() for k in keep_strings} if keep_strings is not None else set()
-    return {k: (v if (k.lower() in keep or _is_identifier(k)) else convert_value(v)) for k, v in message.items()}
+    return {k: (v if (k.lower() in keep or is_identifier(k)) else convert_value(v)) for k, v in message.items()}
 
 
 # -- shaped answers ------------------------------------------------------------------------------------------

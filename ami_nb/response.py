@@ -9,7 +9,16 @@ import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .protocol import Config, Message, command_output, parse_config, parse_config_json
+from .protocol import (
+    Config,
+    Message,
+    command_output,
+    convert,
+    convert_value,
+    is_identifier,
+    parse_config,
+    parse_config_json,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -89,12 +98,29 @@ class Response(Mapping[str, str]):
         """The response as a plain dict; a repeated key maps to a list of its values."""
         return self.message.to_dict(multi=True)
 
-    def to_frame(self) -> pd.DataFrame:
-        """A DataFrame with one row per item event (one row for the response itself when not a list)."""
+    def converted(self) -> dict[str, int | str]:
+        """The response's first values with DAMI's int conversion, made lossless (``"0123"`` stays a string)."""
+        return convert(self.message)
+
+    def to_frame(self, *, convert: bool = True) -> pd.DataFrame:
+        """A DataFrame with one row per item event (one row for the response itself when not a list).
+
+        With ``convert`` a column whose every value is an integer written canonically becomes ``Int64``
+        (``Calls``, ``Holdtime``, ``Penalty``…); identifiers (``Uniqueid``, ``CallerIDNum``, ``Exten``…) and any
+        column holding one ``"0123"``, ``""`` or ``"1.5"`` stay text. A repeated key gives a list in its cell.
+        """
         import pandas as pd
 
         rows = self.events if self.is_list else [self.message]
-        return pd.DataFrame([m.to_dict(multi=True) for m in rows])
+        frame = pd.DataFrame([m.to_dict(multi=True) for m in rows])
+        if convert:
+            for col in frame.columns:
+                if is_identifier(col):
+                    continue
+                values = frame[col].dropna()
+                if len(values) and all(isinstance(v, str) and type(convert_value(v)) is int for v in values):
+                    frame[col] = frame[col].map(lambda v: v if v is None or v != v else int(v)).astype("Int64")
+        return frame
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Response):
