@@ -134,17 +134,17 @@ class _Base:
 
     def __init__(
         self,
-        url_or_host: str | None,
+        url_or_host: str | None = None,
         *,
-        port: int,
-        username: str | None,
-        secret: str | None,
-        tls: bool,
-        auth: str,
-        events: str,
-        timeout: float,
-        store_capacity: int,
-        client_options: dict[str, Any],
+        port: int = 5038,
+        username: str | None = None,
+        secret: str | None = None,
+        tls: bool = False,
+        auth: str = "auto",
+        events: str = "on",
+        timeout: float = 10.0,
+        store_capacity: int = 1_000_000,
+        **client_options: Any,
     ) -> None:
         host, port, user, pw, tls = parse_target(url_or_host, port=port, username=username, secret=secret, tls=tls)
         self.client = AMIClient(
@@ -203,7 +203,7 @@ class Session(_Base):
     ) -> None:
         super().__init__(
             url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
-            timeout=timeout, store_capacity=store_capacity, client_options=client_options,
+            timeout=timeout, store_capacity=store_capacity, **client_options,
         )
         self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ami-callbacks")
@@ -445,25 +445,6 @@ class AsyncSession(_Base):
 
     ``await s.action(...)``, ``s.send(...)`` (an ``asyncio.Task``), ``s.on/off``, ``s.events``, ``await s.close()``.
     """
-
-    def __init__(
-        self,
-        url_or_host: str | None = None,
-        *,
-        port: int = 5038,
-        username: str | None = None,
-        secret: str | None = None,
-        tls: bool = False,
-        auth: str = "auto",
-        events: str = "on",
-        timeout: float = 10.0,
-        store_capacity: int = 1_000_000,
-        **client_options: Any,
-    ) -> None:
-        super().__init__(
-            url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
-            timeout=timeout, store_capacity=store_capacity, client_options=client_options,
-        )
 
     async def connect(self) -> AsyncSession:
         await self.client.connect()
