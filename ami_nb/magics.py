@@ -283,7 +283,8 @@ class AmiMagics(Magics):
                 if parts.scheme.lower() not in ("ami", "amis"):
                     raise AmiUsageError(f"unknown scheme {parts.scheme!r}: use ami://user@host:port or amis://...")
                 if parts.password is not None:
-                    self._scrub(parts.password, unquote(parts.password))
+                    userinfo = parts.netloc.rpartition("@")[0]  # as typed, maybe %-encoded
+                    self._scrub(f"//{userinfo}@", f"//{userinfo.partition(':')[0]}:***@")
                     raise AmiUsageError("put no secret in the URL: it was removed from this session's history, "
                                         "but the notebook cell still shows it. Use AMI_SECRET, the connections "
                                         "file, or type it at the hidden prompt.")
@@ -314,17 +315,14 @@ class AmiMagics(Magics):
             del secret
         self._register(Connection(alias, session), user, "")
 
-    def _scrub(self, *secrets: str) -> None:
-        """Replace ``secrets`` by ``***`` in this session's input history (In, _i*, the history database)."""
-        secrets = tuple(x for x in secrets if x)
-        if not secrets or self.shell is None:
+    def _scrub(self, needle: str, replacement: str) -> None:
+        """Replace ``needle`` (the ``//user:secret@`` of a URL) in this session's input history: In, _i*, the
+        history database. Only that exact URL part is rewritten, so a short secret cannot touch other text."""
+        if not needle or self.shell is None:
             return
 
         def clean(text: Any) -> Any:
-            if isinstance(text, str):
-                for x in secrets:
-                    text = text.replace(x, "***")
-            return text
+            return text.replace(needle, replacement) if isinstance(text, str) else text
 
         hm = getattr(self.shell, "history_manager", None)
         if hm is not None:
@@ -332,11 +330,10 @@ class AmiMagics(Magics):
                 hist[:] = [clean(t) for t in hist]
             try:
                 hm.writeout_cache()
-                for x in secrets:
-                    with hm.db:
-                        hm.db.execute("UPDATE history SET source = replace(source, ?, '***'), "
-                                      "source_raw = replace(source_raw, ?, '***') WHERE session = ?",
-                                      (x, x, hm.session_number))
+                with hm.db:
+                    hm.db.execute("UPDATE history SET source = replace(source, ?, ?), "
+                                  "source_raw = replace(source_raw, ?, ?) WHERE session = ?",
+                                  (needle, replacement, needle, replacement, hm.session_number))
             except Exception as exc:  # a read-only or disabled history database
                 print(f"could not scrub the history database: {type(exc).__name__}", file=sys.stderr)
         ns = self.shell.user_ns

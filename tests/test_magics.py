@@ -132,6 +132,10 @@ def test_connections_file_section(shell, ami, pbx, tmp_path, monkeypatch, capsys
 
 
 def test_secret_in_url_is_refused_and_scrubbed(shell, ami, pbx, capsys) -> None:  # type: ignore[no-untyped-def]
+    shell.run_cell("unrelated = 'a cell that holds the letter a, as every short secret would'", store_history=True)
+    run(shell, "%ami_connect ami://alice:a@127.0.0.1:1", error=UsageError)  # a one-letter secret
+    assert "unrelated = 'a cell that holds the letter a, as every short secret would'" in shell.user_ns["In"]
+    assert "ami://alice:***@127.0.0.1:1" in shell.user_ns["In"][-1]
     run(shell, f"%ami_connect ami://alice:{SECRET}@127.0.0.1:{pbx.port}", error=UsageError)
     assert ami.connections == {}
     captured = capsys.readouterr()
