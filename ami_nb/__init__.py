@@ -51,7 +51,14 @@ __all__ = [
 ]
 
 
+#: submodules reachable as attributes (``ami_nb.sim.start()``), imported on first access
+_SUBMODULES = frozenset({"analysis", "client", "magics", "protocol", "recording", "response", "session", "sim",
+                         "store", "widgets"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ami_nb' has no attribute {name!r}")
@@ -61,4 +68,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_SUBMODULES})
