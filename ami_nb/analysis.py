@@ -478,7 +478,13 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     cause = cause.reindex(out.index)
 
     last_dial = rows[dial_end].drop_duplicates("lid", keep="last").set_index("lid")["DialStatus"].reindex(out.index)
-    answer_dial = rows[answered_dial].drop_duplicates("lid", keep="last").set_index("lid")["DestChannel"]
+    # The answering party: the last answered dial, but none made after the call was transferred (that one is the
+    # transfer target, while `answer` and `wait` belong to whoever answered first).
+    dials = rows[answered_dial]
+    cut = _transfer_times(events).reindex(dials["lid"].to_numpy())
+    later = dials["t"].reset_index(drop=True) > cut.reset_index(drop=True)  # NaT (no transfer) compares False
+    dials = dials[~later.to_numpy()]
+    answer_dial = dials.drop_duplicates("lid", keep="last").set_index("lid")["DestChannel"]
     agent_rows = rows[connect].drop_duplicates("lid", keep="first").set_index("lid")
     agent = agent_rows["MemberName"].fillna(agent_rows["Interface"]).reindex(out.index)
     queue = rows[join].drop_duplicates("lid").set_index("lid")["Queue"].reindex(out.index)
@@ -504,7 +510,9 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     disposition = np.where(out["in_progress"] & ~answered, None, disposition)
 
     end = out["end"]
-    ringing_until = answer.where(answer.notna(), end)
+    # An unanswered call rang until it ended; an answered one until its answer. An answered call whose answer was
+    # not seen (joined mid-call) has no known wait: NaN, never its whole duration.
+    ringing_until = answer.where(answered, end)
     queue_end = out["connect"].fillna(out["leave"])
     result = pd.DataFrame(
         {
@@ -535,23 +543,29 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     return result.sort_values(["start", "linkedid"], kind="stable").reset_index(drop=True)
 
 
-def _transferred(events: pd.DataFrame, linkedids: pd.Index) -> np.ndarray:
-    """True for calls named in a ``BlindTransfer`` / ``AttendedTransfer`` event (by any of its Linkedid keys)."""
+def _transfer_times(events: pd.DataFrame) -> pd.Series:
+    """Linkedid -> time of the call's first successful ``BlindTransfer`` / ``AttendedTransfer`` (any Linkedid key)."""
     ev = _col(events, "Event")
     xfer = events[ev.isin(_TRANSFER_EVENTS).to_numpy()]
-    if xfer.empty:
-        return np.zeros(len(linkedids), dtype=bool)
     names = [c for c in _TRANSFER_LINKED if c in xfer.columns]
+    if xfer.empty or not names:
+        return pd.Series(dtype="datetime64[ns, UTC]")
     if "Result" in xfer.columns:
         xfer = xfer[_col(xfer, "Result").fillna("Success").eq("Success").to_numpy()]
-    ids = pd.unique(pd.concat([_col(xfer, c) for c in names]).dropna()) if names else []
-    return np.asarray(linkedids.isin(ids), dtype=bool)
+    t = _times(xfer)
+    pairs = pd.concat([pd.DataFrame({"lid": _col(xfer, c).to_numpy(), "t": t.array}) for c in names])
+    return pairs.dropna(subset=["lid"]).groupby("lid")["t"].min()
+
+
+def _transferred(events: pd.DataFrame, linkedids: pd.Index) -> np.ndarray:
+    """True for calls named in a ``BlindTransfer`` / ``AttendedTransfer`` event (by any of its Linkedid keys)."""
+    return np.asarray(linkedids.isin(_transfer_times(events).index), dtype=bool)
 
 
 def disposition_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Calls by disposition: count, share, mean and 90th percentile wait, mean talk (from :func:`calls` or events)."""
     c = _as_calls(table)
-    done = c[c["disposition"].notna()]
+    done = c[~c["in_progress"] & c["disposition"].notna()]  # ended calls only, as kpis() counts them
     g = done.groupby("disposition", sort=False)
     out = pd.DataFrame(
         {

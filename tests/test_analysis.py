@@ -56,6 +56,8 @@ def test_failure_outcomes_of_originates(t32: pd.DataFrame) -> None:
     assert got == expected
     assert c.loc["1795680660.31", "wait"] == pytest.approx(3.0, abs=0.1)  # the dial timeout
     assert c["talk"].drop("1795680660.27").isna().all()  # nothing else was answered
+    # answered before the recording began: its wait is unknown, not its whole duration
+    assert np.isnan(c.loc["1795680660.27", "wait"]) and c.loc["1795680660.27", "duration"] > 0
     assert c["answered_by"].isna().all()
 
 
@@ -240,6 +242,27 @@ def test_calls_match_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame]) -> No
     assert answered["answered_by"].notna().all() and (answered["talk"] > 0).all()
     assert not m["partial"].any() and not m["in_progress"].any()
     assert np.allclose(m["duration"], m["wait"] + m["talk"].fillna(0))
+
+
+def test_transferred_calls_are_credited_to_who_answered(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """After a blind transfer, answered_by stays the party that answered (whose answer time `answer` is), not the
+    transfer target; the number -> device map comes from the direct answered calls."""
+    events, truth = hour
+    c = A.calls(events).merge(truth, on="linkedid")
+    device = dict(c.loc[c["scenario"] == "answered", ["dialled", "answered_by"]].drop_duplicates().to_numpy())
+    xfer = c[c["scenario"] == "transfer"]
+    assert len(xfer) and xfer["dialled"].isin(list(device)).all()
+    assert (xfer["answered_by"] == xfer["dialled"].map(device)).all()
+
+
+def test_live_summary_counts_ended_calls_as_kpis_do(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, _ = hour
+    t = A._times(events)
+    half = A.calls(events[(t < t.min() + (t.max() - t.min()) / 2).to_numpy()])
+    assert half["in_progress"].any()
+    summary = A.disposition_summary(half)
+    assert summary["calls"].sum() == A.kpis(half)["calls"] == (~half["in_progress"]).sum()
+    assert summary.loc["answered", "share"] == pytest.approx(A.kpis(half)["answer_rate"])
 
 
 def test_queue_stats_match_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
