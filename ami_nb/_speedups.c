@@ -48,9 +48,13 @@ static key_slot key_table[KEY_SLOTS];
 
 static PyObject *intern_key(PyObject *keys, const char *s, Py_ssize_t n, const char *errors) {
     uint32_t h = 2166136261u;
-    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    int ascii = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ascii &= (unsigned char)s[i] < 0x80;
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    }
     key_slot *slot = NULL;
-    if (n < KEY_MAX) {
+    if (n < KEY_MAX && ascii) { /* only ASCII keys: their text never depends on the decoding policy */
         for (int probe = 0; probe < 8; probe++) {
             key_slot *e = &key_table[(h + probe) & (KEY_SLOTS - 1)];
             if (e->str == NULL) { slot = e; break; }
@@ -120,8 +124,9 @@ static PyObject *parse_block(const char *p, const char *end, const char *errors,
     const char *bstart = p;
     PyObject *msg = PyObject_CallNoArgs(mtype);
     if (msg == NULL) return NULL;
-    /* A message holds only str keys and values (and maybe a list of str tuples): it can never be part of a
-     * reference cycle, so the cyclic GC need not scan the hundreds of thousands a flood creates. */
+    /* A message holds only str keys and values (and maybe a list of str tuples): it is never part of a reference
+     * cycle, so the cyclic GC need not scan the hundreds of thousands a flood creates. (Messages are to be read,
+     * not decorated: an attribute that refers back to its own message would make a cycle nothing collects.) */
     if (PyObject_GC_IsTracked(msg)) PyObject_GC_UnTrack(msg);
     while (p < end) {
         const char *eol = find_crlf(p, end);
@@ -135,9 +140,9 @@ static PyObject *parse_block(const char *p, const char *end, const char *errors,
         if (k == NULL) goto error;
         PyObject *v = decode_value(sep + 2, eol - (sep + 2), errors);
         if (v == NULL) { Py_DECREF(k); goto error; }
-        PyObject *prev = PyDict_SetDefault(msg, k, v); /* borrowed; first value wins */
-        if (prev == NULL) { Py_DECREF(k); Py_DECREF(v); goto error; }
-        if (prev != v) dup = 1;
+        Py_ssize_t before = PyDict_GET_SIZE(msg);
+        if (PyDict_SetDefault(msg, k, v) == NULL) { Py_DECREF(k); Py_DECREF(v); goto error; } /* first wins */
+        if (PyDict_GET_SIZE(msg) == before) dup = 1; /* the key was there: by key, never by value identity */
         kv[2 * n] = k;
         kv[2 * n + 1] = v;
         n++;
@@ -189,7 +194,7 @@ static PyObject *parse_region(PyObject *self, PyObject *args) {
         nslow += slow;
         if (PyList_Append(out, item) < 0) { Py_DECREF(item); goto fail; }
         Py_DECREF(item);
-        p = bend + 4;
+        p = (end - bend >= 4) ? bend + 4 : end;
     }
     PyBuffer_Release(&buf);
     return Py_BuildValue("(Nn)", out, nslow);

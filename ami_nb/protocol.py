@@ -201,37 +201,49 @@ class Message(dict):  # dict[str, str]
 _HEADER_KEY = re.compile(r"[^\s:]+\Z")
 
 
-def _parse_slow(lines: list[str]) -> Message | None:
-    """Lines of one block, tolerant: repeated keys, ``Key:Value``, continuation lines of a raw CRLF value."""
+def _header(line: str) -> tuple[str, str] | None:
+    """``(key, value)`` of a header line, else ``None``. ``Key: value`` is the rule of the hot path (anything
+    before the first ``": "``); ``Key:value`` and ``Key:`` are accepted for a key without spaces."""
+    k, sep, v = line.partition(": ")
+    if sep:
+        return k, v
+    k, sep, v = line.partition(":")
+    if sep and _HEADER_KEY.match(k):
+        return k, v
+    return None
+
+
+def _parse_slow(lines: list[str]) -> tuple[Message | None, int]:
+    """One block, tolerantly: ``(message, junk lines skipped)``; ``(None, 0)`` when no line is a header.
+
+    Blank lines carry nothing; a line that is no header continues the previous value (a raw CRLF inside
+    Newexten's AppData); lines before the first header belong to no message and are counted as junk.
+    """
     pairs: list[tuple[str, str]] = []
+    junk = 0
     for line in lines:
-        k, sep, v = line.partition(": ")
-        if not sep or not _HEADER_KEY.match(k):
-            k, sep, v = line.partition(":")
-            if sep and _HEADER_KEY.match(k):
-                v = v[1:] if v.startswith(" ") else v
-            elif pairs:
-                # A value that held a raw CRLF (Newexten AppData): the rest belongs to the previous value.
-                pk, pv = pairs[-1]
-                pairs[-1] = (pk, pv + "\r\n" + line)
-                continue
-            elif not line:
-                continue
-            else:
-                return None  # no header at all: not a message on its own
-        pairs.append((k, v))
+        if not line:
+            continue
+        kv = _header(line)
+        if kv is not None:
+            pairs.append(kv)
+        elif pairs:
+            pk, pv = pairs[-1]
+            pairs[-1] = (pk, pv + "\r\n" + line)
+        else:
+            junk += 1
     if not pairs:
-        return None
-    return Message.from_pairs(pairs)
+        return None, 0
+    return Message.from_pairs(pairs), junk
 
 
-def _parse_lines(lines: list[str]) -> Message | None:
-    """The hot path: C-level splits and dict building; anything unusual goes to :func:`_parse_slow`."""
+def _parse_fast(lines: list[str]) -> Message | None:
+    """The hot path: C-level splits and dict building; ``None`` sends the block to :func:`_parse_slow`."""
     pairs = [line.split(": ", 1) for line in lines]
     try:
         msg = Message(pairs)  # ValueError when a line has no ": " (continuation line, "Key:value")
     except ValueError:
-        return _parse_slow(lines)
+        return None
     if len(msg) != len(pairs):
         # Repeated keys (ChanVariable, Output...): dict(pairs) kept first-seen order but last values;
         # updating from the reversed pairs makes the first value win without moving any key.
@@ -296,6 +308,8 @@ class Parser:
         self._buf = b""
         #: blocks that held no header and could not be attached to a message (counted, never silent)
         self.stray_blocks = 0
+        #: lines before a message's first header, which belong to no message (counted, never silent)
+        self.stray_lines = 0
 
     @property
     def buffered(self) -> int:
@@ -328,7 +342,7 @@ class Parser:
             return []
         region = buf[:end]
         self._buf = buf[end + 4 :]
-        if b"Response: Follows" in region:
+        if region.startswith(b"Response: Follows") or b"\r\n\r\nResponse: Follows" in region:
             return self._legacy_region(region)
         return self._parse_region(region)
 
@@ -349,6 +363,13 @@ class Parser:
                 f"undecodable bytes in message ({self.encoding}, errors={self.errors!r}): {exc}"
             ) from exc
 
+    def _parse_block(self, lines: list[str]) -> Message | None:
+        msg = _parse_fast(lines)
+        if msg is None:
+            msg, junk = _parse_slow(lines)
+            self.stray_lines += junk
+        return msg
+
     def _parse_region(self, region: bytes) -> list[Message]:
         if self._fast:
             try:
@@ -360,34 +381,30 @@ class Parser:
         else:
             items = self._decode(region).split("\r\n\r\n")
         out: list[Message] = []
-        append = out.append
-        for block in items:
-            if type(block) is not str:
-                append(block)
-                continue
-            msg = _parse_lines(block.split("\r\n"))
-            if msg is None:
-                msg = self._stray(block.strip("\r\n"), out)
-                if msg is None:
-                    continue
-            append(msg)
+        self._collect(items, out)
         return out
 
-    def _stray(self, block: str, out: list[Message]) -> Message | None:
-        """A block with no header: leading blank lines, or the tail of a value that held CRLFCRLF."""
-        if not block:
-            return None
-        msg = _parse_slow(block.split("\r\n"))
-        if msg is not None:
-            return msg
-        if out:  # the value before the blank line went on: attach the tail to it rather than lose it
-            prev = out[-1].pairs()
-            k, v = prev[-1]
-            prev[-1] = (k, v + "\r\n\r\n" + block)
-            out[-1] = Message.from_pairs(prev)
-        else:
-            self.stray_blocks += 1
-        return None
+    def _collect(self, items: list[Any], out: list[Message]) -> None:
+        """Append parsed blocks to ``out``; a block with no header at all continues the previous message's last
+        value (a value that held CRLFCRLF), or is counted in :attr:`stray_blocks` when there is none."""
+        for block in items:
+            if type(block) is not str:
+                out.append(block)
+                continue
+            msg = self._parse_block(block.split("\r\n"))
+            if msg is not None:
+                out.append(msg)
+                continue
+            tail = block.strip("\r\n")
+            if not tail:
+                continue
+            if out:
+                prev = out[-1].pairs()
+                k, v = prev[-1]
+                prev[-1] = (k, v + "\r\n\r\n" + tail)
+                out[-1] = Message.from_pairs(prev)
+            else:
+                self.stray_blocks += 1
 
     def _legacy_region(self, region: bytes) -> list[Message]:
         """Frame a region that holds pre-14 ``Response: Follows`` blocks, whose text may hold blank lines."""
@@ -403,11 +420,12 @@ class Parser:
                     block += b"\r\n\r\n" + blocks[j]
                 if b"--END COMMAND--" not in block:
                     self._buf = block + b"\r\n\r\n" + self._buf
+                    self._check_size()  # an unfinished Follows block is bounded like any other message
                     break
                 out.append(_legacy_follows(self._decode(block.lstrip(b"\r\n"))))
                 i = j + 1
                 continue
-            out.extend(self._parse_region(block))
+            self._collect([self._decode(block)], out)
             i += 1
         return out
 
@@ -428,7 +446,7 @@ class Parser:
                 break
             text = self._decode(buf[pos:end])
             lines = text.split("\r\n") if crlf else [ln.rstrip("\r") for ln in text.split("\n")]
-            msg = _parse_lines(lines)
+            msg = self._parse_block(lines)
             if msg is not None:
                 out.append(msg)
             else:

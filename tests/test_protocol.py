@@ -417,3 +417,85 @@ def test_getconfigjson_keeps_repeated_keys() -> None:
     assert cfg["globals"] == [("DEMOGLOBAL", "hello")]
     json_cfg = parse_config(Parser().feed((FIXTURES / "13_getconfig_extensions.txt").read_bytes())[1])
     assert cfg["demo"] == json_cfg["demo"]
+
+
+# -- found in review: each of these once went wrong ----------------------------------------------------------
+
+
+def test_identical_repeated_values_are_all_kept(speedups: bool) -> None:
+    (msg,) = feed1(b"Response: Success\r\nOutput: ok\r\nOutput: ok\r\nVariable: \r\nVariable: \r\n\r\n", speedups)
+    assert msg.getall("Output") == ["ok", "ok"] and msg.getall("Variable") == ["", ""]
+    assert [k for k, _ in msg.pairs()] == ["Response", "Output", "Output", "Variable", "Variable"]
+
+
+def test_junk_before_a_message_is_counted_and_the_message_kept(speedups: bool) -> None:
+    p = Parser(expect_banner=False, speedups=speedups)
+    msgs = p.feed(b"Event: A\r\nX: 1\r\n\r\ngarbage line\r\nEvent: Hangup\r\nUniqueid: 9\r\n\r\n")
+    assert [m.event for m in msgs] == ["A", "Hangup"]
+    assert msgs[0]["X"] == "1" and msgs[1]["Uniqueid"] == "9"
+    assert p.stray_lines == 1 and p.stray_blocks == 0
+
+
+def test_one_key_rule_whatever_else_the_block_holds(speedups: bool) -> None:
+    (msg,) = feed1(b"Event: E\r\nSome Key: v\r\nA:1\r\n\r\n", speedups)
+    assert msg.pairs() == [("Event", "E"), ("Some Key", "v"), ("A", "1")]
+
+
+def test_blank_lines_between_messages_never_reach_a_value(speedups: bool) -> None:
+    data = b"Event: E\r\nA: 1\r\n\r\n\r\nEvent: F\r\n\r\n"
+    for cut in range(len(data) + 1):
+        p = Parser(expect_banner=False, speedups=speedups)
+        msgs = p.feed(data[:cut]) + p.feed(data[cut:])
+        assert [m.pairs() for m in msgs] == [[("Event", "E"), ("A", "1")], [("Event", "F")]], cut
+
+
+def test_follows_text_inside_a_value_does_not_change_framing(speedups: bool) -> None:
+    data = (
+        b"Event: UserEvent\r\nBody: Response: Follows\r\n\r\n"
+        b"Event: Newexten\r\nAppData: x=a\r\n\r\nb\r\n\r\nEvent: Hangup\r\n\r\n"
+    )
+    msgs = feed1(data, speedups)
+    assert [m.event for m in msgs] == ["UserEvent", "Newexten", "Hangup"]
+    assert msgs[1]["AppData"] == "x=a\r\n\r\nb"
+
+
+def test_unfinished_legacy_follows_is_bounded() -> None:
+    p = Parser(expect_banner=False, max_message_bytes=10_000)
+    p.feed(b"Response: Follows\r\nPrivilege: Command\r\n")
+    with pytest.raises(ProtocolError, match="no end of message"):
+        for _ in range(100):
+            p.feed(b"line of output\n" * 20 + b"\r\n\r\n")
+
+
+def test_non_ascii_keys_follow_each_parsers_policy(speedups: bool) -> None:
+    raw = b"Event: X\r\nK\xe9y: v\r\n\r\n"
+    assert list(feed1(raw, speedups, errors="replace")[0]) == ["Event", "K\ufffdy"]
+    assert list(feed1(raw, speedups)[0]) == ["Event", "Kéy"]  # not the text a previous policy produced
+    with pytest.raises(ProtocolError):
+        feed1(raw, speedups, errors="strict")
+
+
+def test_c_and_pure_python_agree_on_generated_streams() -> None:
+    """A differential check on many streams built from AMI's own grammar and its oddities."""
+    if protocol._speedups is None:
+        pytest.skip("C accelerator not built on this machine")
+    import random
+
+    rng = random.Random(7)
+    keys = ["Event", "Channel", "Output", "ChanVariable", "AppData", "Uniqueid", "Some Key", "Kéy", "X"]
+    values = ["", "ok", "Up", "a: b", "Zo\xeb", "café ✓", "line1\nline2", "a\r\nb", "x" * 40, "Response: Follows"]
+    for _ in range(2000):
+        blocks = []
+        for _ in range(rng.randint(1, 4)):
+            lines = [f"{rng.choice(keys)}: {rng.choice(values)}" for _ in range(rng.randint(1, 6))]
+            if rng.random() < 0.2:
+                lines.insert(rng.randrange(len(lines) + 1), rng.choice(["junk", "Key:v", "Empty:", ""]))
+            blocks.append("\r\n".join(lines))
+        data = ("\r\n\r\n".join(blocks) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+        data = data.replace("Zo\xeb".encode(), b"Zo\xeb")  # a Latin-1 byte on the wire
+        cut = rng.randrange(len(data) + 1)
+        got = []
+        for fast in (True, False):
+            p = Parser(expect_banner=False, speedups=fast)
+            got.append(([m.pairs() for m in p.feed(data[:cut]) + p.feed(data[cut:])], p.stray_blocks, p.stray_lines))
+        assert got[0] == got[1], data
