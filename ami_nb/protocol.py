@@ -461,9 +461,14 @@ class Parser:
 FieldValue = str | int | float | bool | None | Iterable[Any] | Mapping[str, Any]
 
 
-def _scalar(value: Any) -> str:
+def _scalar(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidActionError(f"field {key!r}: bytes that are not UTF-8; pass text", key) from None
     return str(value)
 
 
@@ -472,12 +477,12 @@ def _field_lines(key: str, value: Any) -> Iterator[tuple[str, str]]:
         return
     if isinstance(value, Mapping):
         for k, v in value.items():
-            yield key, f"{k}={_scalar(v)}"
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield key, _scalar(v)
+            yield key, f"{k}={_scalar(key, v)}"
+    elif isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray)):
+        for v in value:  # lists, tuples, sets, generators: one line each (Variable)
+            yield key, _scalar(key, v)
     else:
-        yield key, _scalar(value)
+        yield key, _scalar(key, value)
 
 
 def encode_action(
@@ -487,7 +492,7 @@ def encode_action(
 ) -> bytes:
     """Serialise one action as CRLF bytes.
 
-    A list value becomes repeated lines (``Variable=["a=1", "b=2"]``), a dict value ``key=value`` lines, a bool
+    A list (or any iterable) value becomes repeated lines (``Variable=["a=1", "b=2"]``), a dict value ``key=value`` lines, a bool
     ``true``/``false``, ``None`` is left out. Raises :class:`InvalidActionError` (a ``ValueError``) naming the
     field for a key or value holding CR or LF (header injection), a line over :data:`MAX_LINE_BYTES` bytes, or
     more than :data:`MAX_HEADERS` headers: Asterisk would silently cut those.
@@ -510,6 +515,8 @@ def encode_action(
             raise InvalidActionError(
                 f"field {key!r}: the value holds a line break (CR or LF), which would inject AMI headers", key
             )
+        if "\0" in value:
+            raise InvalidActionError(f"field {key!r}: the value holds a NUL byte, where Asterisk would cut it", key)
         line = f"{key}: {value}\r\n".encode()
         if len(line) > MAX_LINE_BYTES:
             raise InvalidActionError(

@@ -499,3 +499,13 @@ def test_c_and_pure_python_agree_on_generated_streams() -> None:
             p = Parser(expect_banner=False, speedups=fast)
             got.append(([m.pairs() for m in p.feed(data[:cut]) + p.feed(data[cut:])], p.stray_blocks, p.stray_lines))
         assert got[0] == got[1], data
+
+
+def test_encode_expands_any_iterable_and_refuses_nul_and_bad_bytes() -> None:
+    raw = encode_action("Originate", {"Variable": (f"V{i}=1" for i in range(2)), "Codecs": b"ulaw"})
+    assert b"Variable: V0=1\r\nVariable: V1=1\r\n" in raw and b"Codecs: ulaw\r\n" in raw
+    assert encode_action("X", {"Set": {"only"}}).count(b"Set: only\r\n") == 1
+    with pytest.raises(InvalidActionError, match=r"'Channel'.*NUL"):
+        encode_action("Hangup", {"Channel": "PJSIP/a\x00b"})
+    with pytest.raises(InvalidActionError, match=r"'Data'.*not UTF-8"):
+        encode_action("X", {"Data": b"\xff"})
