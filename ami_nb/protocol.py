@@ -492,10 +492,11 @@ def encode_action(
 ) -> bytes:
     """Serialise one action as CRLF bytes.
 
-    A list (or any iterable) value becomes repeated lines (``Variable=["a=1", "b=2"]``), a dict value ``key=value`` lines, a bool
-    ``true``/``false``, ``None`` is left out. Raises :class:`InvalidActionError` (a ``ValueError``) naming the
-    field for a key or value holding CR or LF (header injection), a line over :data:`MAX_LINE_BYTES` bytes, or
-    more than :data:`MAX_HEADERS` headers: Asterisk would silently cut those.
+    A list (or any iterable) value becomes repeated lines (``Variable=["a=1", "b=2"]``), a dict value
+    ``key=value`` lines, a bool ``true``/``false``, bytes their UTF-8 text; ``None`` is left out. Raises
+    :class:`InvalidActionError` (a ``ValueError``) naming the field for a key or value holding CR or LF (header
+    injection) or NUL, a line over :data:`MAX_LINE_BYTES` bytes, or more than :data:`MAX_HEADERS` headers:
+    Asterisk would silently cut those.
     """
     items = fields.items() if isinstance(fields, Mapping) else fields
     lines: list[tuple[str, str]] = [("Action", str(name))]
