@@ -301,11 +301,14 @@ class AMIClient:
         self._banner_seen = asyncio.Event()
         self._reader_task = asyncio.ensure_future(self._read_loop(reader, writer, self._parser))
         banner_wait = asyncio.ensure_future(self._banner_seen.wait())
-        done, _ = await asyncio.wait(
-            {banner_wait, self._reader_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        try:
+            done, _ = await asyncio.wait(
+                {banner_wait, self._reader_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if not banner_wait.done():
+                banner_wait.cancel()
         if banner_wait not in done:
-            banner_wait.cancel()
             if self._reader_task in done:
                 exc = self._reader_task.exception()
                 if isinstance(exc, ProtocolError):
@@ -315,8 +318,12 @@ class AMIClient:
         await self._login()
         if self._event_mask is not None:
             await self._request("Events", {"EventMask": self._event_mask}, internal=True)
-        for flt in self._filters:
-            await self._request("Filter", flt, internal=True)
+        for flt in list(self._filters):
+            try:
+                await self._request("Filter", flt, internal=True)
+            except ActionError as exc:  # refused now (the server changed): say so, do not block the reconnect
+                log.warning("AMI filter %r no longer accepted by %s (%s); dropped", flt.get("Filter"), where, exc)
+                self._filters.remove(flt)
         self._set_state("connected")
         assert self._connected is not None
         self._connected.set()
@@ -333,7 +340,7 @@ class AMIClient:
                 resp = None
             challenge = resp.message.get("Challenge") if resp is not None else None
             if challenge:
-                key = hashlib.md5((challenge + self._secret).encode()).hexdigest()
+                key = hashlib.md5((challenge + self._secret).encode(), usedforsecurity=False).hexdigest()
                 fields.update({"AuthType": "MD5", "Key": key})
                 self.auth_used = "md5"
             elif self.auth == "md5":
@@ -540,6 +547,11 @@ class AMIClient:
         self._pending[aid] = pending
         is_originate = name.lower() == "originate"
         if is_originate:
+            # a reused ActionID (a re-run cell) must not hand back the previous call's OriginateResponse
+            self._arrived.pop(aid, None)
+            stale = self._outcomes.pop(aid, None)
+            if stale is not None and not stale.done():
+                stale.cancel()
             self._expect_outcome(aid)
         try:
             writer.write(data)
@@ -586,7 +598,9 @@ class AMIClient:
             if mask is not None:
                 self._event_mask = str(mask)
         elif low == "filter" and str(_field(fields, "Operation") or "").lower() == "add":
-            self._filters.append(dict(fields))
+            flt = dict(fields)
+            if flt not in self._filters:  # a re-run cell adds the same filter once
+                self._filters.append(flt)
 
     async def _wait_connected(self, name: str, t: float) -> None:
         if self.state == "connected":
@@ -667,11 +681,17 @@ class AMIClient:
                     reason = f"protocol error: {exc}"
                 except OSError as exc:
                     reason = f"socket error: {exc}"
+                except Exception as exc:  # a bug or an odd codec must not leave a dead socket "connected"
+                    log.exception("AMI reader for %s:%s failed", self.host, self.port)
+                    reason = f"internal error: {type(exc).__name__}: {exc}"
             if self._closing:
                 return
             reason = self._drop_reason or reason
             log.warning("AMI connection to %s:%s lost (%s)", self.host, self.port, reason)
             if not self.reconnect:
+                if self._keepalive_task is not None:
+                    self._keepalive_task.cancel()
+                    self._keepalive_task = None
                 self._set_state("closed")
                 return
             await self._reconnect_loop()

@@ -47,15 +47,21 @@ def parse_target(
     host = url_or_host or os.environ.get("AMI_HOST") or "127.0.0.1"
     url_user = url_secret = None
     if "://" in host:
-        parts = urlsplit(host)
+        try:  # urllib's errors quote the URL, and so a part of any secret in it: never pass them on
+            parts = urlsplit(host)
+            url_port = parts.port
+        except ValueError:
+            raise ValueError(
+                "malformed AMI URL (use ami://user@host:port; percent-encode '/', '#', '?' and '@' in a secret)"
+            ) from None
         scheme = parts.scheme.lower()
         if scheme not in ("ami", "amis"):
             raise ValueError(f"unknown AMI URL scheme {scheme!r}: use ami://user@host:port or amis:// (TLS)")
         tls = tls or scheme == "amis"
         url_user = unquote(parts.username) if parts.username else None
         url_secret = unquote(parts.password) if parts.password else None
-        if parts.port is not None:
-            port = parts.port
+        if url_port is not None:
+            port = url_port
         host = parts.hostname or "127.0.0.1"
     user = username or url_user or os.environ.get("AMI_USERNAME")
     if not user:
@@ -237,6 +243,10 @@ class Session(_Base):
     def _on_loop_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
+    def _check_open(self, what: str) -> None:
+        if not self._thread.is_alive() or self._loop.is_closed():
+            raise AMIConnectionError(f"cannot run {what}: the session is closed")
+
     def _wait(self, coro: Coroutine[Any, Any, Any], timeout: float, what: str) -> Any:
         if self._on_loop_thread():
             coro.close()
@@ -287,6 +297,7 @@ class Session(_Base):
              **kwfields: Any) -> concurrent.futures.Future:
         """Fire and forget: send the action and return a ``concurrent.futures.Future`` of its result."""
         t = self._timeout(timeout)
+        self._check_open(f"send {name}")
 
         async def go() -> Any:
             return await self.client.action(name, fields, timeout=t, **kwfields)
@@ -309,6 +320,7 @@ class Session(_Base):
                       **kwfields: Any) -> Any:
         """``await session.aaction("Ping")`` from any event loop (a Jupyter cell's, or the session's own)."""
         t = self._timeout(timeout)
+        self._check_open(f"action {name}")
         coro = self.client.action(name, fields, timeout=t, **kwfields)
         if asyncio.get_running_loop() is self._loop:
             return await coro

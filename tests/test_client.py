@@ -574,11 +574,26 @@ def test_close_is_clean_and_final(ami_server: ScriptedServer, run: Any) -> None:
 
 def test_no_reconnect_option_closes(ami_server: ScriptedServer, run: Any) -> None:
     async def main() -> None:
-        async with make_client(ami_server, reconnect=False) as c:
+        async with make_client(ami_server, reconnect=False, keepalive=0.05) as c:
+            keepalive = c._keepalive_task
+            assert keepalive is not None and not keepalive.done()
             ami_server.drop()
             await until(lambda: c.state == "closed", what="closed")
+            await until(lambda: keepalive.done(), what="the keepalive task to end with the client")
 
     run(main())
+
+
+def test_same_filter_is_remembered_once(ami_server: ScriptedServer, run: Any) -> None:
+    async def main() -> None:
+        async with make_client(ami_server) as c:
+            for _ in range(3):  # a cell run three times
+                await c.action("Filter", Operation="Add", Filter="Event: Hangup")
+            ami_server.drop()
+            await until(lambda: ami_server.logins == 2 and c.state == "connected", what="the reconnect")
+
+    run(main())
+    assert len(ami_server.actions("Filter")) == 4  # three sent by the user, one re-applied
 
 
 def test_shape_result_is_reusable() -> None:

@@ -64,6 +64,10 @@ def test_secret_prompt_and_target_parsing(ami_server: ScriptedServer, monkeypatc
     assert parse_target("ami://bob@h", secret="x")[1:] == (5038, "bob", "x", False)
     with pytest.raises(ValueError, match="scheme"):
         parse_target("http://bob@h", secret="x")
+    for secret in ("Qz/pw", "Qz#pw", "Qz?pw"):  # urllib's own error would quote "Qz", a part of the secret
+        with pytest.raises(ValueError, match="malformed AMI URL") as err:
+            parse_target(f"ami://admin:{secret}@h:5038")
+        assert "Qz" not in str(err.value) and err.value.__cause__ is None and err.value.__suppress_context__
     monkeypatch.delenv("AMI_USERNAME", raising=False)
     with pytest.raises(ValueError, match="user name"):
         parse_target("h", secret="x")
@@ -273,3 +277,24 @@ def test_async_session_on_the_callers_loop(ami_server: ScriptedServer) -> None:
         assert s.state == "closed"
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_calls_on_a_closed_session_raise_the_documented_error(ami_server: ScriptedServer) -> None:
+    s = connect(ami_server.url, secret=SECRET, **FAST)
+    s.close()
+    for call in (lambda: s.action("Ping"), lambda: s.send("Ping"), lambda: asyncio.run(s.aaction("Ping"))):
+        with pytest.raises(AMIConnectionError, match="session is closed"):
+            call()
+
+
+def test_a_reused_originate_action_id_waits_for_its_own_outcome() -> None:
+    """A re-run cell with a fixed ActionID: the second Originate's outcome is its own, not the first one's."""
+    from ami_nb import sim
+
+    with sim.start(time_scale=50) as pbx, connect(pbx.url, secret=SECRET, keepalive=None) as s:
+        busy = s.action("Originate", Channel="Local/400@demo", Context="demo", Exten="sink", Priority=1,
+                        Async=True, ActionID="call-1")
+        assert busy.outcome(timeout=10)["Reason"] == "5"
+        answered = s.action("Originate", Channel="Local/sink@demo", Context="demo", Exten="sink", Priority=1,
+                            Async=True, ActionID="call-1")
+        assert answered.outcome(timeout=10)["Reason"] == "4"
