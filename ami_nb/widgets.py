@@ -27,7 +27,7 @@ __all__ = ["ChannelTracker", "LiveView", "live", "sparkline_svg"]
 
 _CHANNEL_EVENTS = ("Newchannel", "Newstate", "Hangup", "Rename")
 _COLUMNS = ["Event", "Channel", "Uniqueid", "Linkedid", "ChannelStateDesc", "CallerIDNum", "Exten", "Context",
-            "NewChannel", "Cause-txt"]
+            "Newname", "Cause-txt"]
 
 
 def _s(value: Any) -> str:
@@ -78,9 +78,9 @@ class ChannelTracker:
         changed = df[event.isin(("Newstate", "Rename")) & uid.isin(self.channels.keys())]
         if len(changed):
             changed = changed.copy()
-            if "NewChannel" in changed:
-                renamed = changed["NewChannel"].notna()
-                changed["Channel"] = changed["Channel"].astype(object).where(~renamed, changed["NewChannel"])
+            if "Newname" in changed:
+                renamed = changed["Newname"].notna()
+                changed["Channel"] = changed["Channel"].astype(object).where(~renamed, changed["Newname"])
             for u, rec in changed.groupby("Uniqueid", sort=False)[fields].last().iterrows():
                 ch = self.channels.get(u)
                 if ch is not None:

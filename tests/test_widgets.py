@@ -92,6 +92,16 @@ def test_tracker_ignores_channels_it_never_saw_open() -> None:
     assert tracker.channels == {} and tracker.hungup == 0
 
 
+def test_tracker_follows_a_rename() -> None:
+    """Asterisk's Rename event: ``Channel`` is the old name, ``Newname`` the new one (same Uniqueid)."""
+    tracker = ChannelTracker()
+    store = EventStore()
+    store.extend([newchannel("1.1", "Local/100@demo-01;1", "1.1"),
+                  ev("Rename", Channel="Local/100@demo-01;1", Newname="PJSIP/bob-00000001", Uniqueid="1.1")], 1.0)
+    tracker.feed(store.frame())
+    assert tracker.channels["1.1"]["Channel"] == "PJSIP/bob-00000001"
+
+
 def test_flood_does_not_flood_the_frontend(view_factory) -> None:  # type: ignore[no-untyped-def]
     store = EventStore(capacity=50_000)
     rate = 10.0
