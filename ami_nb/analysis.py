@@ -677,31 +677,34 @@ def _queue_entries(events: pd.DataFrame) -> pd.DataFrame:
     return e
 
 
+_AGENT_COLUMNS = ["offered", "answered", "ring_no_answer", "answer_rate", "wait_mean", "wait_p90", "talk_mean"]
+
+
 def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "queue") -> pd.DataFrame:
     """Per queue (``by="queue"``) or per queue and agent (``by="agent"``).
 
-    ``offered`` callers that joined (for an agent: callers it connected with), ``answered``, ``abandoned`` (the
-    caller gave up: ``QueueCallerAbandon``, or hung up with no ``QueueCallerLeave``), ``timed_out`` (left the
-    queue unanswered otherwise), ``wait_mean`` and ``wait_p90`` (seconds from join to connect or leave, over the
-    callers that left the queue), and ``service_level``: the share of offered callers answered within
-    ``service_level`` seconds. Callers still waiting count as offered only.
+    Per queue: ``offered`` callers that joined, ``answered``, ``abandoned`` (the caller gave up:
+    ``QueueCallerAbandon``, or hung up with no ``QueueCallerLeave``), ``timed_out`` (left the queue unanswered
+    otherwise), ``wait_mean`` and ``wait_p90`` (seconds from join to connect or leave, over the callers that left
+    the queue), and ``service_level``: the share of offered callers answered within ``service_level`` seconds.
+    Callers still waiting count as offered only.
+
+    Per agent, what the agent did with the calls the queue offered it: ``offered`` (times it was rung,
+    ``AgentCalled``), ``answered`` (``AgentConnect``), ``ring_no_answer`` (``AgentRingNoAnswer``),
+    ``answer_rate``, ``wait_mean`` / ``wait_p90`` of the callers it answered (their time in the queue), and
+    ``talk_mean`` (``AgentComplete``'s TalkTime).
     """
     if by not in ("queue", "agent"):
         raise ValueError(f"by must be 'queue' or 'agent', not {by!r}")
+    if by == "agent":
+        return _agent_stats(events)
     e = _queue_entries(events)
-    index = ["Queue"] if by == "queue" else ["Queue", "agent"]
     if e.empty:
         out = pd.DataFrame(columns=_QUEUE_COLUMNS)
-        out.index = (
-            pd.MultiIndex.from_arrays([[]] * len(index), names=["queue", "agent"][: len(index)])
-            if by == "agent"
-            else pd.Index([], name="queue")
-        )
+        out.index = pd.Index([], name="queue")
         return out
-    if by == "agent":
-        e = e[e["answered"]]
     e = e.assign(fast=e["answered"] & (e["wait"] <= service_level))
-    g = e.groupby(index, sort=True)
+    g = e.groupby("Queue", sort=True)
     out = pd.DataFrame(
         {
             "offered": g.size(),
@@ -713,7 +716,37 @@ def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "q
             "service_level": g["fast"].sum() / g.size(),
         }
     )
-    out.index.names = ["queue"] if by == "queue" else ["queue", "agent"]
+    out.index.names = ["queue"]
+    return out
+
+
+def _agent_stats(events: pd.DataFrame) -> pd.DataFrame:
+    ev = _col(events, "Event")
+
+    def per_agent(name: str) -> pd.DataFrame:
+        sub = events[ev.eq(name).to_numpy()]
+        agent = _col(sub, "MemberName").fillna(_col(sub, "Interface"))
+        return pd.DataFrame({"queue": _col(sub, "Queue").to_numpy(), "agent": agent.to_numpy(), "sub": range(len(sub))},
+                            index=sub.index).dropna(subset=["queue", "agent"])
+
+    rung = per_agent("AgentCalled").groupby(["queue", "agent"]).size()
+    missed = per_agent("AgentRingNoAnswer").groupby(["queue", "agent"]).size()
+    done = per_agent("AgentComplete")
+    talk = pd.to_numeric(_col(events.loc[done.index], "TalkTime"), errors="coerce")
+    talk_mean = done.assign(talk=talk.to_numpy()).groupby(["queue", "agent"])["talk"].mean()
+    e = _queue_entries(events)
+    e = e[e["answered"]].rename(columns={"Queue": "queue"}) if not e.empty else pd.DataFrame(
+        columns=["queue", "agent", "wait"])
+    g = e.groupby(["queue", "agent"], sort=True)["wait"]
+    out = pd.DataFrame({"answered": g.size(), "wait_mean": g.mean(), "wait_p90": g.quantile(0.9)})
+    out = out.join(rung.rename("offered"), how="outer").join(missed.rename("ring_no_answer"), how="left")
+    out = out.join(talk_mean.rename("talk_mean"), how="left")
+    for col in ("offered", "answered", "ring_no_answer"):
+        out[col] = out[col].fillna(0).astype(int)
+    out["offered"] = out[["offered", "answered"]].max(axis=1)  # a stream joined mid-ring saw no AgentCalled
+    out["answer_rate"] = out["answered"] / out["offered"].where(out["offered"] > 0)
+    out = out.reindex(columns=_AGENT_COLUMNS).sort_index()
+    out.index = out.index.set_names(["queue", "agent"])
     return out
 
 

@@ -287,7 +287,12 @@ def test_queue_stats_match_ground_truth(hour: tuple[pd.DataFrame, pd.DataFrame])
     assert row["service_level"] == pytest.approx(fast / len(t))
     agents = A.queue_stats(events, by="agent").loc["support"]
     assert agents["answered"].to_dict() == tq[tq["agent"].notna()].groupby("agent").size().to_dict()
-    assert (agents["abandoned"] == 0).all()
+    ev = events["Event"].astype(str)
+    assert agents["offered"].sum() == (ev == "AgentCalled").sum()  # every time an agent was rung
+    assert agents["ring_no_answer"].sum() == (ev == "AgentRingNoAnswer").sum()
+    assert (agents["answer_rate"] == agents["answered"] / agents["offered"]).all()
+    talk = pd.to_numeric(events.loc[(ev == "AgentComplete").to_numpy(), "TalkTime"]).mean()
+    assert (agents["talk_mean"] * agents["answered"]).sum() / agents["answered"].sum() == pytest.approx(talk)
     with pytest.raises(ValueError, match="by must be"):
         A.queue_stats(events, by="caller")
 
