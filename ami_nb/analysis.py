@@ -755,7 +755,8 @@ def concurrency(events: pd.DataFrame, freq: str = "1min") -> pd.DataFrame:
     """Concurrent calls over time, in bins of ``freq``.
 
     Columns: ``active`` (calls up at the bin's start), ``peak`` (most calls up at once within the bin) and
-    ``started`` (calls that began in the bin). A call still in progress counts until the last event seen.
+    ``started`` (calls that began in the bin). A call still in progress counts until the latest call start or
+    end in the data (the stream's horizon), since it was still up then.
     """
     c = _as_calls(events)
     cols = ["active", "peak", "started"]
