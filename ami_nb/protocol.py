@@ -90,7 +90,7 @@ class Message(dict):  # dict[str, str]
     ``msg.get("actionid")`` and ``"EVENT" in msg`` all work. ``msg[key]`` is always a ``str`` (the first value
     when a key repeats, as Asterisk's own ``astman_get_header`` does); ``msg.getall(key)`` is always a
     ``list[str]`` with every value in order (``Output``, ``Variable``, ``ChanVariable``...); ``msg.pairs()``
-    gives every ``(key, value)`` as received.
+    gives every ``(key, value)`` as received. Treat it as read-only: every listener and the store share it.
     """
 
     #: every (key, value) pair in order; set only on messages whose keys repeat
