@@ -15,6 +15,7 @@ import pytest
 
 from ami_nb.protocol import Message, Parser, encode_message
 from ami_nb.sim import start
+from ami_nb.sim.model import PBX
 from ami_nb.sim.rawclient import RawAMI
 
 FIX = Path(__file__).parent / "fixtures" / "transcripts"
@@ -181,7 +182,9 @@ def test_filters_transcript_23() -> None:
 def test_each_scenario_emits_its_events(kind: str, expect: set[str]) -> None:
     with start(seed=5, time_scale=1e6, timestampevents=True) as pbx, RawAMI(pbx.host, pbx.port) as c:
         c.login(events="on")
-        linkedid = pbx.call(kind)
+        # agents are free, so an impatient caller abandons only if it gives up before the agent it rings answers
+        options = {"patience": 3.0, "ring": 10.0} if kind == "abandon" else {}
+        linkedid = pbx.call(kind, **options)
         c.wait_event(lambda m: m.get("EventName") == "LINKEDID_END" and m.get("LinkedID") == linkedid, 10)
         uids = {m["Uniqueid"] for m in c.events("Newchannel") if m["Linkedid"] == linkedid}
         mine = [m for m in c.events() if linkedid in (m.get("Linkedid"), m.get("LinkedID"), m.get("DestLinkedid"),
@@ -205,3 +208,45 @@ def test_each_scenario_emits_its_events(kind: str, expect: set[str]) -> None:
         assert bool(truth["transferred"])
     prefixes = {m["Channel"].split("/")[0] for m in mine if m.event == "Newchannel"}
     assert "PJSIP" in prefixes
+
+
+def test_queue_serves_any_waiting_caller_first_come_first_served() -> None:
+    """app_queue with autofill=yes: a free agent goes to the longest-waiting caller, whoever is at the head; every
+    caller's patience races the answer and the queue's timeout (abandoned, answered or timed out)."""
+    events: list[tuple[float, str, dict[str, str]]] = []
+    t0 = 1_800_000_000.0
+    pbx = PBX(lambda name, priv, pairs, now: events.append((now - t0, name, dict(pairs))), seed=1, start_time=t0,
+              traffic={"agents": 2})
+    calls = [  # (arrival, kind, options); every caller joins the queue 0.05 s after it arrives
+        (0.0, "abandon", {"patience": 3.0, "ring": 10.0}),  # rings an agent, gives up at 3.05 before it answers
+        (0.5, "queue", {"patience": 1000.0, "ring": 2.0, "talk": 400.0}),  # the other agent, at once
+        (1.0, "queue", {"patience": 1000.0, "ring": 2.0, "talk": 400.0}),  # the first agent, once it is free
+        (1.5, "queue", {"patience": 50.0}),  # both agents busy: gives up after 50 s
+        (2.0, "queue", {"patience": 1000.0}),  # both agents busy: the queue's 300 s timeout
+    ]
+    for at, kind, options in calls:
+        pbx.sched.add(pbx.scenario(kind, **options), at)
+    pbx.sched.run_until(t0 + 2000)
+    assert not pbx.linked
+    recs = list(pbx.calls.values())
+    assert [r.disposition for r in recs] == ["abandoned", "answered", "answered", "abandoned", "no answer"]
+    assert [r.queue for r in recs] == ["support"] * 5
+    agents = [r.agent for r in recs]
+    assert agents[0] is None and agents[3] is None and agents[4] is None
+    assert {agents[1], agents[2]} == {"Agent One", "Agent Two"}
+
+    def at(name: str, rec: int, key: str = "Linkedid") -> list[float]:
+        return [round(t, 3) for t, n, f in events if n == name and f.get(key) == recs[rec].linkedid]
+
+    assert at("AgentCalled", 0) == [0.05] and at("QueueCallerAbandon", 0) == [3.05]
+    assert [f["DialStatus"] for _, n, f in events if n == "DialEnd" and f["Linkedid"] == recs[0].linkedid] == [
+        "CANCEL"]
+    assert at("AgentCalled", 1) == [0.55] and at("AgentConnect", 1) == [2.55]
+    assert at("AgentCalled", 2) == [3.05] and at("AgentConnect", 2) == [5.05]  # freed by caller 0, not later ones
+    assert at("AgentCalled", 3) == [] and at("QueueCallerAbandon", 3) == [51.55]
+    assert at("AgentCalled", 4) == [] and at("QueueCallerAbandon", 4) == [] and at("QueueCallerLeave", 4) == [302.05]
+    for i, rec in enumerate(recs):
+        assert rec.answer is None if i in (0, 3, 4) else rec.answer == pytest.approx(t0 + [0, 2.55, 5.05][i])
+    q = pbx.queues["support"]
+    assert (q.completed, q.abandoned, q.callers, q.offers, q.assigned) == (2, 2, [], {}, {})
+    assert not any(m.in_call for m in q.members)

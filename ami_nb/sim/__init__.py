@@ -14,7 +14,9 @@ In-process (the server runs its own asyncio loop in a daemon thread)::
 What it serves is taken from real Asterisk 22.10.1 transcripts: the banner, Login (plain and MD5), the
 per-user read/write classes, ``Events`` and ``Filter``, 38 actions in their recorded shapes, the demo
 dialplan (``Originate Local/100@demo`` gives the recorded 125-event sequence), and traffic calls between PJSIP
-phones through the ``support`` queue. The clock is virtual: ``time_scale`` simulated seconds pass per real
+phones through the ``support`` queue, served as app_queue with ``autofill=yes`` serves it: a free agent rings at
+once for the longest-waiting caller, and each caller's patience (``abandon`` callers are the impatient ones)
+races the answer and the queue's timeout. The clock is virtual: ``time_scale`` simulated seconds pass per real
 second (``math.inf`` in :meth:`SimPBX.simulate`: as fast as possible) and the same seed gives the same calls and
 events. With ``timestampevents=True`` every event carries ``Timestamp:`` on that clock: turn it on whenever the
 time scale is not 1, or durations measured from arrival times are scaled.

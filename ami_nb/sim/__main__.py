@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--mix", default="", help="scenario weights, e.g. answered=5,queue=3,abandon=1")
     g.add_argument("--agents", type=int, default=3, help="queue agents taking calls (default 3)")
     g.add_argument("--talk-mean", type=float, default=180.0, help="mean talk time, simulated s (default 180)")
-    g.add_argument("--patience-mean", type=float, default=45.0, help="mean wait before abandoning (default 45)")
+    g.add_argument("--patience-mean", type=float, default=45.0,
+                   help="an abandon caller's mean patience in the queue, simulated s (default 45)")
+    g.add_argument("--queue-patience-mean", type=float, default=600.0,
+                   help="a queue caller's mean patience (default 600; the queue times out at 300)")
     f = p.add_argument_group("benchmark / replay")
     f.add_argument("--flood", type=int, default=0, metavar="N", help="flood N events to the clients, then report")
     f.add_argument("--flood-clients", type=int, default=1, help="clients to wait for before flooding (default 1)")
@@ -74,7 +77,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await asyncio.Event().wait()
         return 0
     traffic = {"rate": args.rate, "agents": args.agents, "talk_mean": args.talk_mean,
-               "patience_mean": args.patience_mean}
+               "patience_mean": args.patience_mean, "queue_patience_mean": args.queue_patience_mean}
     mix = _mix(args.mix)
     if mix:
         traffic["mix"] = mix

@@ -63,9 +63,11 @@ class Traffic:
     """Traffic options. Times are simulated seconds; rates are calls per simulated hour.
 
     Arrivals are Poisson (``rate``); ``mix`` weights the scenarios; talk and ring times are exponential with
-    means ``talk_mean`` (at least ``talk_min``) and ``ring_mean``; an ``abandon`` caller waits an exponential
-    ``patience_mean`` before hanging up; a ``queue`` caller leaves after ``queue_timeout``; ``agents`` members of
-    ``queue`` take calls (dynamic members are added when the config has fewer).
+    means ``talk_mean`` (at least ``talk_min``) and ``ring_mean``. Every queue caller is connected to the first
+    free agent (in order of arrival) unless its patience runs out first (it abandons, also while an agent rings)
+    or the queue's ``queue_timeout`` does (it leaves unanswered): patience is exponential (at least 2 s) with mean
+    ``patience_mean`` for an ``abandon`` (impatient) caller and ``queue_patience_mean`` for a ``queue`` caller;
+    ``agents`` members of ``queue`` take calls (dynamic members are added when the config has fewer).
     """
 
     rate: float = 120.0
@@ -75,6 +77,7 @@ class Traffic:
     talk_min: float = 5.0
     ring_mean: float = 8.0
     patience_mean: float = 45.0
+    queue_patience_mean: float = 600.0
     queue_timeout: float = 300.0
     queue: str = "support"
 
@@ -248,3 +251,7 @@ class Queue:
     talktime: float = 0.0
     rr: int = 0
     changed: Signal = field(default_factory=lambda: Signal())
+    #: callers waiting for an agent -> the Signal that tells them one was offered
+    offers: dict[Channel, Signal] = field(default_factory=dict)
+    #: callers an agent was offered to (ringing) -> that member
+    assigned: dict[Channel, Member] = field(default_factory=dict)

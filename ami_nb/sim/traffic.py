@@ -34,8 +34,10 @@ class TrafficMixin:
         return USERS[i], FIRST_NAMES[i], f"{2000 + i}"
 
     def scenario(self, kind: str, *, caller: str | None = None, callee: str | None = None,
-                 talk: float | None = None, ring: float | None = None) -> Scenario:
-        """One call of the given kind (see :data:`DEFAULT_MIX`)."""
+                 talk: float | None = None, ring: float | None = None,
+                 patience: float | None = None) -> Scenario:
+        """One call of the given kind (see :data:`DEFAULT_MIX`); ``patience`` (queue calls) is how long the
+        caller waits for an agent before hanging up (drawn when not given)."""
         t = self.traffic
         cu, cname, cnum = self._party()
         if caller:
@@ -48,7 +50,7 @@ class TrafficMixin:
         talk = self._exp(t.talk_mean, t.talk_min) if talk is None else talk
         ring = self._exp(t.ring_mean, 1.0) if ring is None else ring
         if kind in ("queue", "abandon"):
-            return self._queue_call(kind, cu, cname, cnum, talk)
+            return self._queue_call(kind, cu, cname, cnum, talk, ring, patience)
         if kind not in DISPOSITION:
             raise ValueError(f"unknown scenario {kind!r}; known: {sorted(DISPOSITION)}")
         return self._direct_call(kind, cu, cname, cnum, du, dnum, talk, ring)
@@ -168,37 +170,54 @@ class TrafficMixin:
         self.emit("HangupRequest", CALL, [*target.snapshot(), ("Cause", "16")])
         self.hangup(target, 16, request=False)
 
-    def _queue_call(self, kind: str, cu: str, cname: str, cnum: str, talk: float) -> Scenario:
+    def _queue_call(self, kind: str, cu: str, cname: str, cnum: str, talk: float, ring: float,
+                    patience: float | None = None) -> Scenario:
+        """A caller in the queue, served as app_queue serves it with ``autofill=yes``.
+
+        Waiting callers are offered free agents in order of arrival (:meth:`_queue_dispatch`), the agent chosen by
+        the queue's strategy. Every caller draws a patience (exponential; ``abandon`` callers are the impatient
+        ones, mean ``patience_mean``, ``queue`` callers mean ``queue_patience_mean``) that races being answered
+        and the queue's timeout: answered (AgentConnect), abandoned (QueueCallerAbandon, also while an agent
+        rings) or timed out (QueueCallerLeave after ``queue_timeout``, disposition ``no answer``)."""
         t = self.traffic
         q = self.queues.get(t.queue) or next(iter(self.queues.values()))
         caller = self._caller_leg(cu, cname, cnum, "300", kind, q.name)
         rec = caller.call
         assert rec is not None
         rec.queue = q.name
+        if patience is None:
+            mean = t.patience_mean if kind == "abandon" else t.queue_patience_mean
+            patience = self._exp(mean, 2.0)
         yield 0.05
         self.newexten(caller, "Answer", "", priority=2)
         self.cel(caller, "ANSWER")
         self.newstate(caller, 6)
         self.newexten(caller, "Queue", f"{q.name},rt,,,300", priority=3)
         q.callers.append(caller)
+        offered = Signal()
+        q.offers[caller] = offered
         joined = self.now
         self.emit("QueueCallerJoin", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                              ("Position", str(len(q.callers))), ("Count", str(len(q.callers)))])
-        patience = self._exp(t.patience_mean, 2.0) if kind == "abandon" else t.queue_timeout
-        deadline = joined + patience
-        members = self._agents(q)
+        gives_up = joined + patience
+        times_out = joined + t.queue_timeout
+        deadline = min(gives_up, times_out)
+        self._queue_dispatch(q)
+        member: Member | None = q.assigned.get(caller)
+        while member is None and self.now < deadline - 1e-9:
+            yield (offered, deadline - self.now)
+            member = q.assigned.get(caller)
         agent_ch: Channel | None = None
-        member: Member | None = None
-        rang = False
-        while agent_ch is None and self.now < deadline - 1e-9:
-            free = [m for m in members if not m.in_call and not m.paused]
-            head = bool(q.callers) and q.callers[0] is caller
-            if free and head and kind != "abandon":
-                member = free[q.rr % len(free)]
-                q.rr += 1
-                member.in_call = True
-                agent_ch = self._queue_ring(q, caller, member)
-                ring = self._exp(t.ring_mean, 1.0)
+        if member is not None:  # an agent is free for this caller: ring it; the caller may still give up
+            agent_ch = self._queue_ring(q, caller, member)
+            if deadline < self.now + ring - 1e-9:
+                yield max(0.0, deadline - self.now)
+                self.dial_end(caller, agent_ch, "CANCEL")
+                self.hangup(agent_ch, 16, request=False, h_exten=False)
+                q.assigned.pop(caller, None)
+                member.in_call = False
+                agent_ch = None
+            else:
                 yield ring
                 if agent_ch.peer is not None:  # the agent's Local ;2 answers, then ;1 is up
                     self.cel(agent_ch.peer, "ANSWER")
@@ -211,38 +230,27 @@ class TrafficMixin:
                                                   ("Queue", q.name), ("MemberName", member.name),
                                                   ("Interface", member.interface), ("RingTime", str(int(ring))),
                                                   ("HoldTime", str(int(hold)))])
-                break
-            if kind == "abandon" and free and head and not rang:
-                rang = True
-                ringing = free[q.rr % len(free)]
-                ring_ch = self._queue_ring(q, caller, ringing)
-                ring = min(max(0.0, deadline - self.now), 5.0)
-                yield ring
-                self.dial_end(caller, ring_ch, "NOANSWER")
-                self.emit("AgentRingNoAnswer", AGENT, [*caller.snapshot(), *ring_ch.snapshot("Dest"),
-                                                       ("Queue", q.name), ("MemberName", ringing.name),
-                                                       ("Interface", ringing.interface),
-                                                       ("RingTime", str(int(ring)))])
-                self.hangup(ring_ch, 16, request=False, h_exten=False)
-                continue
-            yield (q.changed, deadline - self.now)
         pos = q.callers.index(caller) + 1
         q.callers.remove(caller)
-        self.queue_changed(q)
+        q.offers.pop(caller, None)
+        q.assigned.pop(caller, None)
         if agent_ch is None or member is None:
             hold = self.now - joined
-            if kind == "abandon":
+            abandoned = gives_up <= times_out
+            if abandoned:
                 q.abandoned += 1
                 self.emit("QueueCallerAbandon", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                                         ("Position", str(pos)), ("OriginalPosition", str(pos)),
                                                         ("HoldTime", str(int(hold)))])
             self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                                   ("Count", str(len(q.callers))), ("Position", str(pos))])
-            rec.disposition, rec.hangup_cause = ("abandoned" if kind == "abandon" else "no answer"), 16
+            self.queue_changed(q)
+            rec.disposition, rec.hangup_cause = ("abandoned" if abandoned else "no answer"), 16
             self.hangup(caller, 16)
             return
         self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                               ("Count", str(len(q.callers))), ("Position", str(pos))])
+        self.queue_changed(q)
         rec.answer = self.now
         rec.agent = member.name
         rec.callee = member.interface
@@ -270,8 +278,26 @@ class TrafficMixin:
         member.in_call = False
         self.queue_changed(q)
 
+    def _queue_dispatch(self, q: Queue) -> None:
+        """Offer free agents to the waiting callers, first come first served (app_queue with autofill=yes):
+        each free, unpaused member goes to the longest-waiting caller without one, picked by the strategy."""
+        members = self._agents(q)
+        for caller in q.callers:
+            if caller in q.assigned or caller not in q.offers:
+                continue
+            free = [m for m in members if not m.in_call and not m.paused]
+            if not free:
+                return
+            member = free[q.rr % len(free)]
+            q.rr += 1
+            member.in_call = True
+            q.assigned[caller] = member
+            self.sched.fire(q.offers[caller])
+
     def queue_changed(self, q: Queue) -> None:
-        """Wake the callers waiting in ``q`` (an agent is free, a caller left, a pause changed)."""
+        """Something changed in ``q`` (an agent is free, a caller left, a pause changed): offer the free agents
+        to the waiting callers and wake whoever waits on the queue."""
+        self._queue_dispatch(q)
         sig, q.changed = q.changed, Signal()
         self.sched.fire(sig)
 
