@@ -40,7 +40,11 @@ class SimProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 async def ami_nb_run(port: int, n: int) -> tuple[int, float]:

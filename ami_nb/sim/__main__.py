@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import math
+import os
 import signal
 import sys
+import threading
 
 from .model import DEFAULT_MIX
 from .server import DEFAULT_USERS, AMIServer, server_tls
@@ -121,12 +123,20 @@ def _announce(args: argparse.Namespace, port: int, what: str) -> None:
     print(f"ami-sim: {what}; listening on {args.host}:{port}", file=sys.stderr, flush=True)
 
 
+def _terminate(*_: object) -> None:
+    """SIGTERM: shut down cleanly, but never hang on it (a client that stopped reading holds a flood's drain)."""
+    watchdog = threading.Timer(3.0, os._exit, (0,))
+    watchdog.daemon = True
+    watchdog.start()
+    sys.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGTERM, _terminate)
     except ValueError:
         pass
     try:
