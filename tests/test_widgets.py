@@ -180,7 +180,8 @@ def test_session_live_follows_a_simulated_call() -> None:
             wait_for(lambda: "connected" in view.header.value)
             session.action("Originate", Channel="Local/100@demo", Context="demo", Exten="long", Priority=1,
                            Async=True)
-            wait_for(lambda: (view.counters.get("channels") or 0) >= 2, timeout=10)
-            assert "Local/100@demo" in view.channels_html.value
+            # the redraw thread sets the counters, then the table: wait for the table itself
+            wait_for(lambda: "Local/100@demo" in view.channels_html.value, timeout=10)
+            assert (view.counters.get("channels") or 0) >= 2
         finally:
             view.stop()
