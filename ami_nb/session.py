@@ -11,9 +11,11 @@ import asyncio
 import concurrent.futures
 import getpass
 import inspect
+import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -84,14 +86,22 @@ class Recording:
     """Writes the raw received byte stream to a file (the transcript format); ``.stop()`` or ``with``.
 
     It starts with the banner line and the bytes of any message already half received, so the file parses whole.
-    After a reconnect the new connection's banner appears in the stream again.
+    After a reconnect the new connection's banner appears in the stream again. With ``timeline`` (the default) a
+    ``<stem>.timeline.jsonl`` beside it records when each read arrived, in the transcripts' timeline format, so
+    ``read_transcript`` gives replayed events their real ``received`` times.
     """
 
-    def __init__(self, client: AMIClient, path: str | os.PathLike[str], run: Callable[..., Any]) -> None:
+    def __init__(self, client: AMIClient, path: str | os.PathLike[str], run: Callable[..., Any], *,
+                 timeline: bool = True) -> None:
         self.path = Path(path)
         self._client = client
         self._run = run
         self._file = self.path.open("wb")
+        self.timeline_path = self.path.with_name(self.path.stem + ".timeline.jsonl") if timeline else None
+        self._timeline = self.timeline_path.open("w", encoding="utf-8") if self.timeline_path else None
+        self._t0 = time.monotonic()
+        if self._timeline is not None:
+            self._timeline.write(json.dumps({"t": 0.0, "dir": "meta", "epoch": time.time()}) + "\n")
         self.bytes_written = 0
         self._stopped = False
 
@@ -108,6 +118,9 @@ class Recording:
         if data:
             self._file.write(data)
             self.bytes_written += len(data)
+            if self._timeline is not None:
+                t = round(time.monotonic() - self._t0, 6)
+                self._timeline.write(json.dumps({"t": t, "dir": "in", "data": data.decode("latin-1")}) + "\n")
 
     def stop(self) -> None:
         """Stop recording and close the file (idempotent)."""
@@ -123,6 +136,8 @@ class Recording:
         except (AMIError, RuntimeError):
             self._client.remove_raw_tap(self._write)
         self._file.close()
+        if self._timeline is not None:
+            self._timeline.close()
 
     def __enter__(self) -> Recording:
         return self
@@ -387,13 +402,16 @@ class Session(_Base):
         return live(self, rate, **options)
 
     # -- recording and lifetime ---------------------------------------------------------------------------------
-    def record(self, path: str | os.PathLike[str]) -> Recording:
-        """Start writing the raw received bytes to ``path`` (banner first); returns a handle with ``.stop()``."""
+    def record(self, path: str | os.PathLike[str], *, timeline: bool = True) -> Recording:
+        """Start writing the raw received bytes to ``path`` (banner first); returns a handle with ``.stop()``.
+
+        ``timeline`` also writes ``<stem>.timeline.jsonl`` (when each read arrived) beside it.
+        """
 
         def run(coro: Coroutine[Any, Any, Any]) -> Any:
             return self._wait(coro, 5.0, "recording")
 
-        rec = Recording(self.client, path, run)
+        rec = Recording(self.client, path, run, timeline=timeline)
         self._recordings.append(rec)
         return rec
 

@@ -246,6 +246,33 @@ def test_record_writes_the_raw_stream(session: Session, ami_server: ScriptedServ
     assert len(path.read_bytes()) == size, "nothing written after stop()"
 
 
+def test_record_timeline_gives_replayed_events_their_times(session: Session, ami_server: ScriptedServer,
+                                                            tmp_path: Path) -> None:
+    from ami_nb.recording import read_transcript
+
+    path = tmp_path / "calls.txt"
+    before = time.time()
+    with session.record(path) as rec:
+        ami_server.push_event({"Event": "Tick", "N": 1})
+        wait_until(lambda: session.events.total == 1, what="the first event")
+        time.sleep(0.3)
+        ami_server.push_event({"Event": "Tick", "N": 2})
+        wait_until(lambda: session.events.total == 2, what="the second event")
+    after = time.time()
+    assert rec.timeline_path == tmp_path / "calls.timeline.jsonl" and rec.timeline_path.is_file()
+    frame = read_transcript(path)
+    got = frame["received"].astype("int64") / 1e9
+    assert list(frame["N"].astype(str)) == ["1", "2"]
+    assert before <= got.iloc[0] <= got.iloc[1] <= after  # the real times, not one stamp for the whole file
+    assert got.iloc[1] - got.iloc[0] >= 0.25
+    live = session.events.frame()["received"].astype("int64") / 1e9
+    assert abs(got - live.to_numpy()).max() < 0.05
+    assert not (tmp_path / "plain.timeline.jsonl").exists()
+    with session.record(tmp_path / "plain.txt", timeline=False):
+        pass
+    assert not (tmp_path / "plain.timeline.jsonl").exists()
+
+
 def test_close_is_clean(ami_server: ScriptedServer) -> None:
     ami_server.reply("Stall", STALL)
     s = connect(ami_server.url, secret=SECRET, **FAST)
