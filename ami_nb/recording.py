@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import ProtocolError
 from .protocol import LATIN1_FALLBACK, Message, Parser
-from .store import EventStore
+from .store import EventStore, to_epoch
 
 __all__ = [
     "find_timeline",
@@ -98,15 +98,6 @@ def _anchor(msg: Message) -> float | None:
     return None
 
 
-def _to_epoch(start: Any) -> float:
-    if isinstance(start, (int, float)) and not isinstance(start, bool):
-        return float(start)
-    ts = pd.Timestamp(start)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.value / _NS
-
-
 def load_transcript(
     path: PathLike,
     *,
@@ -150,7 +141,7 @@ def load_transcript(
                     break
         if events:
             reads.append((t, events))
-    base = _to_epoch(start) if start is not None else (anchor if anchor is not None else 0.0)
+    base = to_epoch(start) if start is not None else (anchor if anchor is not None else 0.0)
     store = store if store is not None else EventStore()
     for t, events in reads:
         store.extend(events, base + t)
@@ -252,7 +243,7 @@ def read_jsonl(path: PathLike, *, store: EventStore | None = None) -> pd.DataFra
                 raise ValueError(f"{p.name} line {n}: expected a JSON object, got {type(rec).__name__}")
             recv = rec.pop("received", None)
             if recv != last_recv:  # the events of one read share their time: parse it once
-                last_recv, t = recv, (_to_epoch(recv) if recv is not None else 0.0)
+                last_recv, t = recv, (to_epoch(recv) if recv is not None else 0.0)
             if all(type(v) is str for v in rec.values()):
                 msg = Message(rec)  # the common case: one text value per key
             else:

@@ -351,7 +351,8 @@ def _epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
     return out.where(~missing) if missing.any() else out
 
 
-def _to_epoch(since: Any) -> float:
+def to_epoch(since: Any) -> float:
+    """Epoch seconds from a number, a datetime, a pandas Timestamp or an ISO string (naive means UTC)."""
     if isinstance(since, (int, float)) and not isinstance(since, bool):
         return float(since)
     ts = pd.Timestamp(since)
@@ -606,7 +607,7 @@ class EventStore:
     def _build(self, pattern: str | Sequence[str] | None, last: int | None, since: Any, columns: Iterable[str] | None,
                after: int | None) -> tuple[pd.DataFrame, int]:
         chunks, starts, order, end = self._all_chunks(after)
-        since_epoch = _to_epoch(since) if since is not None else None
+        since_epoch = to_epoch(since) if since is not None else None
         if pattern is not None:
             pats = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
 
