@@ -272,14 +272,16 @@ class PBX(TrafficMixin):
         if peer is None:
             self.cel(ch, "BRIDGE_ENTER", extra=extra)
 
-    def bridge_leave(self, ch: Channel) -> None:
+    def bridge_leave(self, ch: Channel, *, cel: bool = True) -> None:
+        """BridgeLeave, its CEL BRIDGE_EXIT (unless it came earlier: ``cel=False``), BridgeDestroy when empty."""
         b = ch.bridge
         if b is None:
             return
         b.channels.remove(ch)
         ch.bridge = None
         self.emit("BridgeLeave", CALL, [*b.fields(), *ch.snapshot()])
-        self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": b.id, "bridge_technology": "simple_bridge"})
+        if cel:
+            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": b.id, "bridge_technology": "simple_bridge"})
         if not b.channels:
             self.emit("BridgeDestroy", CALL, b.fields())
 
@@ -367,7 +369,7 @@ class PBX(TrafficMixin):
         cause = ch.pending_cause if ch.pending_cause is not None else 16
         if ch.bridge is not None:
             self.varset(ch, "BRIDGEPEER", "")
-            self._leave_quiet(ch)
+            self.bridge_leave(ch, cel=False)
         self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
@@ -380,7 +382,7 @@ class PBX(TrafficMixin):
             return
         ch.hungup = True
         b = ch.bridge
-        self._leave_quiet(ch)
+        self.bridge_leave(ch, cel=False)
         peer = ch.peer
         if peer is not None and not peer.hungup:
             self.emit("HangupRequest", CALL, [*peer.snapshot(), ("Cause", str(cause))])
@@ -400,17 +402,6 @@ class PBX(TrafficMixin):
             peer.pending_cause = cause
             self.emit("SoftHangupRequest", CALL, [*peer.snapshot(), ("Cause", "16")])
             self._final(peer, cause, h_exten=h_exten)
-
-    def _leave_quiet(self, ch: Channel) -> None:
-        """BridgeLeave (and BridgeDestroy when empty) without the CEL, which came earlier."""
-        b = ch.bridge
-        if b is None:
-            return
-        b.channels.remove(ch)
-        ch.bridge = None
-        self.emit("BridgeLeave", CALL, [*b.fields(), *ch.snapshot()])
-        if not b.channels:
-            self.emit("BridgeDestroy", CALL, b.fields())
 
     def _linkedid_end(self, ch: Channel, cause: int) -> None:
         if any(not c.hungup for c in self.linked.get(ch.linkedid, [])):
@@ -735,7 +726,7 @@ class PBX(TrafficMixin):
             if caller.hungup:  # the caller was asked to hang up while bridged: finish Dial, then hang up
                 self.varset(caller, "BRIDGEPEER", "")
                 self.varset(one, "BRIDGEPEER", "")
-                self._leave_quiet(caller)
+                self.bridge_leave(caller, cel=False)
                 for k, v in dial_vars:
                     self.varset(caller, k, v)
                 self.finish_hangup(caller)
