@@ -208,24 +208,9 @@ class Session(_Base):
     :meth:`action`; ``async`` callbacks run on the session's loop.
     """
 
-    def __init__(
-        self,
-        url_or_host: str | None = None,
-        *,
-        port: int = 5038,
-        username: str | None = None,
-        secret: str | None = None,
-        tls: bool = False,
-        auth: str = "auto",
-        events: str = "on",
-        timeout: float = 10.0,
-        store_capacity: int = 1_000_000,
-        **client_options: Any,
-    ) -> None:
-        super().__init__(
-            url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
-            timeout=timeout, store_capacity=store_capacity, **client_options,
-        )
+    def __init__(self, url_or_host: str | None = None, **options: Any) -> None:
+        """Connect and log in (the options are :func:`connect`'s); events start flowing at once."""
+        super().__init__(url_or_host, **options)
         self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ami-callbacks")
         self._recordings: list[Recording] = []
@@ -236,7 +221,7 @@ class Session(_Base):
         self._thread.start()
         started.wait(5)
         try:
-            self._wait(self.client.connect(), _CONNECT_STEPS * timeout + _MARGIN, "connecting")
+            self._wait(self.client.connect(), _CONNECT_STEPS * self.client.timeout + _MARGIN, "connecting")
         except BaseException:
             self._stop_thread()
             raise
