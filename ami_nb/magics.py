@@ -98,9 +98,42 @@ def fill(text: str, namespace: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def parse_actions(body: str, default_action: str | None) -> list[tuple[str, dict[str, Any]]]:
+_BREAKS = frozenset("\r\n\0")
+
+
+Actions = list[tuple[str, dict[str, Any]]]
+
+
+def _fill_one(what: str, template: str, namespace: dict[str, Any]) -> str:
+    value = fill(template, namespace) if "{" in template or "}" in template else template
+    if _BREAKS.intersection(value):
+        raise AmiUsageError(
+            f"%%ami_action: {what}, once filled in, holds a line break (CR or LF) or a NUL, which would "
+            "make it other AMI headers or actions; nothing was sent. Clean the variable first (for example "
+            "value.replace('\\n', ' '))")
+    return value
+
+
+def fill_actions(actions: Actions, namespace: dict[str, Any]) -> Actions:
+    """Fill ``{name}`` into each field of already split actions (never into the cell before it is split, where
+    a value holding CR/LF would become headers or actions of its own); a filled CR, LF or NUL is refused."""
+    out: Actions = []
+    for name, fields in actions:
+        filled: dict[str, Any] = {}
+        for key, value in fields.items():
+            k = _fill_one(f"the key {key!r}", key, namespace)
+            values = value if isinstance(value, list) else [value]
+            new = [_fill_one(f"the value of {k}", v, namespace) for v in values]
+            prev = filled.get(k)
+            merged = ([] if prev is None else prev if isinstance(prev, list) else [prev]) + new
+            filled[k] = merged[0] if len(merged) == 1 else merged
+        out.append((_fill_one("the action name", name, namespace), filled))
+    return out
+
+
+def parse_actions(body: str, default_action: str | None) -> Actions:
     """Blocks of ``Key: Value`` lines (separated by blank lines) -> ``[(action, fields)]``; repeated keys -> lists."""
-    actions: list[tuple[str, dict[str, Any]]] = []
+    actions: Actions = []
     blocks = re.split(r"\n[ \t]*\n", body.replace("\r\n", "\n").strip("\n"))
     for block in blocks:
         lines = [ln for ln in block.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
@@ -329,16 +362,16 @@ class AmiMagics(Magics):
     def ami_action(self, line: str, cell: str | None = None) -> Any:
         """Send AMI actions written in wire format, one block of ``Key: Value`` lines per action.
 
-        ``{name}`` is filled from the notebook's variables (``${...}`` is left to Asterisk). Blocks separated by
-        blank lines run in order. The value is a mapping for one response, a DataFrame for a list action
+        ``{name}`` is filled from the notebook's variables into each field after the cell is split into lines, so a
+        value never becomes headers or actions: one holding CR, LF or NUL is refused (``${...}`` is left to
+        Asterisk). Blocks separated by blank lines run in order. The value is a mapping for one response, a DataFrame for a list action
         (``CoreShowChannels``, ``QueueStatus``...), the output lines for ``Command``, the parsed config for
         ``GetConfig``; a list of those for several actions. A ``Response: Error`` prints the server's message in
         one line on stderr and gives ``None`` (``AmiMagics.raise_errors`` raises instead).
         """
         args = parse_argstring(self.ami_action, line)
         conn = self.connection(args.alias)
-        body = fill(cell or "", self.shell.user_ns) if cell else ""
-        actions = parse_actions(body, args.action)
+        actions = fill_actions(parse_actions(cell or "", args.action), self.shell.user_ns if cell else {})
         if not actions:
             raise AmiUsageError("%%ami_action: nothing to send (give an action name or a cell body)")
         timeout = self.timeout if args.timeout is None else args.timeout
