@@ -364,10 +364,10 @@ class AmiMagics(Magics):
 
         ``{name}`` is filled from the notebook's variables into each field after the cell is split into lines, so a
         value never becomes headers or actions: one holding CR, LF or NUL is refused (``${...}`` is left to
-        Asterisk). Blocks separated by blank lines run in order. The value is a mapping for one response, a DataFrame for a list action
-        (``CoreShowChannels``, ``QueueStatus``...), the output lines for ``Command``, the parsed config for
-        ``GetConfig``; a list of those for several actions. A ``Response: Error`` prints the server's message in
-        one line on stderr and gives ``None`` (``AmiMagics.raise_errors`` raises instead).
+        Asterisk). Blocks separated by blank lines run in order. The value is a mapping for one response, a
+        DataFrame for a list action (``CoreShowChannels``, ``QueueStatus``...), the output lines for ``Command``,
+        the parsed config for ``GetConfig``; a list of those for several actions. A ``Response: Error`` prints the
+        server's message in one line on stderr and gives ``None`` (``AmiMagics.raise_errors`` raises instead).
         """
         args = parse_argstring(self.ami_action, line)
         conn = self.connection(args.alias)
