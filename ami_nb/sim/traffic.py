@@ -8,6 +8,9 @@ No recording of queue or transfer calls exists, so their events follow Asterisk 
 
 from __future__ import annotations
 
+from typing import Any
+
+from . import topologies
 from .scheduler import Scenario, Signal
 from .state import (
     AGENT,
@@ -35,9 +38,16 @@ class TrafficMixin:
 
     def scenario(self, kind: str, *, caller: str | None = None, callee: str | None = None,
                  talk: float | None = None, ring: float | None = None,
-                 patience: float | None = None) -> Scenario:
+                 patience: float | None = None, **options: Any) -> Scenario:
         """One call of the given kind (see :data:`DEFAULT_MIX`); ``patience`` (queue calls) is how long the
-        caller waits for an agent before hanging up (drawn when not given)."""
+        caller waits for an agent before hanging up (drawn when not given). The topologies of
+        :mod:`~ami_nb.sim.topologies` (``ringgroup``, ``followme``, ``queue_phones``, ``attended``, ``blonde``,
+        ``pickup``, ``click2dial``) take their own options."""
+        if kind in topologies.SCENARIOS:
+            extra = {k: v for k, v in (("talk", talk), ("ring", ring)) if v is not None}
+            return topologies.scenario(self, kind, **extra, **options)  # type: ignore[arg-type]
+        if options:
+            raise TypeError(f"scenario {kind!r} does not take {sorted(options)}")
         t = self.traffic
         cu, cname, cnum = self._party()
         if caller:
@@ -117,6 +127,7 @@ class TrafficMixin:
         self.newstate(caller, 6)
         rec.answer = self.now
         rec.disposition = "answered"
+        rec.answered_by = dest.device
         self.dial_end(caller, dest, "ANSWER")
         b = self.bridge_create()
         self.bridge_enter(b, dest)
@@ -148,7 +159,7 @@ class TrafficMixin:
             ("Context", "from-internal"),
             ("Extension", tnum),
         ])
-        rec.transferred = True
+        rec.transfer("blind", dest.device, f"PJSIP/{tu}", self.now)
         self.bridge_leave(caller)
         self.hangup(dest, 16, dest_channel="")
         self.newexten(caller, "Dial", f"PJSIP/{tu},30", priority=1, exten=tnum, context="from-internal")
@@ -197,6 +208,7 @@ class TrafficMixin:
         offered = Signal()
         q.offers[caller] = offered
         joined = self.now
+        rec.stint(q.name, joined)
         self.emit("QueueCallerJoin", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                              ("Position", str(len(q.callers))), ("Count", str(len(q.callers)))])
         gives_up = joined + patience
@@ -246,6 +258,7 @@ class TrafficMixin:
                                                   ("Count", str(len(q.callers))), ("Position", str(pos))])
             self.queue_changed(q)
             rec.disposition, rec.hangup_cause = ("abandoned" if abandoned else "no answer"), 16
+            rec.end_stint(self.now, "abandon" if abandoned else "timeout")
             self.hangup(caller, 16)
             return
         self.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
@@ -255,6 +268,9 @@ class TrafficMixin:
         rec.agent = member.name
         rec.callee = member.interface
         rec.disposition = "answered"
+        rec.answered_by = member.state_interface
+        rec.hop = member.interface
+        rec.end_stint(self.now, "answered", member.name)
         hold = self.now - joined
         b = self.bridge_create()
         self.bridge_enter(b, agent_ch)
