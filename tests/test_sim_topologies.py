@@ -10,11 +10,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from rawclient import RawAMI
 
 from ami_nb.protocol import Message
-from ami_nb.sim import start
+from ami_nb.sim import start, traffic
 from ami_nb.sim.model import PBX
-from ami_nb.sim.rawclient import RawAMI
 from ami_nb.sim.state import GROUND_TRUTH_COLUMNS
 
 T0 = 1_800_000_000.0
@@ -23,7 +23,7 @@ T0 = 1_800_000_000.0
 def _run(kind: str, **options: Any) -> tuple[list[tuple[float, str, dict[str, str]]], PBX]:
     events: list[tuple[float, str, dict[str, str]]] = []
     pbx = PBX(lambda name, priv, pairs, now: events.append((now, name, dict(pairs))), seed=3, start_time=T0)
-    pbx.sched.add(pbx.scenario(kind, **options))
+    pbx.sched.add(traffic.scenario(pbx, kind, **options))
     pbx.sched.run_until(T0 + 600)
     assert not pbx.linked and not pbx.channels  # every channel ended
     return events, pbx

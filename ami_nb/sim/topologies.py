@@ -24,7 +24,7 @@ The recorded server has no SIP stack, so these are built from the channel primit
   party was up but never bridged: not answered.
 
 Every scenario records :class:`~ami_nb.sim.state.CallRecord` rows (see there for the schema). Use them through
-``SimPBX.call(<scenario>, ...)`` / ``PBX.scenario(<scenario>, ...)``.
+``SimPBX.call(<scenario>, ...)`` or ``traffic.scenario(pbx, <scenario>, ...)``.
 """
 
 from __future__ import annotations
