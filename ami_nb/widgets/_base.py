@@ -209,6 +209,8 @@ class ViewBase:
                 view.refresh(force=True, header_only=True)
             except Exception as exc:
                 view.last_error = f"{type(exc).__name__}: {exc}"
+            if view._stopped_badge is not None:
+                view._update_display()  # the saved notebook's picture says "disconnected" too
 
         client.on_state_change(changed)
 
