@@ -186,6 +186,15 @@ class _Base:
         return self.client.state
 
     @property
+    def pbx(self) -> Any:
+        """The PBX's live state (:class:`ami_nb.live_state.LiveState`): channels, bridges, calls, queues, members
+        and waiting callers as DataFrames; filled by CoreShowChannels / QueueStatus on first use and after every
+        reconnect, then kept from events."""
+        from .live_state import attach
+
+        return attach(self)
+
+    @property
     def version(self) -> str | None:
         """The AMI protocol version from the banner (e.g. ``11.0.0``; not Asterisk's version)."""
         return self.client.version

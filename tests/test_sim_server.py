@@ -13,10 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rawclient import RawAMI
 
 from ami_nb.protocol import Message, Parser
 from ami_nb.sim import SimPBX, start
-from ami_nb.sim.rawclient import RawAMI
 from ami_nb.sim.replay import load_events, start_replay
 
 FIX = Path(__file__).parent / "fixtures" / "transcripts"
@@ -377,3 +377,61 @@ def test_stop_sends_shutdown_then_closes() -> None:
         pbx.stop()
         assert c.read_until(lambda: c.eof, 5)
         assert c.events()[-1].event == "Shutdown"
+
+
+def test_an_action_registered_from_another_module_is_served_with_its_permission() -> None:
+    """The registry is the one place a handler and its write classes meet: a module outside the simulator
+    registers an action, and the server answers it (and refuses it to a user without the class)."""
+    from ami_nb.sim import registry
+
+    @registry.action("SimTestEcho", privilege="system")
+    async def echo(server: registry.ServerView, conn: object, msg: Message) -> bool:
+        conn.respond(msg, "Success", ("Echo", msg.get("Text", "")))  # type: ignore[attr-defined]
+        return True
+
+    try:
+        with start() as pbx, RawAMI(pbx.host, pbx.port) as a, RawAMI(pbx.host, pbx.port) as lim:
+            a.login(events="off")
+            lim.login("limited", "lim123", events="off")
+            assert a.action("SimTestEcho", "e", Text="hi")["Echo"] == "hi"
+            assert lim.action("SimTestEcho", "e", Text="hi")["Message"] == "Permission denied"
+        with pytest.raises(ValueError, match="registered twice"):
+            registry.action("simtestecho", privilege="system")(echo)
+        with pytest.raises(ValueError, match="not in the recorded ListCommands"):
+            registry.action("SimTestNoPrivilege")(echo)
+        # an Asterisk action takes the write classes the recorded ListCommands gives it
+        assert registry.lookup("Originate").privilege == frozenset({"originate"})  # type: ignore[union-attr]
+        assert registry.lookup("QueueAdd").privilege == frozenset({"agent"})  # type: ignore[union-attr]
+    finally:
+        registry.HANDLERS.pop("simtestecho", None)
+
+
+def test_simulator_modules_import_one_way() -> None:
+    """No import cycle inside ami_nb.sim (also none hidden inside functions), and only the package's entry
+    points import the server."""
+    import ast
+
+    pkg = Path(__file__).parent.parent / "ami_nb" / "sim"
+    graph: dict[str, set[str]] = {}
+    for path in pkg.glob("*.py"):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module] if node.module else [a.name for a in node.names])
+        graph[path.stem] = deps
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for d in graph.get(todo.pop(), ()):
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    assert {"server", "actions", "registry", "connection", "wire", "access"} <= set(graph)
+    for mod in graph:
+        assert mod not in reach(mod), f"import cycle through ami_nb.sim.{mod}"
+    assert {m for m in graph if "server" in graph[m]} == {"__init__", "__main__"}
+    assert "__init__" not in set().union(*graph.values())

@@ -13,6 +13,7 @@ import threading
 
 from .model import DEFAULT_MIX
 from .server import DEFAULT_USERS, AMIServer, server_tls
+from .traffic import start_traffic
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,14 +93,14 @@ async def _serve(args: argparse.Namespace) -> int:
     await server.start(args.host, args.port, tls=tls)
     _announce(args, server.port, f"simulated PBX, seed {args.seed}, time scale {args.time_scale}")
     if args.traffic:
-        server.pbx.start_traffic()
+        start_traffic(server.pbx)
         server.wake()
     if args.flood:
         from .flood import event_pool
 
         event_pool(args.seed, args.timestampevents)  # render before any client is waiting
         while True:
-            ready = [s for s in server.sessions if s.authenticated and not (s.mask is not None and not s.mask)]
+            ready = [c for c in server.connections if c.events_on]
             if len(ready) >= args.flood_clients:
                 break
             await asyncio.sleep(0.01)

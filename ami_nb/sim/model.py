@@ -4,8 +4,9 @@ Everything runs on one virtual clock (:mod:`~ami_nb.sim.scheduler`): a scenario 
 many *simulated* seconds to wait, so the same seed gives the same calls and the same event sequence, and an
 hour of traffic can run in a few real seconds. Event fields, names and order follow the recorded transcripts
 (19, 20, 22, 23, 32): ``Originate`` of ``Local/<exten>@demo`` interprets ``extensions.conf`` priority by priority,
-with the recorded teardown order (hangup requests, bridge kicks, failed originates). Traffic scenarios live in
-:mod:`~ami_nb.sim.traffic`, state classes in :mod:`~ami_nb.sim.state`.
+with the recorded teardown order (hangup requests, bridge kicks, failed originates). Traffic scenarios are
+functions of a PBX in :mod:`~ami_nb.sim.traffic` (it imports this module, not the reverse), state classes live in
+:mod:`~ami_nb.sim.state`.
 
 The model knows nothing about sockets: every event goes to ``sink(name, privilege, pairs, when)``.
 """
@@ -46,7 +47,6 @@ from .state import (
     Traffic,
     cdr_time,
 )
-from .traffic import TrafficMixin
 
 __all__ = [
     "AGENT", "CALL", "CAUSE_TEXT", "CDR", "DEFAULT_MIX", "DIALPLAN", "DISPOSITION", "PBX", "REASON_ANSWERED",
@@ -57,7 +57,7 @@ __all__ = [
 Sink = Callable[[str, str, Pairs, float], None]
 
 
-class PBX(TrafficMixin):
+class PBX:
     """The simulated Asterisk: state plus event generation. Not thread-safe: one loop drives it."""
 
     def __init__(

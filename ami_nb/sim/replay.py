@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from ..protocol import Message, Parser, encode_message
-from .server import BANNER, response_pairs
+from .wire import BANNER, response_pairs
 
 
 def load_events(path: str | Path) -> list[Message]:
