@@ -435,3 +435,87 @@ def test_simulator_modules_import_one_way() -> None:
         assert mod not in reach(mod), f"import cycle through ami_nb.sim.{mod}"
     assert {m for m in graph if "server" in graph[m]} == {"__init__", "__main__"}
     assert "__init__" not in set().union(*graph.values())
+
+
+FORBIDDEN = "Originate Access Forbidden: app or data blacklisted"  # recording 20, manager.c
+
+
+def test_originate_permission_table_is_manager_c_s() -> None:
+    """The cases of manager.c's own unit test (originate_permissions_test, Asterisk 22.10.1)."""
+    from ami_nb.sim.access import ALL_CLASSES, originate_permitted
+
+    system, agi, none = frozenset({"system"}), frozenset({"agi"}), frozenset()
+    assert originate_permitted("exec", "", system)
+    assert originate_permitted("exec", "", system | agi)
+    assert originate_permitted("exec", "", ALL_CLASSES)
+    assert not originate_permitted("exec", "", agi)
+    assert not originate_permitted("exec", "", frozenset({"verbose"}))
+    assert not originate_permitted("exec", "", none)
+    assert originate_permitted("queue", "", none)  # no AGI argument: always allowed
+    no_agi = "somequeue,CcdHh,someURL,tt-monkeys,100,,gosub,rule,666"
+    with_agi = "somequeue,CcdHh,someURL,tt-monkeys,100,SomeAGIScript,gosub,rule,666"
+    assert originate_permitted("queue", no_agi, frozenset({"originate"}))
+    for perm in (system, agi, ALL_CLASSES):
+        assert originate_permitted("queue", with_agi, perm)
+    for perm in (none, frozenset({"originate"})):
+        assert not originate_permitted("queue", with_agi, perm)
+    assert originate_permitted("someapp", "aaaDBbbb", system)
+    assert originate_permitted("someapp", "aaa DB bbb", ALL_CLASSES)
+    assert not originate_permitted("someapp", "aaaDBbbb", none)
+    assert not originate_permitted("someapp", "aaa DB bbb", none)
+    assert originate_permitted("someapp", "aaa db bbb", none)  # the data check is case-sensitive
+
+
+def test_limited_user_may_not_originate_what_asterisk_refuses() -> None:
+    """write=originate without system: the applications and functions manager.c refuses, over a socket."""
+    refused = [
+        ("System", "true"),  # recording 20
+        ("ExternalIVR", "ivr.sh"),
+        ("ExecIf", "$[1]?Wait(1)"),  # strcasestr: "exec" anywhere in the name
+        ("TrySystem", "id"),
+        ("EAGI", "agi.sh"),
+        ("MixMonitor", "x.wav"),
+        ("Originate", "Local/1@demo,exten,demo,1"),
+        ("Wait", "${SHELL(id)}"),  # data: the function anywhere in it
+        ("Verbose", "${EVAL(x)}"),
+        ("Playback", "${DB(family/key)}"),
+        ("Queue", "support,t,,,30,agi://evil"),  # Queue with its AGI argument
+    ]
+    allowed = [("Wait", "1"), ("Queue", "support,t"), ("Verbose", "${db(x)}")]  # recording 20: Wait
+    with start() as pbx, RawAMI(pbx.host, pbx.port) as lim, RawAMI(pbx.host, pbx.port) as adm:
+        lim.login("limited", "lim123", events="off")
+        adm.login(events="off")
+        for i, (app, data) in enumerate(refused):
+            r = lim.action("Originate", f"r{i}", Channel="Local/200@demo", Application=app, Data=data, Async="true")
+            assert (r["Response"], r["Message"]) == ("Error", FORBIDDEN), (app, data)
+        for i, (app, data) in enumerate(allowed):
+            r = lim.action("Originate", f"a{i}", Channel="Local/200@demo", Application=app, Data=data, Async="true")
+            assert r["Message"] == "Originate successfully queued", (app, data)
+        r = adm.action("Originate", "adm", Channel="Local/200@demo", Application="ExecIf", Data="$[1]?Wait(1)",
+                       Async="true")
+        assert r["Message"] == "Originate successfully queued"  # the system class may
+
+
+def test_originate_and_redirect_validate_as_manager_c_does() -> None:
+    with start() as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="off")
+        base = {"Channel": "Local/200@demo", "Context": "demo", "Exten": "sink", "Async": "true"}
+        for fields, message in (
+            ({"Priority": "x"}, "Invalid priority"),
+            ({"Timeout": "soon"}, "Invalid timeout"),
+            ({"Channel": "nochanneltech"}, "Invalid channel"),
+            ({"Channel": ""}, "Channel not specified"),
+            ({"ChannelId": "u" * 150}, "Uniqueid length exceeds maximum of 149\n"),
+        ):
+            r = c.action("Originate", "o", **{**base, **fields})
+            assert (r["Response"], r["Message"]) == ("Error", message), fields
+        # sscanf("%30d") reads the leading number: " 1" and "1st" are priority 1
+        assert c.action("Originate", "o", **base, Priority=" 1")["Message"] == "Originate successfully queued"
+        assert c.action("Originate", "o", **base, Priority="1st")["Message"] == "Originate successfully queued"
+        ok = {"Channel": "Local/200@demo-1;1", "Context": "demo", "Exten": "sink", "Priority": "1"}
+        for drop, message in (("Channel", "Channel not specified"), ("Context", "Context not specified"),
+                              ("Exten", "Exten not specified"), ("Priority", "Priority not specified")):
+            r = c.action("Redirect", "r", **{k: v for k, v in ok.items() if k != drop})
+            assert r["Message"] == message
+        assert c.action("Redirect", "r", **{**ok, "Priority": "first"})["Message"] == "Priority is invalid"
+        assert c.action("Redirect", "r", **ok)["Message"] == "Channel does not exist: Local/200@demo-1;1"

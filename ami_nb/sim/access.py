@@ -145,3 +145,70 @@ def parse_filter(criteria: str | None, pattern: str | None) -> EventFilter | str
         return EventFilter(action == "include", opts.get("name"), opts.get("header"), method, pattern or "")
     except re.error:
         return FILTER_COMPILE
+
+
+# -- Originate: applications and functions that need more than the originate class --------------------------------
+# manager.c's originate_app_permissions table (Asterisk 22.10.1), in its order: the first entry that matches
+# decides, and the Originate is refused unless the user's write classes hold one of the entry's classes.
+# "app" entries match the Application anywhere, case-insensitively (strcasestr: ExecIf, TrySystem, EAGI match);
+# "data" entries match the Data anywhere, case-sensitively (strstr: "${SHELL(", but also "FEEDBACK" for DB);
+# "queue" matches a Queue application whose sixth argument (AGI) is set.
+ORIGINATE_RULES: tuple[tuple[str, str, frozenset[str]], ...] = (
+    *(("app", name, frozenset({"system"}))
+      for name in ("agi", "dbdeltree", "exec", "externalivr", "mixmonitor", "originate", "reload", "system")),
+    ("queue", "queue", frozenset({"agi", "system"})),
+    *(("data", name, frozenset({"system"})) for name in ("CURL", "DB", "EVAL", "FILE", "ODBC", "REALTIME", "SHELL")),
+)
+ORIGINATE_FORBIDDEN = "Originate Access Forbidden: app or data blacklisted"
+
+
+def app_args(data: str) -> list[str]:
+    """Dialplan application arguments as ``AST_STANDARD_APP_ARGS`` splits them: on commas outside parentheses,
+    brackets and double quotes, with the quotes and backslash escapes removed."""
+    args: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    quoted = False
+    escaped = False
+    for ch in data:
+        if escaped:
+            cur.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif quoted:
+            cur.append(ch)
+        elif ch in "([":
+            depth += 1
+            cur.append(ch)
+        elif ch in ")]" and depth:
+            depth -= 1
+            cur.append(ch)
+        elif ch == "," and not depth:
+            args.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    args.append("".join(cur))
+    return args
+
+
+def _rule_matches(kind: str, search: str, app: str, data: str) -> bool:
+    if kind == "app":
+        return search in app.lower()
+    if kind == "data":
+        return bool(data) and search in data
+    if search not in app.lower() or not data:  # queue: only with its AGI argument set
+        return False
+    args = app_args(data)
+    return len(args) > 5 and bool(args[5])
+
+
+def originate_permitted(app: str, data: str, write: frozenset[str]) -> bool:
+    """manager.c's ``is_originate_app_permitted``: may a user with these write classes originate ``app(data)``?"""
+    for kind, search, need in ORIGINATE_RULES:
+        if _rule_matches(kind, search, app, data):
+            return bool(need & write)
+    return True

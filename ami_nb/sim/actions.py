@@ -18,7 +18,7 @@ import time
 
 from ..protocol import Message
 from . import configs
-from .access import Pairs, classes, events_mask, parse_filter
+from .access import ORIGINATE_FORBIDDEN, Pairs, classes, events_mask, originate_permitted, parse_filter
 from .connection import ManagerConnection
 from .flood import flood
 from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, _split_callerid
@@ -27,7 +27,7 @@ from .wire import list_item, list_response
 
 VERSION_LINE = "Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux on 2026-11-26 08:00:43 UTC"
 BLACKLISTED = ("module load", "module unload", "module reload", "restart", "core restart", "core stop", "stop")
-FORBIDDEN_APPS = ("system", "exec", "trysystem", "eval", "agi", "fastagi", "eagi", "deadagi", "mixmonitor")
+MAX_PUBLIC_UNIQUEID = 149  # AST_MAX_PUBLIC_UNIQUEID, include/asterisk/channel.h
 LOADED_MODULES = frozenset(
     {"app_queue", "app_dial", "app_confbridge", "app_echo", "app_playback", "app_verbose", "app_userevent",
      "app_stack", "pbx_config", "chan_bridge_media", "bridge_simple", "bridge_softmix", "bridge_native_rtp",
@@ -350,24 +350,40 @@ async def _showdialplan(server: ServerView, conn: ManagerConnection, msg: Messag
 # -- originate / hangup / redirect -------------------------------------------------------------------------------
 @action("Originate")
 async def _originate(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
-    channel = msg.get("Channel")
+    # The checks and messages of manager.c's action_originate (Asterisk 22.10.1), in its order.
+    channel = msg.get("Channel", "")
+    app = msg.get("Application") or None
+    exten = msg.get("Exten") or None
+    data = msg.get("Data", "")
+    if any(len(msg.get(k, "")) > MAX_PUBLIC_UNIQUEID for k in ("ChannelId", "OtherChannelId")):
+        conn.respond(msg, "Error", ("Message", f"Uniqueid length exceeds maximum of {MAX_PUBLIC_UNIQUEID}\n"))
+        return True
     if not channel:
         conn.respond(msg, "Error", ("Message", "Channel not specified"))
         return True
-    app = msg.get("Application")
-    exten = msg.get("Exten")
-    if app is None and exten is None:
-        conn.respond(msg, "Error", ("Message", "Exten not specified"))  # Asterisk needs an exten or an app
+    priority = msg.get("Priority", "")
+    pi = scan_int(priority) if priority else 0
+    if pi is None:  # not a number, and the demo dialplan has no priority labels to look it up by
+        conn.respond(msg, "Error", ("Message", "Invalid priority"))
         return True
-    if app is not None and "system" not in conn.write:
-        data = msg.get("Data", "")
-        if app.lower() in FORBIDDEN_APPS or any(f in data.lower() for f in ("system(", "exec(", "eval(")):
-            conn.respond(msg, "Error", ("Message", "Originate Access Forbidden: app or data blacklisted"))
-            return True
-    try:
-        timeout = float(msg.get("Timeout", "30000")) / 1000.0
-    except ValueError:
-        timeout = 30.0
+    timeout_text = msg.get("Timeout", "")
+    timeout_ms = scan_int(timeout_text) if timeout_text else 30000
+    if timeout_ms is None:
+        conn.respond(msg, "Error", ("Message", "Invalid timeout"))
+        return True
+    timeout = timeout_ms / 1000.0
+    if "/" not in channel:
+        conn.respond(msg, "Error", ("Message", "Invalid channel"))
+        return True
+    if app is not None and not originate_permitted(app, data, conn.write):
+        conn.respond(msg, "Error", ("Message", ORIGINATE_FORBIDDEN))
+        return True
+    if app is None and exten is None:
+        # Asterisk looks the empty extension up when a priority is given; without one a synchronous Originate
+        # is refused (an asynchronous one is queued and fails later: answered here with the same refusal).
+        conn.respond(msg, "Error", ("Message", "Extension does not exist." if pi else
+                                    "Originate with 'Exten' requires 'Context' and 'Priority'"))
+        return True
     variables: Pairs = []
     for v in msg.getall("Variable"):
         for part in v.split(","):
@@ -387,7 +403,7 @@ async def _originate(server: ServerView, conn: ManagerConnection, msg: Message) 
         pairs.append(("Response", "Success" if reason == REASON_ANSWERED else "Failure"))
         pairs.append(("Channel", ch.name if ch is not None else channel))
         if app is not None:
-            pairs += [("Application", app), ("Data", msg.get("Data", ""))]
+            pairs += [("Application", app), ("Data", data)]
         else:
             pairs += [("Context", msg.get("Context", "")), ("Exten", exten or "")]
         pairs.append(("Reason", str(reason)))
@@ -404,8 +420,8 @@ async def _originate(server: ServerView, conn: ManagerConnection, msg: Message) 
             done.set_result(reason)
 
     gen = server.pbx.originate(
-        channel, context=msg.get("Context"), exten=exten, priority=int(msg.get("Priority", "1") or 1),
-        application=app, data=msg.get("Data", ""), callerid=callerid, variables=variables,
+        channel, context=msg.get("Context"), exten=exten, priority=pi or 1,
+        application=app, data=data, callerid=callerid, variables=variables,
         account=msg.get("Account", ""), timeout=timeout, on_result=on_result,
     )
     if is_async:
@@ -424,6 +440,16 @@ async def _originate(server: ServerView, conn: ManagerConnection, msg: Message) 
     else:
         conn.respond(msg, "Error", ("Message", "Originate failed"))
     return True
+
+
+_SCANF_INT = re.compile(r"\s*([-+]?\d{1,29})")
+
+
+def scan_int(text: str) -> int | None:
+    """``sscanf(text, "%30d")`` as manager.c reads numbers: leading blanks skipped, trailing text ignored
+    (``"5s"`` is 5), None when no digits start it."""
+    m = _SCANF_INT.match(text)
+    return int(m.group(1)) if m else None
 
 
 def _find(server: ServerView, name: str) -> Channel | None:
@@ -463,13 +489,19 @@ async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> 
 
 @action("Redirect")
 async def _redirect(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
-    ch = _find(server, msg.get("Channel", ""))
-    if ch is None:
-        conn.respond(msg, "Error", ("Message", "Channel not existent"))
+    # manager.c's action_redirect checks and messages, in its order (ExtraChannel is not simulated)
+    name, ctx, exten, priority = (msg.get(k, "") for k in ("Channel", "Context", "Exten", "Priority"))
+    for value, missing in ((name, "Channel"), (ctx, "Context"), (exten, "Exten"), (priority, "Priority")):
+        if not value:
+            conn.respond(msg, "Error", ("Message", f"{missing} not specified"))
+            return True
+    prio = scan_int(priority)
+    if prio is None or prio < 1:  # no priority labels in the demo dialplan
+        conn.respond(msg, "Error", ("Message", "Priority is invalid"))
         return True
-    ctx, exten = msg.get("Context", ch.context), msg.get("Exten", "")
-    if not exten:
-        conn.respond(msg, "Error", ("Message", "Exten not specified"))
+    ch = _find(server, name)
+    if ch is None:
+        conn.respond(msg, "Error", ("Message", f"Channel does not exist: {name}"))
         return True
     conn.respond(msg, "Success", ("Message", "Redirect successful"))
     pbx = server.pbx
@@ -479,10 +511,6 @@ async def _redirect(server: ServerView, conn: ManagerConnection, msg: Message) -
         for other in list(b.channels):
             if other.dialed:
                 pbx.kick(other)
-    try:
-        prio = int(msg.get("Priority", "1") or 1)
-    except ValueError:
-        prio = 1
     pbx.sched.add(pbx.run_dialplan(ch, ctx, exten, start=prio))
     server.wake()
     return True
