@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import getpass
 import inspect
 import json
 import logging
@@ -19,11 +18,11 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from .client import AMIClient, EventCallback
 from .errors import AMIConnectionError, AMIError, AMITimeoutError
 from .response import Response
+from .targets import Target, resolve_target
 
 __all__ = ["AsyncSession", "Recording", "Session", "connect", "parse_target"]
 
@@ -41,39 +40,9 @@ def parse_target(
     secret: str | None = None,
     tls: bool = False,
 ) -> tuple[str, int, str, str, bool]:
-    """``(host, port, username, secret, tls)`` from ``ami://user@host:port`` / ``amis://…`` or a bare host.
-
-    The secret comes from the argument, else the URL, else ``AMI_SECRET``, else a hidden ``getpass`` prompt.
-    The user name from the argument, else the URL, else ``AMI_USERNAME``.
-    """
-    host = url_or_host or os.environ.get("AMI_HOST") or "127.0.0.1"
-    url_user = url_secret = None
-    if "://" in host:
-        try:  # urllib's errors quote the URL, and so a part of any secret in it: never pass them on
-            parts = urlsplit(host)
-            url_port = parts.port
-        except ValueError:
-            raise ValueError(
-                "malformed AMI URL (use ami://user@host:port; percent-encode '/', '#', '?' and '@' in a secret)"
-            ) from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("ami", "amis"):
-            raise ValueError(f"unknown AMI URL scheme {scheme!r}: use ami://user@host:port or amis:// (TLS)")
-        tls = tls or scheme == "amis"
-        url_user = unquote(parts.username) if parts.username else None
-        url_secret = unquote(parts.password) if parts.password else None
-        if url_port is not None:
-            port = url_port
-        host = parts.hostname or "127.0.0.1"
-    user = username or url_user or os.environ.get("AMI_USERNAME")
-    if not user:
-        raise ValueError("no AMI user name: pass username=..., use ami://user@host:port, or set AMI_USERNAME")
-    pw = secret if secret is not None else url_secret
-    if pw is None:
-        pw = os.environ.get("AMI_SECRET")
-    if pw is None:
-        pw = getpass.getpass(f"AMI secret for {user}@{host}:{port}: ")
-    return host, int(port), user, pw, tls
+    """``(host, port, username, secret, tls)``: :func:`ami_nb.targets.resolve_target`, kept for older callers."""
+    t = resolve_target(url_or_host, port=port, username=username, secret=secret, tls=tls)
+    return t.host, t.port, t.username, t.secret, t.tls
 
 
 def _make_store(capacity: int) -> Any:
@@ -155,7 +124,7 @@ class _Base:
 
     def __init__(
         self,
-        url_or_host: str | None = None,
+        url_or_host: str | Target | None = None,
         *,
         port: int = 5038,
         username: str | None = None,
@@ -167,11 +136,12 @@ class _Base:
         store_capacity: int = 1_000_000,
         **client_options: Any,
     ) -> None:
-        host, port, user, pw, tls = parse_target(url_or_host, port=port, username=username, secret=secret, tls=tls)
+        target = resolve_target(url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth)
         self.client = AMIClient(
-            host, port, username=user, secret=pw, tls=tls, auth=auth, events=events, timeout=timeout, **client_options
+            target.host, target.port, username=target.username, secret=target.secret, tls=target.tls,
+            auth=target.auth, events=events, timeout=timeout, **client_options
         )
-        del pw
+        del target
         self.events = _make_store(store_capacity)
         self.client.add_batch_sink(self.events.extend)
 
@@ -217,7 +187,7 @@ class Session(_Base):
     :meth:`action`; ``async`` callbacks run on the session's loop.
     """
 
-    def __init__(self, url_or_host: str | None = None, **options: Any) -> None:
+    def __init__(self, url_or_host: str | Target | None = None, **options: Any) -> None:
         """Connect and log in (the options are :func:`connect`'s); events start flowing at once."""
         super().__init__(url_or_host, **options)
         self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
@@ -440,7 +410,7 @@ class Session(_Base):
 
 
 def connect(
-    url_or_host: str | None = None,
+    url_or_host: str | Target | None = None,
     *,
     port: int = 5038,
     username: str | None = None,
@@ -454,8 +424,10 @@ def connect(
 ) -> Session:
     """Connect and log in; return a :class:`Session` whose events flow into ``session.events``.
 
-    ``url_or_host`` is ``ami://user@host:port``, ``amis://…`` (TLS) or a host name. The secret comes from
-    ``secret``, else ``AMI_SECRET``, else a hidden prompt. ``client_options`` go to :class:`AMIClient`
+    ``url_or_host`` is ``ami://user@host:port``, ``amis://…`` (TLS), ``host[:port]``, a section of the
+    connections file, or a resolved :class:`~ami_nb.targets.Target` (see :mod:`ami_nb.targets` for every rule).
+    The secret comes from ``secret``, else the URL, else the connections file, else ``AMI_SECRET``, else a
+    hidden prompt. ``client_options`` go to :class:`AMIClient`
     (``keepalive``, ``pong_timeout``, ``reconnect``, ``backoff``, ``ssl_context``, ``errors``).
     """
     return Session(
