@@ -16,6 +16,7 @@ from .errors import (
     AMITimeoutError,
     AuthenticationError,
     InvalidActionError,
+    InvalidTargetError,
     ProtocolError,
 )
 from .protocol import Message, Parser, encode_action
@@ -31,6 +32,8 @@ _LAZY = {
     "Response": "response",
     "CommandOutput": "response",
     "EventStore": "store",
+    "Target": "targets",
+    "resolve_target": "targets",
     "read_transcript": "recording",
     "load_ipython_extension": "magics",
     "unload_ipython_extension": "magics",
@@ -43,6 +46,7 @@ __all__ = [
     "ActionError",
     "AuthenticationError",
     "InvalidActionError",
+    "InvalidTargetError",
     "Message",
     "Parser",
     "ProtocolError",
@@ -53,7 +57,7 @@ __all__ = [
 
 #: submodules reachable as attributes (``ami_nb.sim.start()``), imported on first access
 _SUBMODULES = frozenset({"analysis", "client", "magics", "protocol", "recording", "response", "session", "sim",
-                         "store", "widgets"})
+                         "store", "targets", "widgets"})
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,7 @@
     AMIError
     ├── ProtocolError            the peer sent bytes that are not AMI (bad banner, frame too large)
     ├── InvalidActionError       an action we refuse to send (CR/LF, line or header limits); also a ValueError
+    ├── InvalidTargetError       a connection target that cannot be resolved (URL, port, section); also a ValueError
     ├── AMIConnectionError       connect failed, the socket dropped, the session is closed; also a ConnectionError
     │   └── AuthenticationError  the server refused the login
     ├── AMITimeoutError          a wait ran out; also a TimeoutError
@@ -32,6 +33,10 @@ class InvalidActionError(AMIError, ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidTargetError(AMIError, ValueError):
+    """A target (URL, ``host:port``, connections-file section) that names no place to connect, or no user."""
 
 
 class AMIConnectionError(AMIError, ConnectionError):

@@ -16,24 +16,21 @@ connections file, ``AMI_SECRET`` or a hidden prompt, so it never reaches ``In``,
 
 from __future__ import annotations
 
-import configparser
-import getpass
-import os
+import getpass  # noqa: F401  # tests replace getpass.getpass through this module
 import re
 import string
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Float, Int, Unicode
 
-from .errors import ActionError, AMIError
+from . import targets
+from .errors import ActionError, AMIError, InvalidTargetError
 
 __all__ = ["AmiMagics", "Connection", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -101,9 +98,42 @@ def fill(text: str, namespace: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def parse_actions(body: str, default_action: str | None) -> list[tuple[str, dict[str, Any]]]:
+_BREAKS = frozenset("\r\n\0")
+
+
+Actions = list[tuple[str, dict[str, Any]]]
+
+
+def _fill_one(what: str, template: str, namespace: dict[str, Any]) -> str:
+    value = fill(template, namespace) if "{" in template or "}" in template else template
+    if _BREAKS.intersection(value):
+        raise AmiUsageError(
+            f"%%ami_action: {what}, once filled in, holds a line break (CR or LF) or a NUL, which would "
+            "make it other AMI headers or actions; nothing was sent. Clean the variable first (for example "
+            "value.replace('\\n', ' '))")
+    return value
+
+
+def fill_actions(actions: Actions, namespace: dict[str, Any]) -> Actions:
+    """Fill ``{name}`` into each field of already split actions (never into the cell before it is split, where
+    a value holding CR/LF would become headers or actions of its own); a filled CR, LF or NUL is refused."""
+    out: Actions = []
+    for name, fields in actions:
+        filled: dict[str, Any] = {}
+        for key, value in fields.items():
+            k = _fill_one(f"the key {key!r}", key, namespace)
+            values = value if isinstance(value, list) else [value]
+            new = [_fill_one(f"the value of {k}", v, namespace) for v in values]
+            prev = filled.get(k)
+            merged = ([] if prev is None else prev if isinstance(prev, list) else [prev]) + new
+            filled[k] = merged[0] if len(merged) == 1 else merged
+        out.append((_fill_one("the action name", name, namespace), filled))
+    return out
+
+
+def parse_actions(body: str, default_action: str | None) -> Actions:
     """Blocks of ``Key: Value`` lines (separated by blank lines) -> ``[(action, fields)]``; repeated keys -> lists."""
-    actions: list[tuple[str, dict[str, Any]]] = []
+    actions: Actions = []
     blocks = re.split(r"\n[ \t]*\n", body.replace("\r\n", "\n").strip("\n"))
     for block in blocks:
         lines = [ln for ln in block.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
@@ -175,8 +205,9 @@ class AmiMagics(Magics):
     store_capacity = Int(1_000_000, help="Events each connection keeps (the newest; older ones are dropped).").tag(
         config=True)
     connections_file = Unicode(
-        "~/.config/ami_nb/connections.ini",
-        help="INI file of named targets: [name] host, port, username, secret, tls, auth.").tag(config=True)
+        None, allow_none=True,
+        help="INI file of named targets: [name] host, port, username, secret, tls, auth. None: AMI_CONNECTIONS_FILE "
+             "or ~/.config/ami_nb/connections.ini, as connect() reads; empty: no file.").tag(config=True)
     events = Unicode("on", help="Event mask sent at login (on, off, or classes such as call,agent).").tag(
         config=True)
     sim_options = Dict(
@@ -202,20 +233,6 @@ class AmiMagics(Magics):
             what = f"no AMI connection named {alias!r}" if alias else "not connected"
             raise AmiUsageError(f"{what} (connections: {known}); run %ami_connect first")
         return self.connections[name]
-
-    def _sections(self) -> configparser.ConfigParser:
-        parser = configparser.ConfigParser(interpolation=None)
-        path = Path(os.path.expanduser(self.connections_file))
-        if path.is_file():
-            try:
-                parser.read(path, encoding="utf-8")
-            except configparser.Error as exc:
-                raise AmiUsageError(f"cannot read the connections file {path.name}: {type(exc).__name__}") from None
-            holds_secret = any(parser.has_option(sec, "secret") for sec in parser.sections())
-            if holds_secret and os.name == "posix" and path.stat().st_mode & 0o077:
-                print(f"warning: {path.name} holds secrets and other users can read it: chmod 600 it",
-                      file=sys.stderr)
-        return parser
 
     def _report(self, exc: BaseException) -> None:
         if self.raise_errors:
@@ -256,63 +273,32 @@ class AmiMagics(Magics):
 
         timeout = self.timeout if args.timeout is None else args.timeout
         events = args.events or self.events
-        auth = "md5" if args.md5 else "auto"
         target = args.target or (None if args.section else (self.default_url or None))
         if target is None and args.section is None:
-            return self._connect_sim(args.alias or SIM_ALIAS, events, timeout, auth)
+            return self._connect_sim(args.alias or SIM_ALIAS, events, timeout, "md5" if args.md5 else "auto")
 
-        sections = self._sections()
-        section_name = args.section
-        if section_name is None and target is not None and "://" not in target and sections.has_section(target):
-            section_name, target = target, None
-        host, port, user, secret, tls = None, 5038, None, None, bool(args.tls)
-        if section_name is not None:
-            if not sections.has_section(section_name):
-                raise AmiUsageError(f"no section [{section_name}] in {self.connections_file}")
-            sec = sections[section_name]
-            host = sec.get("host", "127.0.0.1")
-            port = sec.getint("port", 5038)
-            user = sec.get("username") or sec.get("user")
-            secret = sec.get("secret")
-            tls = tls or sec.getboolean("tls", False)
-            if sec.get("auth", "").lower() == "md5":
-                auth = "md5"
-        if target is not None:
-            if "://" in target:
-                parts = urlsplit(target)
-                if parts.scheme.lower() not in ("ami", "amis"):
-                    raise AmiUsageError(f"unknown scheme {parts.scheme!r}: use ami://user@host:port or amis://...")
-                if parts.password is not None:
-                    userinfo = parts.netloc.rpartition("@")[0]  # as typed, maybe %-encoded
-                    self._scrub(f"//{userinfo}@", f"//{userinfo.partition(':')[0]}:***@")
-                    raise AmiUsageError("put no secret in the URL: it was removed from this session's history, "
-                                        "but the notebook cell still shows it. Use AMI_SECRET, the connections "
-                                        "file, or type it at the hidden prompt.")
-                try:
-                    port = parts.port or 5038
-                except ValueError as exc:
-                    raise AmiUsageError(f"bad port in {target!r}: {exc}") from None
-                host = parts.hostname or "127.0.0.1"
-                user = unquote(parts.username) if parts.username else user
-                tls = tls or parts.scheme.lower() == "amis"
-            else:
-                host, _, p = target.partition(":")
-                port = int(p) if p.isdigit() else port
-        user = args.user or user or os.environ.get("AMI_USERNAME")
-        if not user:
-            raise AmiUsageError("no user name: use ami://user@host:port, --user NAME, or set AMI_USERNAME")
-        if secret is None:
-            secret = self._secret_for(sections, host or "127.0.0.1", port, user)
-        alias = args.alias or section_name or f"{user}@{host}:{port}"
+        if target is not None and (typed := targets.url_userinfo(target)) is not None:
+            self._scrub(f"//{typed}@", f"//{typed.partition(':')[0]}:***@")
+            raise AmiUsageError("put no secret in the URL: it was removed from this session's history, but the "
+                                "notebook cell still shows it. Use AMI_SECRET, the connections file, or type it "
+                                "at the hidden prompt.")
+        try:
+            resolved = targets.resolve_target(
+                target, username=args.user, tls=bool(args.tls), auth="md5" if args.md5 else None,
+                section=args.section, connections_file=self.connections_file, url_secret=False)
+        except InvalidTargetError as exc:
+            raise AmiUsageError(str(exc)) from None
+        alias = args.alias or resolved.name
+        user, where = resolved.username, f"{resolved.username}@{resolved.host}:{resolved.port}"
         if alias in self.connections:
             self._drop(alias)
         try:
-            session = ami_nb.connect(host, port=port, username=user, secret=secret, tls=tls, auth=auth,
-                                     events=events, timeout=timeout, store_capacity=self.store_capacity)
+            session = ami_nb.connect(resolved, events=events,
+                                     timeout=timeout, store_capacity=self.store_capacity)
         except (AMIError, OSError, ValueError) as exc:
-            raise AmiUsageError(f"cannot connect to {user}@{host}:{port}: {_fail(exc)}") from None
+            raise AmiUsageError(f"cannot connect to {where}: {_fail(exc)}") from None
         finally:
-            del secret
+            del resolved
         self._register(Connection(alias, session), user, "")
 
     def _scrub(self, needle: str, replacement: str) -> None:
@@ -339,17 +325,6 @@ class AmiMagics(Magics):
         ns = self.shell.user_ns
         for key in [k for k in ns if k in ("_i", "_ii", "_iii") or re.fullmatch(r"_i\d+", k)]:
             ns[key] = clean(ns[key])
-
-    def _secret_for(self, sections: configparser.ConfigParser, host: str, port: int, user: str) -> str:
-        for name in sections.sections():  # a section describing this very target
-            sec = sections[name]
-            if (sec.get("host", "127.0.0.1") == host and sec.getint("port", 5038) == port
-                    and (sec.get("username") or sec.get("user")) == user and sec.get("secret") is not None):
-                return sec["secret"]
-        env = os.environ.get("AMI_SECRET")
-        if env is not None:
-            return env
-        return getpass.getpass(f"AMI secret for {user}@{host}:{port}: ")
 
     def _connect_sim(self, alias: str, events: str, timeout: float, auth: str) -> None:
         import ami_nb
@@ -387,16 +362,16 @@ class AmiMagics(Magics):
     def ami_action(self, line: str, cell: str | None = None) -> Any:
         """Send AMI actions written in wire format, one block of ``Key: Value`` lines per action.
 
-        ``{name}`` is filled from the notebook's variables (``${...}`` is left to Asterisk). Blocks separated by
-        blank lines run in order. The value is a mapping for one response, a DataFrame for a list action
-        (``CoreShowChannels``, ``QueueStatus``...), the output lines for ``Command``, the parsed config for
-        ``GetConfig``; a list of those for several actions. A ``Response: Error`` prints the server's message in
-        one line on stderr and gives ``None`` (``AmiMagics.raise_errors`` raises instead).
+        ``{name}`` is filled from the notebook's variables into each field after the cell is split into lines, so a
+        value never becomes headers or actions: one holding CR, LF or NUL is refused (``${...}`` is left to
+        Asterisk). Blocks separated by blank lines run in order. The value is a mapping for one response, a
+        DataFrame for a list action (``CoreShowChannels``, ``QueueStatus``...), the output lines for ``Command``,
+        the parsed config for ``GetConfig``; a list of those for several actions. A ``Response: Error`` prints the
+        server's message in one line on stderr and gives ``None`` (``AmiMagics.raise_errors`` raises instead).
         """
         args = parse_argstring(self.ami_action, line)
         conn = self.connection(args.alias)
-        body = fill(cell or "", self.shell.user_ns) if cell else ""
-        actions = parse_actions(body, args.action)
+        actions = fill_actions(parse_actions(cell or "", args.action), self.shell.user_ns if cell else {})
         if not actions:
             raise AmiUsageError("%%ami_action: nothing to send (give an action name or a cell body)")
         timeout = self.timeout if args.timeout is None else args.timeout
@@ -438,17 +413,20 @@ class AmiMagics(Magics):
     @magic_arguments()
     @argument("-a", "--alias", default=None, help="Connection to watch (default: the last connected).")
     @argument("--rate", type=float, default=None, help="Redraws per second (default AmiMagics.live_rate).")
+    @argument("--queues", action="store_true", help="The queue wallboard (ami_nb.widgets.wallboard) instead.")
     @line_magic
     def ami_live(self, line: str) -> Any:
-        """A live view of the connection (``ami_nb.widgets.live(session)``); ``.stop()`` it, or disconnect."""
+        """A live view of the connection (``ami_nb.widgets.live(session)``, or with ``--queues`` the wallboard
+        ``ami_nb.widgets.wallboard(session)``); ``.stop()`` it, or disconnect."""
         args = parse_argstring(self.ami_live, line)
         conn = self.connection(args.alias)
-        from .widgets import live
+        from .widgets import live, wallboard
 
-        for old in conn.views:
-            old.stop()
-        view = live(conn.session, rate=args.rate or self.live_rate)
-        conn.views[:] = [view]
+        kind = "wallboard" if args.queues else "live"
+        for old in [v for v in conn.views if getattr(v, "kind", "live") == kind]:
+            old.stop()  # one view of each kind per connection
+        view = (wallboard if args.queues else live)(conn.session, rate=args.rate or self.live_rate)
+        conn.views[:] = [v for v in conn.views if v.running and v is not view] + [view]
         return view
 
     # -- %ami_status and %ami_disconnect -------------------------------------------------------------------------

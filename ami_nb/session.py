@@ -1,7 +1,7 @@
 """The blocking facade: :func:`connect` -> :class:`Session`, one daemon thread running the client's event loop.
 
 Events keep arriving (into ``session.events``, an :class:`~ami_nb.store.EventStore`) while a notebook cell runs or
-while the main thread sleeps. Sync calls hand coroutines to the loop with ``run_coroutine_threadsafe`` and wait
+while the main thread sleeps. Sync calls hand coroutines to the loop (an :class:`~ami_nb.loop.LoopThread`) and wait
 with a timeout, so a cell never hangs. :class:`AsyncSession` is the same API on the caller's own event loop.
 """
 
@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import getpass
 import inspect
-import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from .client import AMIClient, EventCallback
-from .errors import AMIConnectionError, AMIError, AMITimeoutError
+from .errors import AMIConnectionError, AMIError
+from .loop import LoopThread
 from .response import Response
+from .targets import Target, resolve_target
+from .transcript import TranscriptWriter
 
 __all__ = ["AsyncSession", "Recording", "Session", "connect", "parse_target"]
 
@@ -41,39 +40,9 @@ def parse_target(
     secret: str | None = None,
     tls: bool = False,
 ) -> tuple[str, int, str, str, bool]:
-    """``(host, port, username, secret, tls)`` from ``ami://user@host:port`` / ``amis://…`` or a bare host.
-
-    The secret comes from the argument, else the URL, else ``AMI_SECRET``, else a hidden ``getpass`` prompt.
-    The user name from the argument, else the URL, else ``AMI_USERNAME``.
-    """
-    host = url_or_host or os.environ.get("AMI_HOST") or "127.0.0.1"
-    url_user = url_secret = None
-    if "://" in host:
-        try:  # urllib's errors quote the URL, and so a part of any secret in it: never pass them on
-            parts = urlsplit(host)
-            url_port = parts.port
-        except ValueError:
-            raise ValueError(
-                "malformed AMI URL (use ami://user@host:port; percent-encode '/', '#', '?' and '@' in a secret)"
-            ) from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("ami", "amis"):
-            raise ValueError(f"unknown AMI URL scheme {scheme!r}: use ami://user@host:port or amis:// (TLS)")
-        tls = tls or scheme == "amis"
-        url_user = unquote(parts.username) if parts.username else None
-        url_secret = unquote(parts.password) if parts.password else None
-        if url_port is not None:
-            port = url_port
-        host = parts.hostname or "127.0.0.1"
-    user = username or url_user or os.environ.get("AMI_USERNAME")
-    if not user:
-        raise ValueError("no AMI user name: pass username=..., use ami://user@host:port, or set AMI_USERNAME")
-    pw = secret if secret is not None else url_secret
-    if pw is None:
-        pw = os.environ.get("AMI_SECRET")
-    if pw is None:
-        pw = getpass.getpass(f"AMI secret for {user}@{host}:{port}: ")
-    return host, int(port), user, pw, tls
+    """``(host, port, username, secret, tls)``: :func:`ami_nb.targets.resolve_target`, kept for older callers."""
+    t = resolve_target(url_or_host, port=port, username=username, secret=secret, tls=tls)
+    return t.host, t.port, t.username, t.secret, t.tls
 
 
 def _make_store(capacity: int) -> Any:
@@ -96,13 +65,8 @@ class Recording:
         self.path = Path(path)
         self._client = client
         self._run = run
-        self._file = self.path.open("wb")
-        self.timeline_path = self.path.with_name(self.path.stem + ".timeline.jsonl") if timeline else None
-        self._timeline = self.timeline_path.open("w", encoding="utf-8") if self.timeline_path else None
-        self._t0 = time.monotonic()
-        if self._timeline is not None:
-            self._timeline.write(json.dumps({"t": 0.0, "dir": "meta", "epoch": time.time()}) + "\n")
-        self.bytes_written = 0
+        self._writer = TranscriptWriter(self.path, timeline=timeline)
+        self.timeline_path = self._writer.timeline_path
         self._stopped = False
 
         async def start() -> None:
@@ -114,13 +78,12 @@ class Recording:
 
         run(start())
 
+    @property
+    def bytes_written(self) -> int:
+        return self._writer.bytes_written
+
     def _write(self, data: bytes) -> None:
-        if data:
-            self._file.write(data)
-            self.bytes_written += len(data)
-            if self._timeline is not None:
-                t = round(time.monotonic() - self._t0, 6)
-                self._timeline.write(json.dumps({"t": t, "dir": "in", "data": data.decode("latin-1")}) + "\n")
+        self._writer.write(data)
 
     def stop(self) -> None:
         """Stop recording and close the file (idempotent)."""
@@ -135,9 +98,7 @@ class Recording:
             self._run(stop())
         except (AMIError, RuntimeError):
             self._client.remove_raw_tap(self._write)
-        self._file.close()
-        if self._timeline is not None:
-            self._timeline.close()
+        self._writer.close()
 
     def __enter__(self) -> Recording:
         return self
@@ -155,7 +116,7 @@ class _Base:
 
     def __init__(
         self,
-        url_or_host: str | None = None,
+        url_or_host: str | Target | None = None,
         *,
         port: int = 5038,
         username: str | None = None,
@@ -167,11 +128,12 @@ class _Base:
         store_capacity: int = 1_000_000,
         **client_options: Any,
     ) -> None:
-        host, port, user, pw, tls = parse_target(url_or_host, port=port, username=username, secret=secret, tls=tls)
+        target = resolve_target(url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth)
         self.client = AMIClient(
-            host, port, username=user, secret=pw, tls=tls, auth=auth, events=events, timeout=timeout, **client_options
+            target.host, target.port, username=target.username, secret=target.secret, tls=target.tls,
+            auth=target.auth, events=events, timeout=timeout, **client_options
         )
-        del pw
+        del target
         self.events = _make_store(store_capacity)
         self.client.add_batch_sink(self.events.extend)
 
@@ -184,6 +146,15 @@ class _Base:
     def state(self) -> str:
         """``connecting``, ``connected``, ``reconnecting`` or ``closed``."""
         return self.client.state
+
+    @property
+    def pbx(self) -> Any:
+        """The PBX's live state (:class:`ami_nb.live_state.LiveState`): channels, bridges, calls, queues, members
+        and waiting callers as DataFrames; filled by CoreShowChannels / QueueStatus on first use and after every
+        reconnect, then kept from events."""
+        from .live_state import attach
+
+        return attach(self)
 
     @property
     def version(self) -> str | None:
@@ -208,43 +179,34 @@ class Session(_Base):
     :meth:`action`; ``async`` callbacks run on the session's loop.
     """
 
-    def __init__(self, url_or_host: str | None = None, **options: Any) -> None:
+    def __init__(self, url_or_host: str | Target | None = None, **options: Any) -> None:
         """Connect and log in (the options are :func:`connect`'s); events start flowing at once."""
         super().__init__(url_or_host, **options)
         self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ami-callbacks")
         self._recordings: list[Recording] = []
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run_loop, args=(started,), daemon=True,
-                                        name=f"ami-session-{self.client.host}:{self.client.port}")
-        self._thread.start()
-        started.wait(5)
+        self._lt = LoopThread(f"ami-session-{self.client.host}:{self.client.port}").start()
         try:
             self._wait(self.client.connect(), _CONNECT_STEPS * self.client.timeout + _MARGIN, "connecting")
         except BaseException:
             self._stop_thread()
             raise
 
-    def _run_loop(self, started: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.call_soon(started.set)
-        self._loop.run_forever()
-
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The session's event loop (running on its own thread)."""
-        return self._loop
+        return self._lt.loop
 
     @property
     def thread(self) -> threading.Thread:
-        return self._thread
+        assert self._lt.thread is not None
+        return self._lt.thread
 
     def _on_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
+        return self._lt.in_loop_thread()
 
     def _check_open(self, what: str) -> None:
-        if not self._thread.is_alive() or self._loop.is_closed():
+        if not self._lt.is_running:
             raise AMIConnectionError(f"cannot run {what}: the session is closed")
 
     def _wait(self, coro: Coroutine[Any, Any, Any], timeout: float, what: str) -> Any:
@@ -254,17 +216,10 @@ class Session(_Base):
                 f"{what} would block the AMI session's own event loop (you are in an async callback or a batch "
                 "sink): use session.send(...) or `await session.aaction(...)` there"
             )
-        if not self._thread.is_alive():
+        if not self._lt.is_running:
             coro.close()
             raise AMIConnectionError(f"cannot run {what}: the session is closed")
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return fut.result(timeout)
-        except AMIError:
-            raise  # AMITimeoutError is a TimeoutError too: the client's own, more precise error
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise AMITimeoutError(f"{what} took longer than {timeout:g} s") from None
+        return self._lt.run(coro, timeout, what)
 
     # -- actions ------------------------------------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> float:
@@ -303,7 +258,7 @@ class Session(_Base):
             return await self.client.action(name, fields, timeout=t, **kwfields)
 
         outer: concurrent.futures.Future = concurrent.futures.Future()
-        inner = asyncio.run_coroutine_threadsafe(go(), self._loop)
+        inner = self._lt.submit(go())
 
         def done(f: concurrent.futures.Future) -> None:
             if f.cancelled():
@@ -322,17 +277,15 @@ class Session(_Base):
         t = self._timeout(timeout)
         self._check_open(f"action {name}")
         coro = self.client.action(name, fields, timeout=t, **kwfields)
-        if asyncio.get_running_loop() is self._loop:
+        if asyncio.get_running_loop() is self._lt.loop:
             return await coro
-        result = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+        result = await asyncio.wrap_future(self._lt.submit(coro))
         if isinstance(result, Response) and result._outcome is not None:
             aid = result.action_id
-            loop = self._loop
 
             async def outcome(timeout: float | None = None) -> Any:
                 assert aid is not None
-                fut = asyncio.run_coroutine_threadsafe(self.client.originate_result(aid, timeout), loop)
-                return await asyncio.wrap_future(fut)
+                return await asyncio.wrap_future(self._lt.submit(self.client.originate_result(aid, timeout)))
 
             return result.with_outcome(outcome)
         return result
@@ -412,7 +365,7 @@ class Session(_Base):
 
     def close(self, timeout: float = 5.0) -> None:
         """Log off, close the connection and stop the background thread (idempotent)."""
-        if not self._thread.is_alive():
+        if not self._lt.is_running:
             return
         for rec in self._recordings:
             rec.stop()
@@ -426,11 +379,7 @@ class Session(_Base):
     def _stop_thread(self, timeout: float = 5.0) -> None:
         if self._on_loop_thread():
             raise RuntimeError("session.close() cannot run on the session's own loop thread")
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
+        self._lt.stop(timeout)
         self._worker.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> Session:
@@ -441,7 +390,7 @@ class Session(_Base):
 
 
 def connect(
-    url_or_host: str | None = None,
+    url_or_host: str | Target | None = None,
     *,
     port: int = 5038,
     username: str | None = None,
@@ -455,8 +404,10 @@ def connect(
 ) -> Session:
     """Connect and log in; return a :class:`Session` whose events flow into ``session.events``.
 
-    ``url_or_host`` is ``ami://user@host:port``, ``amis://…`` (TLS) or a host name. The secret comes from
-    ``secret``, else ``AMI_SECRET``, else a hidden prompt. ``client_options`` go to :class:`AMIClient`
+    ``url_or_host`` is ``ami://user@host:port``, ``amis://…`` (TLS), ``host[:port]``, a section of the
+    connections file, or a resolved :class:`~ami_nb.targets.Target` (see :mod:`ami_nb.targets` for every rule).
+    The secret comes from ``secret``, else the URL, else the connections file, else ``AMI_SECRET``, else a
+    hidden prompt. ``client_options`` go to :class:`AMIClient`
     (``keepalive``, ``pong_timeout``, ``reconnect``, ``backoff``, ``ssl_context``, ``errors``).
     """
     return Session(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from scripted_server import ScriptedServer
 
 import ami_nb.magics as magics_mod
 from ami_nb import sim
@@ -229,6 +231,63 @@ def test_several_actions_fill_and_out(shell, ami) -> None:  # type: ignore[no-un
     # ${...} is Asterisk's syntax and goes through untouched (here as an Originate's variable)
     fields = magics_mod.parse_actions(magics_mod.fill("Data: ${EXTEN} {cat}\n", {"cat": "x"}), "Originate")
     assert fields == [("Originate", {"Data": "${EXTEN} x"})]
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    """A scripted server that answers UserEvent and records every action it parses off the wire."""
+    srv = ScriptedServer(auth_fail_delay=0.0)
+    srv.reply("UserEvent", lambda conn, msg: [{"Response": "Success", "Message": "Event Sent"}])
+    srv.start()
+    monkeypatch.setenv("AMI_SECRET", "amp111")
+    yield srv
+    srv.stop()
+
+
+def sent_actions(srv: ScriptedServer) -> list[str]:
+    session_upkeep = {"login", "challenge", "ping", "events", "logoff"}  # the client's own, not the cell's
+    return [str(msg.get("Action")) for _, msg in srv.received if str(msg.get("Action")).lower() not in session_upkeep]
+
+
+@pytest.mark.parametrize("evil", [
+    "hello\r\nAction: Command\r\nCommand: core stop now",  # CRLF: a Command inside the UserEvent
+    "hello\nCommand: core stop now",  # a bare LF: Asterisk reads it as a line too
+    "hello\n\nAction: Originate\nChannel: Local/1@demo\nApplication: Hangup",  # a blank line: a new action
+    "hello\rworld",
+    "hello\x00Command: x",
+])
+def test_a_filled_value_cannot_inject_headers_or_actions(shell, ami, scripted, evil) -> None:  # type: ignore[no-untyped-def]
+    run(shell, f"%ami_connect ami://admin@127.0.0.1:{scripted.port}")
+    shell.user_ns["caller"] = "ok"
+    shell.user_ns["note"] = evil
+    cell = "%%ami_action\nAction: UserEvent\nUserEvent: Check\nCaller: {caller}\nBody: {note}\n"
+    res = shell.run_cell(cell)
+    err = res.error_in_exec
+    assert isinstance(err, UsageError) and "the value of Body" in str(err) and "nothing was sent" in str(err)
+    assert "core stop" not in str(err)
+    # a cell whose first action is clean and whose second is not sends neither
+    cell2 = "%%ami_action\nAction: UserEvent\nUserEvent: First\n\nAction: UserEvent\nUserEvent: {note}\n"
+    assert isinstance(shell.run_cell(cell2).error_in_exec, UsageError)
+    # a clean value goes through, whole, into its own field: proof the path to the server is open
+    shell.user_ns["note"] = "hello: world {not a field}"
+    run(shell, cell)
+    got = scripted.wait_action("UserEvent")
+    assert got["Body"] == "hello: world {not a field}" and got["Caller"] == "ok"
+    assert sent_actions(scripted) == ["UserEvent"]  # no Command, no Originate, no second UserEvent
+
+
+def test_fill_happens_after_the_split() -> None:
+    actions = magics_mod.parse_actions("Action: Originate\nVariable: A={a}\nVariable: B={b}\n# {undefined}\n", None)
+    got = magics_mod.fill_actions(actions, {"a": "1", "b": "x: y"})
+    assert got == [("Originate", {"Variable": ["A=1", "B=x: y"]})]
+    with pytest.raises(UsageError, match="the value of Variable"):
+        magics_mod.fill_actions(actions, {"a": "1\r\nChannel: x", "b": "2"})
+    key_actions = magics_mod.parse_actions("Action: {act}\n{hdr}: v\n", None)
+    assert magics_mod.fill_actions(key_actions, {"act": "Ping", "hdr": "X-Note"}) == [("Ping", {"X-Note": "v"})]
+    with pytest.raises(UsageError, match=re.escape("the key '{hdr}'")):
+        magics_mod.fill_actions(key_actions, {"act": "Ping", "hdr": "A\nB"})
+    with pytest.raises(UsageError, match="the action name"):
+        magics_mod.fill_actions(key_actions, {"act": "Ping\nCommand", "hdr": "X"})
 
 
 def test_parse_actions_repeated_keys_and_errors() -> None:

@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rawclient import RawAMI
 
 from ami_nb.protocol import Message, Parser, encode_message
-from ami_nb.sim import start
+from ami_nb.sim import start, traffic
 from ami_nb.sim.model import PBX
-from ami_nb.sim.rawclient import RawAMI
 
 FIX = Path(__file__).parent / "fixtures" / "transcripts"
 
@@ -225,7 +225,7 @@ def test_queue_serves_any_waiting_caller_first_come_first_served() -> None:
         (2.0, "queue", {"patience": 1000.0}),  # both agents busy: the queue's 300 s timeout
     ]
     for at, kind, options in calls:
-        pbx.sched.add(pbx.scenario(kind, **options), at)
+        pbx.sched.add(traffic.scenario(pbx, kind, **options), at)
     pbx.sched.run_until(t0 + 2000)
     assert not pbx.linked
     recs = list(pbx.calls.values())

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
+from rawclient import RawAMI
 
 from ami_nb.protocol import Message, Parser
 from ami_nb.sim import SimPBX, start
-from ami_nb.sim.rawclient import RawAMI
 
 FIX = Path(__file__).parent / "fixtures" / "transcripts"
 SENT = sorted(p for p in (FIX / "sent").glob("*.sent.txt"))

@@ -13,10 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rawclient import RawAMI
 
 from ami_nb.protocol import Message, Parser
 from ami_nb.sim import SimPBX, start
-from ami_nb.sim.rawclient import RawAMI
 from ami_nb.sim.replay import load_events, start_replay
 
 FIX = Path(__file__).parent / "fixtures" / "transcripts"
@@ -176,8 +176,8 @@ def test_same_seed_same_calls_and_events() -> None:
 def test_ground_truth_agrees_with_the_events() -> None:
     with start(seed=21, time_scale=math.inf, timestampevents=True, start_time=1_800_000_000) as pbx:
         events, truth = _collect(pbx, 3600, 150)
-    assert list(truth.columns) == ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue",
-                                   "agent", "transferred", "disposition", "hangup_cause"]
+    assert list(truth.columns)[:12] == ["linkedid", "caller", "callee", "scenario", "start", "answer", "end",
+                                        "queue", "agent", "transferred", "disposition", "hangup_cause"]
 
     def count(name: str, *keys: str) -> Counter:
         return Counter(tuple(m[k] for k in keys) for m in events if m.event == name)
@@ -377,3 +377,145 @@ def test_stop_sends_shutdown_then_closes() -> None:
         pbx.stop()
         assert c.read_until(lambda: c.eof, 5)
         assert c.events()[-1].event == "Shutdown"
+
+
+def test_an_action_registered_from_another_module_is_served_with_its_permission() -> None:
+    """The registry is the one place a handler and its write classes meet: a module outside the simulator
+    registers an action, and the server answers it (and refuses it to a user without the class)."""
+    from ami_nb.sim import registry
+
+    @registry.action("SimTestEcho", privilege="system")
+    async def echo(server: registry.ServerView, conn: object, msg: Message) -> bool:
+        conn.respond(msg, "Success", ("Echo", msg.get("Text", "")))  # type: ignore[attr-defined]
+        return True
+
+    try:
+        with start() as pbx, RawAMI(pbx.host, pbx.port) as a, RawAMI(pbx.host, pbx.port) as lim:
+            a.login(events="off")
+            lim.login("limited", "lim123", events="off")
+            assert a.action("SimTestEcho", "e", Text="hi")["Echo"] == "hi"
+            assert lim.action("SimTestEcho", "e", Text="hi")["Message"] == "Permission denied"
+        with pytest.raises(ValueError, match="registered twice"):
+            registry.action("simtestecho", privilege="system")(echo)
+        with pytest.raises(ValueError, match="not in the recorded ListCommands"):
+            registry.action("SimTestNoPrivilege")(echo)
+        # an Asterisk action takes the write classes the recorded ListCommands gives it
+        assert registry.lookup("Originate").privilege == frozenset({"originate"})  # type: ignore[union-attr]
+        assert registry.lookup("QueueAdd").privilege == frozenset({"agent"})  # type: ignore[union-attr]
+    finally:
+        registry.HANDLERS.pop("simtestecho", None)
+
+
+def test_simulator_modules_import_one_way() -> None:
+    """No import cycle inside ami_nb.sim (also none hidden inside functions), and only the package's entry
+    points import the server."""
+    import ast
+
+    pkg = Path(__file__).parent.parent / "ami_nb" / "sim"
+    graph: dict[str, set[str]] = {}
+    for path in pkg.glob("*.py"):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module] if node.module else [a.name for a in node.names])
+        graph[path.stem] = deps
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for d in graph.get(todo.pop(), ()):
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    assert {"server", "actions", "registry", "connection", "wire", "access"} <= set(graph)
+    for mod in graph:
+        assert mod not in reach(mod), f"import cycle through ami_nb.sim.{mod}"
+    assert {m for m in graph if "server" in graph[m]} == {"__init__", "__main__"}
+    assert "__init__" not in set().union(*graph.values())
+
+
+FORBIDDEN = "Originate Access Forbidden: app or data blacklisted"  # recording 20, manager.c
+
+
+def test_originate_permission_table_is_manager_c_s() -> None:
+    """The cases of manager.c's own unit test (originate_permissions_test, Asterisk 22.10.1)."""
+    from ami_nb.sim.access import ALL_CLASSES, originate_permitted
+
+    system, agi, none = frozenset({"system"}), frozenset({"agi"}), frozenset()
+    assert originate_permitted("exec", "", system)
+    assert originate_permitted("exec", "", system | agi)
+    assert originate_permitted("exec", "", ALL_CLASSES)
+    assert not originate_permitted("exec", "", agi)
+    assert not originate_permitted("exec", "", frozenset({"verbose"}))
+    assert not originate_permitted("exec", "", none)
+    assert originate_permitted("queue", "", none)  # no AGI argument: always allowed
+    no_agi = "somequeue,CcdHh,someURL,tt-monkeys,100,,gosub,rule,666"
+    with_agi = "somequeue,CcdHh,someURL,tt-monkeys,100,SomeAGIScript,gosub,rule,666"
+    assert originate_permitted("queue", no_agi, frozenset({"originate"}))
+    for perm in (system, agi, ALL_CLASSES):
+        assert originate_permitted("queue", with_agi, perm)
+    for perm in (none, frozenset({"originate"})):
+        assert not originate_permitted("queue", with_agi, perm)
+    assert originate_permitted("someapp", "aaaDBbbb", system)
+    assert originate_permitted("someapp", "aaa DB bbb", ALL_CLASSES)
+    assert not originate_permitted("someapp", "aaaDBbbb", none)
+    assert not originate_permitted("someapp", "aaa DB bbb", none)
+    assert originate_permitted("someapp", "aaa db bbb", none)  # the data check is case-sensitive
+
+
+def test_limited_user_may_not_originate_what_asterisk_refuses() -> None:
+    """write=originate without system: the applications and functions manager.c refuses, over a socket."""
+    refused = [
+        ("System", "true"),  # recording 20
+        ("ExternalIVR", "ivr.sh"),
+        ("ExecIf", "$[1]?Wait(1)"),  # strcasestr: "exec" anywhere in the name
+        ("TrySystem", "id"),
+        ("EAGI", "agi.sh"),
+        ("MixMonitor", "x.wav"),
+        ("Originate", "Local/1@demo,exten,demo,1"),
+        ("Wait", "${SHELL(id)}"),  # data: the function anywhere in it
+        ("Verbose", "${EVAL(x)}"),
+        ("Playback", "${DB(family/key)}"),
+        ("Queue", "support,t,,,30,agi://evil"),  # Queue with its AGI argument
+    ]
+    allowed = [("Wait", "1"), ("Queue", "support,t"), ("Verbose", "${db(x)}")]  # recording 20: Wait
+    with start() as pbx, RawAMI(pbx.host, pbx.port) as lim, RawAMI(pbx.host, pbx.port) as adm:
+        lim.login("limited", "lim123", events="off")
+        adm.login(events="off")
+        for i, (app, data) in enumerate(refused):
+            r = lim.action("Originate", f"r{i}", Channel="Local/200@demo", Application=app, Data=data, Async="true")
+            assert (r["Response"], r["Message"]) == ("Error", FORBIDDEN), (app, data)
+        for i, (app, data) in enumerate(allowed):
+            r = lim.action("Originate", f"a{i}", Channel="Local/200@demo", Application=app, Data=data, Async="true")
+            assert r["Message"] == "Originate successfully queued", (app, data)
+        r = adm.action("Originate", "adm", Channel="Local/200@demo", Application="ExecIf", Data="$[1]?Wait(1)",
+                       Async="true")
+        assert r["Message"] == "Originate successfully queued"  # the system class may
+
+
+def test_originate_and_redirect_validate_as_manager_c_does() -> None:
+    with start() as pbx, RawAMI(pbx.host, pbx.port) as c:
+        c.login(events="off")
+        base = {"Channel": "Local/200@demo", "Context": "demo", "Exten": "sink", "Async": "true"}
+        for fields, message in (
+            ({"Priority": "x"}, "Invalid priority"),
+            ({"Timeout": "soon"}, "Invalid timeout"),
+            ({"Channel": "nochanneltech"}, "Invalid channel"),
+            ({"Channel": ""}, "Channel not specified"),
+            ({"ChannelId": "u" * 150}, "Uniqueid length exceeds maximum of 149\n"),
+        ):
+            r = c.action("Originate", "o", **{**base, **fields})
+            assert (r["Response"], r["Message"]) == ("Error", message), fields
+        # sscanf("%30d") reads the leading number: " 1" and "1st" are priority 1
+        assert c.action("Originate", "o", **base, Priority=" 1")["Message"] == "Originate successfully queued"
+        assert c.action("Originate", "o", **base, Priority="1st")["Message"] == "Originate successfully queued"
+        ok = {"Channel": "Local/200@demo-1;1", "Context": "demo", "Exten": "sink", "Priority": "1"}
+        for drop, message in (("Channel", "Channel not specified"), ("Context", "Context not specified"),
+                              ("Exten", "Exten not specified"), ("Priority", "Priority not specified")):
+            r = c.action("Redirect", "r", **{k: v for k, v in ok.items() if k != drop})
+            assert r["Message"] == message
+        assert c.action("Redirect", "r", **{**ok, "Priority": "first"})["Message"] == "Priority is invalid"
+        assert c.action("Redirect", "r", **ok)["Message"] == "Channel does not exist: Local/200@demo-1;1"

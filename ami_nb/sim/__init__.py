@@ -48,6 +48,8 @@ import threading
 import warnings
 from typing import Any
 
+from . import traffic as _traffic
+from .flood import flood as _flood
 from .model import DEFAULT_MIX, Traffic
 from .replay import start_replay
 from .server import DEFAULT_USERS, AMIServer, User, server_tls
@@ -98,7 +100,7 @@ class SimPBX:
     @property
     def sessions(self) -> int:
         """Connections currently open."""
-        return len(self._server.sessions)
+        return len(self._server.connections)
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
@@ -140,7 +142,7 @@ class SimPBX:
         async def go() -> str:
             srv = self._server
             srv.sync_clock()
-            gen = srv.pbx.scenario(kind, **options)
+            gen = _traffic.scenario(srv.pbx, kind, **options)
             before = set(srv.pbx.calls)
             delay = next(gen)
             srv.pbx.sched.add(gen, 0.0 if not isinstance(delay, (int, float)) else float(delay))
@@ -175,7 +177,7 @@ class SimPBX:
         async def go() -> None:
             self._apply_traffic(rate, mix, traffic)
             self._server.sync_clock()
-            self._server.pbx.start_traffic()
+            _traffic.start_traffic(self._server.pbx)
             self._server.wake()
 
         self._run(go())
@@ -184,7 +186,7 @@ class SimPBX:
         """No new calls; calls in progress finish normally."""
 
         async def go() -> None:
-            self._server.pbx.stop_traffic()
+            _traffic.stop_traffic(self._server.pbx)
 
         self._run(go())
 
@@ -229,16 +231,16 @@ class SimPBX:
             before = set(pbx.calls)
             background = pbx.traffic_running
             until = pbx.now + duration
-            pbx.start_traffic(until=until)  # replaces background traffic for the run
+            _traffic.start_traffic(pbx, until=until)  # replaces background traffic for the run
             srv.wake()
             while (pbx.traffic_running and pbx.now < until) or pbx.linked:
                 await asyncio.sleep(0.005)
                 if pbx.sched.next_time() is None and not pbx.linked:
                     break
-            pbx.stop_traffic()
+            _traffic.stop_traffic(pbx)
             if background:
                 srv.sync_clock()
-                pbx.start_traffic()
+                _traffic.start_traffic(pbx)
                 srv.wake()
             return [k for k in pbx.calls if k not in before]
 
@@ -260,18 +262,15 @@ class SimPBX:
 
         Writing awaits the clients' reading: a reader in the calling thread needs ``wait=False``, which returns
         a :class:`concurrent.futures.Future` of the total at once."""
-        from .flood import flood
-
         async def go() -> int:
             loop = asyncio.get_running_loop()
             end = loop.time() + timeout
             while clients and loop.time() < end:
-                ready = [s for s in self._server.sessions
-                         if s.authenticated and not (s.mask is not None and not s.mask)]
+                ready = [c for c in self._server.connections if c.events_on]
                 if len(ready) >= clients:
                     break
                 await asyncio.sleep(0.01)
-            return await flood(self._server, n_events)
+            return await _flood(self._server, n_events)
 
         if not wait:
             if self._stopped:
@@ -280,22 +279,16 @@ class SimPBX:
         return self._run(go(), timeout + 5.0)
 
     def ground_truth(self) -> Any:
-        """One row per call: linkedid, caller, callee, scenario, start, answer, end (UTC datetimes), queue,
-        agent, transferred, disposition, hangup_cause."""
-        import pandas as pd
+        """One row per call, the schema documented in :class:`~ami_nb.sim.state.CallRecord`: linkedid, caller,
+        callee, scenario, start, answer, end (UTC datetimes), queue, agent, transferred, disposition,
+        hangup_cause, linkedids, caller_channel, answered_by, hop, transfer_type, transferer, transfer_target,
+        transfer_time, other_linkedid, queue_stints, finished."""
+        from .state import ground_truth_frame
 
         async def go() -> list[dict[str, Any]]:
             return [rec.row() for rec in self._server.pbx.calls.values()]
 
-        rows = self._run(go())
-        cols = ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue", "agent",
-                "transferred", "disposition", "hangup_cause"]
-        df = pd.DataFrame(rows, columns=cols)
-        for c in ("start", "answer", "end"):
-            df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True)
-        df["hangup_cause"] = df["hangup_cause"].astype("Int64")
-        df["transferred"] = df["transferred"].astype(bool)
-        return df
+        return ground_truth_frame(self._run(go()))
 
 
 def start(
@@ -335,7 +328,7 @@ def start(
         async def boot() -> None:
             await server.start(host, port, tls=server_tls(tls))
             if background_traffic:
-                server.pbx.start_traffic()
+                _traffic.start_traffic(server.pbx)
 
         try:
             loop.run_until_complete(boot())

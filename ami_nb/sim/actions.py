@@ -1,33 +1,33 @@
 """AMI action handlers of the simulated PBX, answered in the shapes a real Asterisk 22.10.1 used.
 
-Each handler is ``async def handler(server, session, msg) -> bool`` (False closes the connection). Responses
-keep the recorded key order; list actions answer ``EventList: start``, then items, then a ``...Complete`` event.
+Each handler is registered with :func:`~ami_nb.sim.registry.action` (which holds the write classes it needs) and
+is ``async def handler(server, conn, msg) -> bool`` (False closes the connection). Responses keep the recorded key
+order; list actions answer ``EventList: start``, then items, then a ``...Complete`` event
+(:mod:`~ami_nb.sim.wire`). The queue actions are in :mod:`~ami_nb.sim.queue_actions`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import math
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-from ..protocol import Message, encode_message
+from ..protocol import Message
 from . import configs
-from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, Member, _split_callerid
-
-if TYPE_CHECKING:
-    from .server import AMIServer, Session
-
-Handler = Callable[["AMIServer", "Session", Message], Awaitable[bool]]
-HANDLERS: dict[str, Handler] = {}
-Pairs = list[tuple[str, str]]
+from .access import ORIGINATE_FORBIDDEN, Pairs, classes, events_mask, originate_permitted, parse_filter
+from .connection import ManagerConnection
+from .flood import flood
+from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, _split_callerid
+from .registry import ServerView, action
+from .wire import list_item, list_response
 
 VERSION_LINE = "Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux on 2026-11-26 08:00:43 UTC"
 BLACKLISTED = ("module load", "module unload", "module reload", "restart", "core restart", "core stop", "stop")
-FORBIDDEN_APPS = ("system", "exec", "trysystem", "eval", "agi", "fastagi", "eagi", "deadagi", "mixmonitor")
+MAX_PUBLIC_UNIQUEID = 149  # AST_MAX_PUBLIC_UNIQUEID, include/asterisk/channel.h
 LOADED_MODULES = frozenset(
     {"app_queue", "app_dial", "app_confbridge", "app_echo", "app_playback", "app_verbose", "app_userevent",
      "app_stack", "pbx_config", "chan_bridge_media", "bridge_simple", "bridge_softmix", "bridge_native_rtp",
@@ -35,115 +35,101 @@ LOADED_MODULES = frozenset(
      "res_agi", "func_base64", "func_callerid", "func_cdr", "func_channel", "func_db", "func_global"}
 )
 
-
-def action(*names: str) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        for n in names:
-            HANDLERS[n.lower()] = fn
-        return fn
-
-    return deco
-
-
-def _list_start(s: Session, msg: Message, text: str) -> None:
-    s.respond(msg, "Success", ("EventList", "start"), ("Message", text))
-
-
-def _item(s: Session, msg: Message, name: str, pairs: Pairs, *, aid_last: bool = False) -> bytes:
-    aid = msg.get("ActionID")
-    out: Pairs = [("Event", name)]
-    if aid is not None and not aid_last:
-        out.append(("ActionID", aid))
-    out.extend(pairs)
-    if aid is not None and aid_last:
-        out.append(("ActionID", aid))
-    return encode_message(out)
-
-
-def _complete(msg: Message, name: str, n: int, *extra: tuple[str, str]) -> bytes:
-    out: Pairs = [("Event", name)]
-    aid = msg.get("ActionID")
-    if aid is not None:
-        out.append(("ActionID", aid))
-    out += [("EventList", "Complete"), ("ListItems", str(n)), *extra]
-    return encode_message(out)
-
-
-def _send_list(s: Session, msg: Message, start: str, items: list[bytes], complete: str,
-               *extra: tuple[str, str]) -> None:
-    """A whole list in one write, as Asterisk does (nothing unrelated comes between start and Complete)."""
-    aid = msg.get("ActionID")
-    head: Pairs = [("Response", "Success")]
-    if aid is not None:
-        head.append(("ActionID", aid))
-    head += [("EventList", "start"), ("Message", start)]
-    s.send(encode_message(head) + b"".join(items) + _complete(msg, complete, len(items), *extra))
+log = logging.getLogger("ami_nb.sim")
 
 
 # -- session ---------------------------------------------------------------------------------------------------
-@action("Login")
-async def _login(server: AMIServer, s: Session, msg: Message) -> bool:
-    return await server.login(s, msg)
-
-
-@action("Challenge")
-async def _challenge(server: AMIServer, s: Session, msg: Message) -> bool:
-    if msg.get("AuthType", "").lower() != "md5":
-        s.respond(msg, "Error", ("Message", "Must specify AuthType"))
-        return True
-    if s.challenge is None:
-        s.challenge = str(random.SystemRandom().randrange(100_000_000, 999_999_999))
-    s.respond(msg, "Success", ("Challenge", s.challenge))
+@action("Login", before_login=True)
+async def _login(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    user = msg.get("Username", "")
+    spec = server.users.get(user)
+    ok = False
+    if spec is not None:
+        if msg.get("AuthType", "").lower() == "md5":
+            key = msg.get("Key", "")
+            ok = conn.challenge is not None and key.lower() == hashlib.md5(
+                (conn.challenge + spec.secret).encode()).hexdigest()
+        else:
+            ok = msg.get("Secret") == spec.secret
+    if spec is None or not ok:
+        await asyncio.sleep(server.auth_fail_delay)
+        conn.respond(msg, "Error", ("Message", "Authentication failed"))
+        log.info("sim: authentication failed for %r", user)
+        return False
+    conn.user = user
+    conn.read, conn.write = classes(spec.read), classes(spec.write)
+    conn.mask = events_mask(msg.get("Events", "on"))
+    conn.respond(msg, "Success", ("Message", "Authentication accepted"))
+    uptime = str(int(time.time() - server.booted))
+    server.send_event(conn, "FullyBooted", "system,all",
+                      [("Uptime", uptime), ("LastReload", uptime), ("Status", "Fully Booted")])
+    tv = _event_tv(time.time())
+    server.send_event(conn, "SuccessfulAuth", "security,all", [
+        ("EventTV", tv), ("Severity", "Informational"), ("Service", "AMI"), ("EventVersion", "1"),
+        ("AccountID", user), ("SessionID", f"0x{id(conn):x}"), ("LocalAddress", conn.local),
+        ("RemoteAddress", conn.remote), ("UsingPassword", "0"), ("SessionTV", tv),
+    ])
     return True
 
 
-@action("Logoff")
-async def _logoff(server: AMIServer, s: Session, msg: Message) -> bool:
-    s.respond(msg, "Goodbye", ("Message", "Thanks for all the fish."))
+def _event_tv(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
+
+
+@action("Challenge", before_login=True)
+async def _challenge(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    if msg.get("AuthType", "").lower() != "md5":
+        conn.respond(msg, "Error", ("Message", "Must specify AuthType"))
+        return True
+    if conn.challenge is None:
+        conn.challenge = str(random.SystemRandom().randrange(100_000_000, 999_999_999))
+    conn.respond(msg, "Success", ("Challenge", conn.challenge))
+    return True
+
+
+@action("Logoff", before_login=True)
+async def _logoff(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    conn.respond(msg, "Goodbye", ("Message", "Thanks for all the fish."))
     return False
 
 
 @action("Ping")
-async def _ping(server: AMIServer, s: Session, msg: Message) -> bool:
-    s.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
+async def _ping(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    conn.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}"))
     return True
 
 
 @action("Events")
-async def _events(server: AMIServer, s: Session, msg: Message) -> bool:
-    from .server import events_mask
-
-    s.mask = events_mask(msg.get("EventMask", "off"))
-    s.respond(msg, "Success", ("Events", "Off" if s.mask is not None and not s.mask else "On"))
+async def _events(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    conn.mask = events_mask(msg.get("EventMask", "off"))
+    conn.respond(msg, "Success", ("Events", "Off" if conn.mask is not None and not conn.mask else "On"))
     return True
 
 
 @action("Filter")
-async def _filter(server: AMIServer, s: Session, msg: Message) -> bool:
-    from .server import parse_filter
-
+async def _filter(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     if msg.get("Operation", "Add").lower() != "add":
-        s.respond(msg, "Error", ("Message", "Unknown operation"))
+        conn.respond(msg, "Error", ("Message", "Unknown operation"))
         return True
     f = parse_filter(msg.get("MatchCriteria"), msg.get("Filter"))
     if isinstance(f, str):
-        s.respond(msg, "Error", ("Message", f))
+        conn.respond(msg, "Error", ("Message", f))
         return True
-    s.filters.append(f)
-    s.respond(msg, "Success", ("Message", "Success"))
+    conn.filters.append(f)
+    conn.respond(msg, "Success", ("Message", "Success"))
     return True
 
 
 @action("ListCommands")
-async def _listcommands(server: AMIServer, s: Session, msg: Message) -> bool:
-    s.respond(msg, "Success", *configs.LIST_COMMANDS)
+async def _listcommands(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    conn.respond(msg, "Success", *configs.LIST_COMMANDS)
     return True
 
 
 # -- core ------------------------------------------------------------------------------------------------------
 @action("CoreSettings")
-async def _coresettings(server: AMIServer, s: Session, msg: Message) -> bool:
-    s.respond(msg, "Success", ("AMIversion", "11.0.0"), ("AsteriskVersion", "22.10.1"), ("SystemName", ""),
+async def _coresettings(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    conn.respond(msg, "Success", ("AMIversion", "11.0.0"), ("AsteriskVersion", "22.10.1"), ("SystemName", ""),
               ("CoreMaxCalls", "0"), ("CoreMaxLoadAvg", "0.000000"), ("CoreRunUser", ""), ("CoreRunGroup", ""),
               ("CoreMaxFilehandles", "0"), ("CoreRealTimeEnabled", "No"), ("CoreCDRenabled", "Yes"),
               ("CoreHTTPenabled", "No"), ("SoundsSearchCustomDir", "No"))
@@ -151,34 +137,34 @@ async def _coresettings(server: AMIServer, s: Session, msg: Message) -> bool:
 
 
 @action("CoreStatus")
-async def _corestatus(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _corestatus(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     t = time.localtime(server.booted)
     d, hms = time.strftime("%Y-%m-%d", t), time.strftime("%H:%M:%S", t)
-    s.respond(msg, "Success", ("CoreStartupDate", d), ("CoreStartupTime", hms), ("CoreReloadDate", d),
+    conn.respond(msg, "Success", ("CoreStartupDate", d), ("CoreStartupTime", hms), ("CoreReloadDate", d),
               ("CoreReloadTime", hms), ("CoreCurrentCalls", str(len(server.pbx.channels))),
               ("CoreProcessedCalls", str(server.pbx.processed_calls)))
     return True
 
 
-def _duration(server: AMIServer, ch: Channel) -> int:
+def _duration(server: ServerView, ch: Channel) -> int:
     return max(0, int(server.pbx.now - ch.created))
 
 
 @action("CoreShowChannels")
-async def _coreshowchannels(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _coreshowchannels(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     items = []
     for ch in list(server.pbx.channels.values()):
         d = _duration(server, ch)
-        items.append(_item(s, msg, "CoreShowChannel", [
+        items.append(list_item(msg, "CoreShowChannel", [
             *ch.snapshot(), ("Application", ch.app), ("ApplicationData", ch.appdata),
             ("Duration", f"{d // 3600:02d}:{d // 60 % 60:02d}:{d % 60:02d}"),
             ("BridgeId", ch.bridge.id if ch.bridge else ""),
         ]))
-    _send_list(s, msg, "Channels will follow", items, "CoreShowChannelsComplete")
+    conn.send(list_response(msg, "Channels will follow", items, "CoreShowChannelsComplete"))
     return True
 
 
-def _status_item(server: AMIServer, s: Session, msg: Message, ch: Channel, variables: list[str]) -> bytes:
+def _status_item(server: ServerView, msg: Message, ch: Channel, variables: list[str]) -> bytes:
     pairs: Pairs = [("Privilege", "Call"), *ch.snapshot(), ("Type", ch.name.partition("/")[0]), ("DNID", ""),
                     ("EffectiveConnectedLineNum", ch.con_num), ("EffectiveConnectedLineName", ch.con_name),
                     ("TimeToHangup", "0"), ("BridgeID", ch.bridge.id if ch.bridge else ""),
@@ -187,7 +173,7 @@ def _status_item(server: AMIServer, s: Session, msg: Message, ch: Channel, varia
                     ("Callgroup", "0"), ("Pickupgroup", "0"), ("Seconds", str(_duration(server, ch)))]
     for v in variables:
         pairs.append(("Variable", f"{v}={_chan_var(ch, v)}"))
-    return _item(s, msg, "Status", pairs, aid_last=True)
+    return list_item(msg, "Status", pairs, aid_last=True)
 
 
 def _chan_var(ch: Channel, name: str) -> str:
@@ -203,13 +189,13 @@ def _chan_var(ch: Channel, name: str) -> str:
 
 
 @action("Status")
-async def _status(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _status(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     name = msg.get("Channel")
     chans = list(server.pbx.channels.values())
     if name:
         chans = [c for c in chans if c.name == name]
         if not chans:
-            s.respond(msg, "Error", ("Message", "No such channel"))
+            conn.respond(msg, "Error", ("Message", "No such channel"))
             return True
     variables = [v.strip() for v in msg.get("Variables", "").split(",") if v.strip()]
     items = []
@@ -217,9 +203,9 @@ async def _status(server: AMIServer, s: Session, msg: Message) -> bool:
         vs = list(variables)
         if msg.get("AllVariables", "").lower() in ("true", "yes", "1"):
             vs = list(ch.vars)
-        items.append(_status_item(server, s, msg, ch, vs))
+        items.append(_status_item(server, msg, ch, vs))
     n = str(len(items))
-    _send_list(s, msg, "Channel status will follow", items, "StatusComplete", ("Items", n))
+    conn.send(list_response(msg, "Channel status will follow", items, "StatusComplete", ("Items", n)))
     return True
 
 
@@ -233,7 +219,7 @@ def _uptime(secs: int) -> str:
     return ", ".join(parts)
 
 
-def _core_show_channels(server: AMIServer) -> list[str]:
+def _core_show_channels(server: ServerView) -> list[str]:
     out = [f"{'Channel':<64} {'Location':<32} {'State':<7} {'Application(Data)':<30}"]
     for ch in server.pbx.channels.values():
         loc = f"{ch.exten}@{ch.context}:{ch.priority}"
@@ -246,7 +232,7 @@ def _core_show_channels(server: AMIServer) -> list[str]:
     return out
 
 
-def _queue_show(server: AMIServer) -> list[str]:
+def _queue_show(server: ServerView) -> list[str]:
     out = []
     for q in server.pbx.queues.values():
         calls = len(q.callers)
@@ -269,7 +255,7 @@ def _queue_show(server: AMIServer) -> list[str]:
     return out
 
 
-def _cli(server: AMIServer, command: str) -> tuple[bool, list[str]]:
+def _cli(server: ServerView, command: str) -> tuple[bool, list[str]]:
     words = command.split()
     cmd = " ".join(words).lower()
     if cmd == "core show version":
@@ -292,58 +278,58 @@ def _cli(server: AMIServer, command: str) -> tuple[bool, list[str]]:
 
 
 @action("Command")
-async def _command(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _command(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     command = msg.get("Command")
     if not command:
-        s.respond(msg, "Error", ("Message", "No command provided"))
+        conn.respond(msg, "Error", ("Message", "No command provided"))
         return True
     norm = " ".join(command.split()).lower()
     if any(norm == b or norm.startswith(b + " ") for b in BLACKLISTED):
-        s.respond(msg, "Error", ("Message", "Command blacklisted"))
+        conn.respond(msg, "Error", ("Message", "Command blacklisted"))
         return True
     ok, lines = _cli(server, command)
-    s.respond(msg, "Success" if ok else "Error", ("Message", "Command output follows"),
+    conn.respond(msg, "Success" if ok else "Error", ("Message", "Command output follows"),
               *[("Output", line) for line in lines])
     return True
 
 
 # -- config ----------------------------------------------------------------------------------------------------
 @action("GetConfig")
-async def _getconfig(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _getconfig(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     pairs = configs.get_config_pairs(msg.get("Filename", ""), msg.get("Category"))
     if pairs is None:
-        s.respond(msg, "Error", ("Message", "Config file not found"))
+        conn.respond(msg, "Error", ("Message", "Config file not found"))
     else:
-        s.respond(msg, "Success", *pairs)
+        conn.respond(msg, "Success", *pairs)
     return True
 
 
 @action("GetConfigJSON")
-async def _getconfigjson(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _getconfigjson(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     js = configs.get_config_json(msg.get("Filename", ""))
     if js is None:
-        s.respond(msg, "Error", ("Message", "Config file not found"))
+        conn.respond(msg, "Error", ("Message", "Config file not found"))
     else:
-        s.respond(msg, "Success", ("JSON", js))
+        conn.respond(msg, "Success", ("JSON", js))
     return True
 
 
 @action("ListCategories")
-async def _listcategories(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _listcategories(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     cats = configs.FILES.get(msg.get("Filename", ""))
     if cats is None:
-        s.respond(msg, "Error", ("Message", "Config file not found"))
+        conn.respond(msg, "Error", ("Message", "Config file not found"))
     else:
-        s.respond(msg, "Success", *[(f"Category-{i:06d}", name) for i, (name, _) in enumerate(cats)])
+        conn.respond(msg, "Success", *[(f"Category-{i:06d}", name) for i, (name, _) in enumerate(cats)])
     return True
 
 
 @action("ShowDialPlan")
-async def _showdialplan(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _showdialplan(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     ctx = msg.get("Context")
     entries = configs.dialplan(ctx)
     if ctx and not entries:
-        s.respond(msg, "Error", ("Message", f"Did not find context {ctx}"))
+        conn.respond(msg, "Error", ("Message", f"Did not find context {ctx}"))
         return True
     items = []
     for c, ext, prio, app, data in entries:
@@ -351,146 +337,53 @@ async def _showdialplan(server: AMIServer, s: Session, msg: Message) -> bool:
         if data is not None:
             pairs.append(("AppData", data))
         pairs.append(("Registrar", "pbx_config"))
-        items.append(_item(s, msg, "ListDialplan", pairs))
+        items.append(list_item(msg, "ListDialplan", pairs))
     n_ext = len({(c, e) for c, e, *_ in entries})
     n_prio = sum(1 for e in entries if e[2] != "hint")
     n_ctx = len({e[0] for e in entries})
-    _send_list(s, msg, "DialPlan list will follow", items, "ShowDialPlanComplete",
-               ("ListExtensions", str(n_ext)), ("ListPriorities", str(n_prio)), ("ListContexts", str(n_ctx)))
-    return True
-
-
-# -- queues ----------------------------------------------------------------------------------------------------
-@action("QueueStatus")
-async def _queuestatus(server: AMIServer, s: Session, msg: Message) -> bool:
-    want_q, want_m = msg.get("Queue"), msg.get("Member")
-    items = []
-    now = server.pbx.now
-    for q in server.pbx.queues.values():
-        if want_q and q.name != want_q:
-            continue
-        done = max(1, q.completed)
-        items.append(_item(s, msg, "QueueParams", [
-            ("Queue", q.name), ("Max", "0"), ("Strategy", q.strategy), ("Calls", str(len(q.callers))),
-            ("Holdtime", str(int(q.holdtime / done))), ("TalkTime", str(int(q.talktime / done))),
-            ("Completed", str(q.completed)), ("Abandoned", str(q.abandoned)), ("ServiceLevel", "0"),
-            ("ServicelevelPerf", "0.0"), ("ServicelevelPerf2", "0.0"), ("Weight", "0")], aid_last=True))
-        for m in q.members:
-            if want_m and m.interface != want_m:
-                continue
-            items.append(_item(s, msg, "QueueMember", [*m.fields(), ("Wrapuptime", "0")], aid_last=True))
-        for i, c in enumerate(q.callers, 1):
-            items.append(_item(s, msg, "QueueEntry", [
-                ("Queue", q.name), ("Position", str(i)), ("Channel", c.name), ("Uniqueid", c.uniqueid),
-                ("CallerIDNum", c.cid_num), ("CallerIDName", c.cid_name), ("ConnectedLineNum", c.con_num),
-                ("ConnectedLineName", c.con_name), ("Wait", str(int(now - c.created))), ("Priority", "0")],
-                aid_last=True))
-    _send_list(s, msg, "Queue status will follow", items, "QueueStatusComplete")
-    return True
-
-
-@action("QueueSummary")
-async def _queuesummary(server: AMIServer, s: Session, msg: Message) -> bool:
-    want_q = msg.get("Queue")
-    items = []
-    now = server.pbx.now
-    for q in server.pbx.queues.values():
-        if want_q and q.name != want_q:
-            continue
-        avail = sum(1 for m in q.members if not m.paused and not m.in_call)
-        longest = max((int(now - c.created) for c in q.callers), default=0)
-        done = max(1, q.completed)
-        items.append(_item(s, msg, "QueueSummary", [
-            ("Queue", q.name), ("LoggedIn", str(len(q.members))), ("Available", str(avail)),
-            ("Callers", str(len(q.callers))), ("HoldTime", str(int(q.holdtime / done))),
-            ("TalkTime", str(int(q.talktime / done))), ("LongestHoldTime", str(longest))], aid_last=True))
-    _send_list(s, msg, "Queue summary will follow", items, "QueueSummaryComplete")
-    return True
-
-
-def _member_event(server: AMIServer, name: str, m: Member) -> None:
-    pairs = [*m.fields(event=True), ("Ringinuse", "1"), ("Wrapuptime", "0")]
-    server.pbx.emit(name, "agent,all", pairs)
-
-
-@action("QueueAdd")
-async def _queueadd(server: AMIServer, s: Session, msg: Message) -> bool:
-    q = server.pbx.queues.get(msg.get("Queue", ""))
-    iface = msg.get("Interface", "")
-    if q is None or not iface:
-        s.respond(msg, "Error", ("Message", "Unable to add interface: No such queue" if q is None
-                                 else "'Interface' not specified."))
-        return True
-    if any(m.interface == iface for m in q.members):
-        s.respond(msg, "Error", ("Message", "Unable to add interface: Already there"))
-        return True
-    m = Member(q.name, msg.get("MemberName", iface), iface, msg.get("StateInterface", iface),
-               int(msg.get("Penalty", "0") or 0), "dynamic", login_time=int(server.pbx.now))
-    q.members.append(m)
-    s.respond(msg, "Success", ("Message", "Added interface to queue"))
-    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
-    _member_event(server, "QueueMemberAdded", m)
-    server.pbx.queue_changed(q)
-    return True
-
-
-@action("QueuePause")
-async def _queuepause(server: AMIServer, s: Session, msg: Message) -> bool:
-    iface = msg.get("Interface", "")
-    paused = msg.get("Paused", "true").lower() in ("true", "yes", "1")
-    found = [m for q in server.pbx.queues.values() if not msg.get("Queue") or q.name == msg.get("Queue")
-             for m in q.members if m.interface == iface]
-    if not found:
-        s.respond(msg, "Error", ("Message", "Interface not found"))
-        return True
-    s.respond(msg, "Success", ("Message", "Interface paused successfully" if paused
-                               else "Interface unpaused successfully"))
-    for m in found:
-        m.paused, m.paused_reason = paused, msg.get("Reason", "") if paused else ""
-        m.last_pause = int(server.pbx.now)
-        server.pbx.devstate(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")
-        _member_event(server, "QueueMemberPause", m)
-        server.pbx.queue_changed(server.pbx.queues[m.queue])
-    return True
-
-
-@action("QueueRemove")
-async def _queueremove(server: AMIServer, s: Session, msg: Message) -> bool:
-    q = server.pbx.queues.get(msg.get("Queue", ""))
-    iface = msg.get("Interface", "")
-    m = next((m for m in q.members if m.interface == iface), None) if q else None
-    if q is None or m is None:
-        s.respond(msg, "Error", ("Message", "Unable to remove interface: Not there" if q
-                                 else "Unable to remove interface from queue: No such queue"))
-        return True
-    q.members.remove(m)
-    s.respond(msg, "Success", ("Message", "Removed interface from queue"))
-    _member_event(server, "QueueMemberRemoved", m)
-    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    conn.send(list_response(msg, "DialPlan list will follow", items, "ShowDialPlanComplete",
+                            ("ListExtensions", str(n_ext)), ("ListPriorities", str(n_prio)),
+                            ("ListContexts", str(n_ctx))))
     return True
 
 
 # -- originate / hangup / redirect -------------------------------------------------------------------------------
 @action("Originate")
-async def _originate(server: AMIServer, s: Session, msg: Message) -> bool:
-    channel = msg.get("Channel")
+async def _originate(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    # The checks and messages of manager.c's action_originate (Asterisk 22.10.1), in its order.
+    channel = msg.get("Channel", "")
+    app = msg.get("Application") or None
+    exten = msg.get("Exten") or None
+    data = msg.get("Data", "")
+    if any(len(msg.get(k, "")) > MAX_PUBLIC_UNIQUEID for k in ("ChannelId", "OtherChannelId")):
+        conn.respond(msg, "Error", ("Message", f"Uniqueid length exceeds maximum of {MAX_PUBLIC_UNIQUEID}\n"))
+        return True
     if not channel:
-        s.respond(msg, "Error", ("Message", "Channel not specified"))
+        conn.respond(msg, "Error", ("Message", "Channel not specified"))
         return True
-    app = msg.get("Application")
-    exten = msg.get("Exten")
+    priority = msg.get("Priority", "")
+    pi = scan_int(priority) if priority else 0
+    if pi is None:  # not a number, and the demo dialplan has no priority labels to look it up by
+        conn.respond(msg, "Error", ("Message", "Invalid priority"))
+        return True
+    timeout_text = msg.get("Timeout", "")
+    timeout_ms = scan_int(timeout_text) if timeout_text else 30000
+    if timeout_ms is None:
+        conn.respond(msg, "Error", ("Message", "Invalid timeout"))
+        return True
+    timeout = timeout_ms / 1000.0
+    if "/" not in channel:
+        conn.respond(msg, "Error", ("Message", "Invalid channel"))
+        return True
+    if app is not None and not originate_permitted(app, data, conn.write):
+        conn.respond(msg, "Error", ("Message", ORIGINATE_FORBIDDEN))
+        return True
     if app is None and exten is None:
-        s.respond(msg, "Error", ("Message", "Exten not specified"))  # Asterisk needs an exten or an app
+        # Asterisk looks the empty extension up when a priority is given; without one a synchronous Originate
+        # is refused (an asynchronous one is queued and fails later: answered here with the same refusal).
+        conn.respond(msg, "Error", ("Message", "Extension does not exist." if pi else
+                                    "Originate with 'Exten' requires 'Context' and 'Priority'"))
         return True
-    if app is not None and "system" not in s.write:
-        data = msg.get("Data", "")
-        if app.lower() in FORBIDDEN_APPS or any(f in data.lower() for f in ("system(", "exec(", "eval(")):
-            s.respond(msg, "Error", ("Message", "Originate Access Forbidden: app or data blacklisted"))
-            return True
-    try:
-        timeout = float(msg.get("Timeout", "30000")) / 1000.0
-    except ValueError:
-        timeout = 30.0
     variables: Pairs = []
     for v in msg.getall("Variable"):
         for part in v.split(","):
@@ -510,7 +403,7 @@ async def _originate(server: AMIServer, s: Session, msg: Message) -> bool:
         pairs.append(("Response", "Success" if reason == REASON_ANSWERED else "Failure"))
         pairs.append(("Channel", ch.name if ch is not None else channel))
         if app is not None:
-            pairs += [("Application", app), ("Data", msg.get("Data", ""))]
+            pairs += [("Application", app), ("Data", data)]
         else:
             pairs += [("Context", msg.get("Context", "")), ("Exten", exten or "")]
         pairs.append(("Reason", str(reason)))
@@ -527,12 +420,12 @@ async def _originate(server: AMIServer, s: Session, msg: Message) -> bool:
             done.set_result(reason)
 
     gen = server.pbx.originate(
-        channel, context=msg.get("Context"), exten=exten, priority=int(msg.get("Priority", "1") or 1),
-        application=app, data=msg.get("Data", ""), callerid=callerid, variables=variables,
+        channel, context=msg.get("Context"), exten=exten, priority=pi or 1,
+        application=app, data=data, callerid=callerid, variables=variables,
         account=msg.get("Account", ""), timeout=timeout, on_result=on_result,
     )
     if is_async:
-        s.respond(msg, "Success", ("Message", "Originate successfully queued"))
+        conn.respond(msg, "Success", ("Message", "Originate successfully queued"))
     server.pbx.sched.add(gen)
     server.wake()
     if is_async:
@@ -543,18 +436,28 @@ async def _originate(server: AMIServer, s: Session, msg: Message) -> bool:
     except TimeoutError:
         reason = 0
     if reason == REASON_ANSWERED:
-        s.respond(msg, "Success", ("Message", "Originate successfully queued"))
+        conn.respond(msg, "Success", ("Message", "Originate successfully queued"))
     else:
-        s.respond(msg, "Error", ("Message", "Originate failed"))
+        conn.respond(msg, "Error", ("Message", "Originate failed"))
     return True
 
 
-def _find(server: AMIServer, name: str) -> Channel | None:
+_SCANF_INT = re.compile(r"\s*([-+]?\d{1,29})")
+
+
+def scan_int(text: str) -> int | None:
+    """``sscanf(text, "%30d")`` as manager.c reads numbers: leading blanks skipped, trailing text ignored
+    (``"5s"`` is 5), None when no digits start it."""
+    m = _SCANF_INT.match(text)
+    return int(m.group(1)) if m else None
+
+
+def _find(server: ServerView, name: str) -> Channel | None:
     return server.pbx.channels.get(name)
 
 
 @action("Hangup")
-async def _hangup(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     name = msg.get("Channel", "")
     try:
         cause = int(msg.get("Cause", "16") or 16)
@@ -565,36 +468,42 @@ async def _hangup(server: AMIServer, s: Session, msg: Message) -> bool:
         try:
             rx = re.compile(name[1:-1])
         except re.error:
-            s.respond(msg, "Error", ("Message", "Invalid regex"))
+            conn.respond(msg, "Error", ("Message", "Invalid regex"))
             return True
         hit = [c for c in list(server.pbx.channels.values()) if rx.search(c.name)]
-        items = [_item(s, msg, "ChannelHungup", [("Channel", c.name)], aid_last=True) for c in hit]
-        _send_list(s, msg, "Channels hung up will follow", items, "ChannelsHungupListComplete")
+        items = [list_item(msg, "ChannelHungup", [("Channel", c.name)], aid_last=True) for c in hit]
+        conn.send(list_response(msg, "Channels hung up will follow", items, "ChannelsHungupListComplete"))
         for c in hit:
             server.pbx.soft_hangup(c, cause)
         server.wake()
         return True
     ch = _find(server, name)
     if ch is None:
-        s.respond(msg, "Error", ("Message", "No such channel"))
+        conn.respond(msg, "Error", ("Message", "No such channel"))
         return True
-    s.respond(msg, "Success", ("Message", "Channel Hungup"))
+    conn.respond(msg, "Success", ("Message", "Channel Hungup"))
     server.pbx.soft_hangup(ch, cause)
     server.wake()
     return True
 
 
 @action("Redirect")
-async def _redirect(server: AMIServer, s: Session, msg: Message) -> bool:
-    ch = _find(server, msg.get("Channel", ""))
+async def _redirect(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    # manager.c's action_redirect checks and messages, in its order (ExtraChannel is not simulated)
+    name, ctx, exten, priority = (msg.get(k, "") for k in ("Channel", "Context", "Exten", "Priority"))
+    for value, missing in ((name, "Channel"), (ctx, "Context"), (exten, "Exten"), (priority, "Priority")):
+        if not value:
+            conn.respond(msg, "Error", ("Message", f"{missing} not specified"))
+            return True
+    prio = scan_int(priority)
+    if prio is None or prio < 1:  # no priority labels in the demo dialplan
+        conn.respond(msg, "Error", ("Message", "Priority is invalid"))
+        return True
+    ch = _find(server, name)
     if ch is None:
-        s.respond(msg, "Error", ("Message", "Channel not existent"))
+        conn.respond(msg, "Error", ("Message", f"Channel does not exist: {name}"))
         return True
-    ctx, exten = msg.get("Context", ch.context), msg.get("Exten", "")
-    if not exten:
-        s.respond(msg, "Error", ("Message", "Exten not specified"))
-        return True
-    s.respond(msg, "Success", ("Message", "Redirect successful"))
+    conn.respond(msg, "Success", ("Message", "Redirect successful"))
     pbx = server.pbx
     b = ch.bridge
     if b is not None:
@@ -602,10 +511,6 @@ async def _redirect(server: AMIServer, s: Session, msg: Message) -> bool:
         for other in list(b.channels):
             if other.dialed:
                 pbx.kick(other)
-    try:
-        prio = int(msg.get("Priority", "1") or 1)
-    except ValueError:
-        prio = 1
     pbx.sched.add(pbx.run_dialplan(ch, ctx, exten, start=prio))
     server.wake()
     return True
@@ -613,131 +518,131 @@ async def _redirect(server: AMIServer, s: Session, msg: Message) -> bool:
 
 # -- variables and the database ----------------------------------------------------------------------------------
 @action("Setvar")
-async def _setvar(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _setvar(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     var, value = msg.get("Variable", ""), msg.get("Value", "")
     if not var:
-        s.respond(msg, "Error", ("Message", "No variable specified"))
+        conn.respond(msg, "Error", ("Message", "No variable specified"))
         return True
     name = msg.get("Channel")
     if name:
         ch = _find(server, name)
         if ch is None:
-            s.respond(msg, "Error", ("Message", "No such channel"))
+            conn.respond(msg, "Error", ("Message", "No such channel"))
             return True
-        s.respond(msg, "Success", ("Message", "Variable Set"))
+        conn.respond(msg, "Success", ("Message", "Variable Set"))
         server.pbx.varset(ch, var, value)
         return True
     server.pbx.globals[var] = value
-    s.respond(msg, "Success", ("Message", "Variable Set"))
+    conn.respond(msg, "Success", ("Message", "Variable Set"))
     server.pbx.emit("VarSet", DIALPLAN, [("Channel", "none"), ("Uniqueid", "none"), ("Variable", var),
                                          ("Value", value)])
     return True
 
 
 @action("Getvar")
-async def _getvar(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _getvar(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     var = msg.get("Variable", "")
     if not var:
-        s.respond(msg, "Error", ("Message", "No variable specified"))
+        conn.respond(msg, "Error", ("Message", "No variable specified"))
         return True
     name = msg.get("Channel")
     if name:
         ch = _find(server, name)
         if ch is None:
-            s.respond(msg, "Error", ("Message", "No such channel"))
+            conn.respond(msg, "Error", ("Message", "No such channel"))
             return True
         value = _chan_var(ch, var)
     else:
         m = re.fullmatch(r"GLOBAL\((.*)\)", var)
         value = server.pbx.globals.get(m.group(1) if m else var, "")
-    s.respond(msg, "Success", ("Variable", var), ("Value", value))
+    conn.respond(msg, "Success", ("Variable", var), ("Value", value))
     return True
 
 
 @action("DBPut")
-async def _dbput(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _dbput(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     fam, key = msg.get("Family"), msg.get("Key")
     if not fam or not key:
-        s.respond(msg, "Error", ("Message", "No family specified" if not fam else "No key specified"))
+        conn.respond(msg, "Error", ("Message", "No family specified" if not fam else "No key specified"))
         return True
     server.pbx.db[f"/{fam}/{key}"] = msg.get("Val", "")
-    s.respond(msg, "Success", ("Message", "Updated database successfully"))
+    conn.respond(msg, "Success", ("Message", "Updated database successfully"))
     return True
 
 
 @action("DBGet")
-async def _dbget(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _dbget(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     fam, key = msg.get("Family", ""), msg.get("Key", "")
     val = server.pbx.db.get(f"/{fam}/{key}")
     if val is None:
-        s.respond(msg, "Error", ("Message", "Database entry not found"))
+        conn.respond(msg, "Error", ("Message", "Database entry not found"))
         return True
-    item = _item(s, msg, "DBGetResponse", [("Family", fam), ("Key", key), ("Val", val)], aid_last=True)
-    _send_list(s, msg, "Result will follow", [item], "DBGetComplete")
+    item = list_item(msg, "DBGetResponse", [("Family", fam), ("Key", key), ("Val", val)], aid_last=True)
+    conn.send(list_response(msg, "Result will follow", [item], "DBGetComplete"))
     return True
 
 
 @action("DBGetTree")
-async def _dbgettree(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _dbgettree(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     fam, key = msg.get("Family", ""), msg.get("Key", "")
     prefix = f"/{fam}" + (f"/{key}" if key else "")
     hits = [(k, v) for k, v in sorted(server.pbx.db.items()) if k == prefix or k.startswith(prefix + "/")]
     if not hits:
-        s.respond(msg, "Error", ("Message", "Database entry not found"))
+        conn.respond(msg, "Error", ("Message", "Database entry not found"))
         return True
-    items = [_item(s, msg, "DBGetTreeResponse", [("Key", k), ("Val", v)], aid_last=True) for k, v in hits]
-    _send_list(s, msg, "Result will follow", items, "DBGetTreeComplete")
+    items = [list_item(msg, "DBGetTreeResponse", [("Key", k), ("Val", v)], aid_last=True) for k, v in hits]
+    conn.send(list_response(msg, "Result will follow", items, "DBGetTreeComplete"))
     return True
 
 
 @action("DBDel", "DBDelTree")
-async def _dbdel(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _dbdel(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     fam, key = msg.get("Family", ""), msg.get("Key", "")
     tree = msg.get("Action", "").lower() == "dbdeltree"
     prefix = f"/{fam}" + (f"/{key}" if key else "")
     hits = [k for k in server.pbx.db if k == prefix or (tree and k.startswith(prefix + "/"))]
     if not hits:
-        s.respond(msg, "Error", ("Message", "Database entry not found" if not tree else "Database entry not deleted"))
+        conn.respond(msg, "Error", ("Message", "Database entry not deleted" if tree else "Database entry not found"))
         return True
     for k in hits:
         del server.pbx.db[k]
-    s.respond(msg, "Success", ("Message", "Key tree deleted successfully" if tree else "Key deleted successfully"))
+    conn.respond(msg, "Success", ("Message", "Key tree deleted successfully" if tree else "Key deleted successfully"))
     return True
 
 
 # -- misc --------------------------------------------------------------------------------------------------------
 @action("ModuleCheck")
-async def _modulecheck(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _modulecheck(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     mod = msg.get("Module", "").removesuffix(".so")
     if mod in LOADED_MODULES:
-        s.respond(msg, "Success", ("Version", ""))
+        conn.respond(msg, "Success", ("Version", ""))
     else:
-        s.respond(msg, "Error", ("Message", "Module not loaded"))
+        conn.respond(msg, "Error", ("Message", "Module not loaded"))
     return True
 
 
 @action("UserEvent")
-async def _userevent(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _userevent(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     name = msg.get("UserEvent")
     if not name:
-        s.respond(msg, "Error", ("Message", "UserEvent not specified"))
+        conn.respond(msg, "Error", ("Message", "UserEvent not specified"))
         return True
-    s.respond(msg, "Success", ("Message", "Event Sent"))
+    conn.respond(msg, "Success", ("Message", "Event Sent"))
     extra = [(k, v) for k, v in msg.pairs() if k.lower() not in ("action", "userevent")]
     server.pbx.emit("UserEvent", "user,all", [("UserEvent", name), *extra])
     return True
 
 
 @action("BridgeList")
-async def _bridgelist(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _bridgelist(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     bridges = {id(c.bridge): c.bridge for c in server.pbx.channels.values() if c.bridge is not None}
-    items = [_item(s, msg, "BridgeListItem", b.fields()) for b in bridges.values()]
-    _send_list(s, msg, "Bridge listing will follow", items, "BridgeListComplete")
+    items = [list_item(msg, "BridgeListItem", b.fields()) for b in bridges.values()]
+    conn.send(list_response(msg, "Bridge listing will follow", items, "BridgeListComplete"))
     return True
 
 
 @action("DeviceStateList")
-async def _devicestatelist(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _devicestatelist(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     devices: dict[str, str] = {}
     for q in server.pbx.queues.values():
         for m in q.members:
@@ -745,27 +650,27 @@ async def _devicestatelist(server: AMIServer, s: Session, msg: Message) -> bool:
     for ch in server.pbx.channels.values():
         if ch.device:
             devices[ch.device] = "INUSE"
-    items = [_item(s, msg, "DeviceStateChange", [("Device", d), ("State", st)]) for d, st in devices.items()]
-    _send_list(s, msg, "Device State Changes will follow", items, "DeviceStateListComplete")
+    items = [list_item(msg, "DeviceStateChange", [("Device", d), ("State", st)]) for d, st in devices.items()]
+    conn.send(list_response(msg, "Device State Changes will follow", items, "DeviceStateListComplete"))
     return True
 
 
-def _hint_pairs(server: AMIServer, exten: str, ctx: str, hint: str) -> Pairs:
+def _hint_pairs(server: ServerView, exten: str, ctx: str, hint: str) -> Pairs:
     st = server.pbx.hint_state.get(hint, 0)
     text = {0: "Idle", 1: "InUse", 8: "Ringing"}.get(st, "Unknown")
     return [("Exten", exten), ("Context", ctx), ("Hint", hint), ("Status", str(st)), ("StatusText", text)]
 
 
 @action("ExtensionStateList")
-async def _extensionstatelist(server: AMIServer, s: Session, msg: Message) -> bool:
-    items = [_item(s, msg, "ExtensionStatus", _hint_pairs(server, ext, ctx, hint))
+async def _extensionstatelist(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    items = [list_item(msg, "ExtensionStatus", _hint_pairs(server, ext, ctx, hint))
              for hint, (ext, ctx) in server.pbx.hints.items()]
-    _send_list(s, msg, "Extension Statuses will follow", items, "ExtensionStateListComplete")
+    conn.send(list_response(msg, "Extension Statuses will follow", items, "ExtensionStateListComplete"))
     return True
 
 
 @action("ExtensionState")
-async def _extensionstate(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _extensionstate(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     exten, ctx = msg.get("Exten", ""), msg.get("Context", "default")
     hint = next((h for h, (e, c) in server.pbx.hints.items() if e == exten and c == ctx), None)
     if hint is None:
@@ -773,41 +678,37 @@ async def _extensionstate(server: AMIServer, s: Session, msg: Message) -> bool:
                         ("StatusText", "Unknown")]
     else:
         pairs = _hint_pairs(server, exten, ctx, hint)
-    s.respond(msg, "Success", ("Message", "Extension Status"), *pairs)
+    conn.respond(msg, "Success", ("Message", "Extension Status"), *pairs)
     return True
 
 
 @action("CoreShowChannelMap")
-async def _coreshowchannelmap(server: AMIServer, s: Session, msg: Message) -> bool:
+async def _coreshowchannelmap(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     name = msg.get("Channel")
     if not name:
-        s.respond(msg, "Error", ("Message", "CoreShowChannelMap requires a channel.\n"))
+        conn.respond(msg, "Error", ("Message", "CoreShowChannelMap requires a channel.\n"))
         return True
     if _find(server, name) is None:
-        s.respond(msg, "Error", ("Message", "Could not get channel snapshot\n"))
+        conn.respond(msg, "Error", ("Message", "Could not get channel snapshot\n"))
         return True
-    _send_list(s, msg, "Channel map will follow", [], "CoreShowChannelMapComplete")
+    conn.send(list_response(msg, "Channel map will follow", [], "CoreShowChannelMapComplete"))
     return True
 
 
 # -- simulator extras (not Asterisk actions; need the 'system' write class) ---------------------------------------
-@action("SimFlood")
-async def _simflood(server: AMIServer, s: Session, msg: Message) -> bool:
+@action("SimFlood", privilege="system")
+async def _simflood(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     """``Action: SimFlood`` / ``Count: N`` / ``Target: self|all``: flood pre-rendered call events."""
     try:
         n = int(msg.get("Count", "0"))
     except ValueError:
         n = -1
     if n < 0:
-        s.respond(msg, "Error", ("Message", "Count must be a non-negative integer"))
+        conn.respond(msg, "Error", ("Message", "Count must be a non-negative integer"))
         return True
     # Not "... will follow": without an EventList header that wording marks a legacy list response.
-    s.respond(msg, "Success", ("Message", f"Flood of {n} events queued"))
-    from .flood import flood
-
-    targets = None if msg.get("Target", "self").lower() == "all" else [s]
+    conn.respond(msg, "Success", ("Message", f"Flood of {n} events queued"))
+    targets = None if msg.get("Target", "self").lower() == "all" else [conn]
     asyncio.get_running_loop().create_task(flood(server, n, sessions=targets))
     return True
 
-
-HANDLERS_PRIV_EXTRA = {"simflood": frozenset({"system"})}

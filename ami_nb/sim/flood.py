@@ -9,13 +9,13 @@ written and drained, so the simulator is never the bottleneck. Each flooded sess
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from ..protocol import encode_message
+from . import traffic
+from .connection import ManagerConnection
 from .model import PBX, Pairs
-
-if TYPE_CHECKING:
-    from .server import AMIServer, Session
+from .registry import ServerView
+from .wire import event_classes, event_head, message_text
 
 CHUNK_BYTES = 1 << 20
 _POOLS: dict[tuple[int, bool], list[tuple[str, frozenset[str], Pairs]]] = {}
@@ -30,24 +30,21 @@ def event_pool(seed: int = 0, timestamps: bool = False) -> list[tuple[str, froze
     pool = []
 
     def sink(name: str, priv: str, pairs: Pairs, when: float) -> None:
-        head: Pairs = [("Event", name), ("Privilege", priv)]
-        if timestamps:
-            head.append(("Timestamp", f"{when:.6f}"))
-        pool.append((name, frozenset(priv.split(",")) - {"all"}, head + pairs))
+        pool.append((name, event_classes(priv), event_head(name, priv, when if timestamps else None) + pairs))
 
     pbx = PBX(sink, seed=seed, start_time=1_800_000_000.0)
-    pbx.start_traffic(until=pbx.now + 3600.0)
+    traffic.start_traffic(pbx, until=pbx.now + 3600.0)
     pbx.sched.run_until(pbx.now + 3600.0 + 900.0)
     _POOLS[key] = pool
     return pool
 
 
-async def flood_session(server: AMIServer, s: Session, n: int) -> int:
+async def flood_session(server: ServerView, s: ManagerConnection, n: int) -> int:
     """Write ``n`` events this session may see; returns how many were written (0 if it may see none)."""
     pool = event_pool(server.pbx.seed, server.timestampevents)
     allowed: list[bytes] = []
     for name, classes, pairs in pool:
-        text = "".join(f"{k}: {v}\r\n" for k, v in pairs) if s.filters else None
+        text = message_text(pairs) if s.filters else None
         if s.wants(name, classes, pairs, text):
             allowed.append(encode_message(pairs))
     if not allowed or n <= 0 or s.closed:
@@ -76,11 +73,10 @@ async def flood_session(server: AMIServer, s: Session, n: int) -> int:
     return sent
 
 
-async def flood(server: AMIServer, n: int, sessions: list[Session] | None = None) -> int:
+async def flood(server: ServerView, n: int, sessions: list[ManagerConnection] | None = None) -> int:
     """Flood every logged-in session with events on (or the given ones); returns the total written."""
     targets = [
-        s for s in (sessions if sessions is not None else list(server.sessions))
-        if s.authenticated and not s.closed and not (s.mask is not None and not s.mask)
+        s for s in (sessions if sessions is not None else list(server.connections)) if s.events_on
     ]
     counts = await asyncio.gather(*(flood_session(server, s, n) for s in targets))
     return sum(counts)

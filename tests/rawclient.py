@@ -1,4 +1,4 @@
-"""A tiny blocking AMI client over a raw socket, for tests and benchmarks of the simulator.
+"""A tiny blocking AMI client over a raw socket, for the tests of the simulator.
 
 It speaks bytes through :mod:`ami_nb.protocol` only (no client library), and every wait has a timeout.
 """
@@ -10,7 +10,7 @@ import ssl
 import time
 from collections.abc import Callable
 
-from ..protocol import Message, Parser, encode_action
+from ami_nb.protocol import Message, Parser, encode_action
 
 
 class RawAMI:

@@ -1,0 +1,122 @@
+"""Queue and transfer actions of the simulated PBX (QueueStatus, QueueSummary, QueueAdd, QueuePause, QueueRemove).
+
+Registered with :func:`~ami_nb.sim.registry.action` like every handler; kept beside the queue model they drive.
+"""
+
+from __future__ import annotations
+
+from ..protocol import Message
+from . import traffic
+from .connection import ManagerConnection
+from .model import Member
+from .registry import ServerView, action
+from .wire import list_item, list_response
+
+
+@action("QueueStatus")
+async def _queuestatus(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    want_q, want_m = msg.get("Queue"), msg.get("Member")
+    items = []
+    now = server.pbx.now
+    for q in server.pbx.queues.values():
+        if want_q and q.name != want_q:
+            continue
+        done = max(1, q.completed)
+        items.append(list_item(msg, "QueueParams", [
+            ("Queue", q.name), ("Max", "0"), ("Strategy", q.strategy), ("Calls", str(len(q.callers))),
+            ("Holdtime", str(int(q.holdtime / done))), ("TalkTime", str(int(q.talktime / done))),
+            ("Completed", str(q.completed)), ("Abandoned", str(q.abandoned)), ("ServiceLevel", "0"),
+            ("ServicelevelPerf", "0.0"), ("ServicelevelPerf2", "0.0"), ("Weight", "0")], aid_last=True))
+        for m in q.members:
+            if want_m and m.interface != want_m:
+                continue
+            items.append(list_item(msg, "QueueMember", [*m.fields(), ("Wrapuptime", "0")], aid_last=True))
+        for i, c in enumerate(q.callers, 1):
+            items.append(list_item(msg, "QueueEntry", [
+                ("Queue", q.name), ("Position", str(i)), ("Channel", c.name), ("Uniqueid", c.uniqueid),
+                ("CallerIDNum", c.cid_num), ("CallerIDName", c.cid_name), ("ConnectedLineNum", c.con_num),
+                ("ConnectedLineName", c.con_name), ("Wait", str(int(now - c.created))), ("Priority", "0")],
+                aid_last=True))
+    conn.send(list_response(msg, "Queue status will follow", items, "QueueStatusComplete"))
+    return True
+
+
+@action("QueueSummary")
+async def _queuesummary(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    want_q = msg.get("Queue")
+    items = []
+    now = server.pbx.now
+    for q in server.pbx.queues.values():
+        if want_q and q.name != want_q:
+            continue
+        avail = sum(1 for m in q.members if not m.paused and not m.in_call)
+        longest = max((int(now - c.created) for c in q.callers), default=0)
+        done = max(1, q.completed)
+        items.append(list_item(msg, "QueueSummary", [
+            ("Queue", q.name), ("LoggedIn", str(len(q.members))), ("Available", str(avail)),
+            ("Callers", str(len(q.callers))), ("HoldTime", str(int(q.holdtime / done))),
+            ("TalkTime", str(int(q.talktime / done))), ("LongestHoldTime", str(longest))], aid_last=True))
+    conn.send(list_response(msg, "Queue summary will follow", items, "QueueSummaryComplete"))
+    return True
+
+
+def _member_event(server: ServerView, name: str, m: Member) -> None:
+    pairs = [*m.fields(event=True), ("Ringinuse", "1"), ("Wrapuptime", "0")]
+    server.pbx.emit(name, "agent,all", pairs)
+
+
+@action("QueueAdd")
+async def _queueadd(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    q = server.pbx.queues.get(msg.get("Queue", ""))
+    iface = msg.get("Interface", "")
+    if q is None or not iface:
+        conn.respond(msg, "Error", ("Message", "Unable to add interface: No such queue" if q is None
+                                 else "'Interface' not specified."))
+        return True
+    if any(m.interface == iface for m in q.members):
+        conn.respond(msg, "Error", ("Message", "Unable to add interface: Already there"))
+        return True
+    m = Member(q.name, msg.get("MemberName", iface), iface, msg.get("StateInterface", iface),
+               int(msg.get("Penalty", "0") or 0), "dynamic", login_time=int(server.pbx.now))
+    q.members.append(m)
+    conn.respond(msg, "Success", ("Message", "Added interface to queue"))
+    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    _member_event(server, "QueueMemberAdded", m)
+    traffic.queue_changed(server.pbx, q)
+    return True
+
+
+@action("QueuePause")
+async def _queuepause(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    iface = msg.get("Interface", "")
+    paused = msg.get("Paused", "true").lower() in ("true", "yes", "1")
+    found = [m for q in server.pbx.queues.values() if not msg.get("Queue") or q.name == msg.get("Queue")
+             for m in q.members if m.interface == iface]
+    if not found:
+        conn.respond(msg, "Error", ("Message", "Interface not found"))
+        return True
+    conn.respond(msg, "Success", ("Message", "Interface paused successfully" if paused
+                               else "Interface unpaused successfully"))
+    for m in found:
+        m.paused, m.paused_reason = paused, msg.get("Reason", "") if paused else ""
+        m.last_pause = int(server.pbx.now)
+        server.pbx.devstate(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")
+        _member_event(server, "QueueMemberPause", m)
+        traffic.queue_changed(server.pbx, server.pbx.queues[m.queue])
+    return True
+
+
+@action("QueueRemove")
+async def _queueremove(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    q = server.pbx.queues.get(msg.get("Queue", ""))
+    iface = msg.get("Interface", "")
+    m = next((m for m in q.members if m.interface == iface), None) if q else None
+    if q is None or m is None:
+        conn.respond(msg, "Error", ("Message", "Unable to remove interface: Not there" if q
+                                 else "Unable to remove interface from queue: No such queue"))
+        return True
+    q.members.remove(m)
+    conn.respond(msg, "Success", ("Message", "Removed interface from queue"))
+    _member_event(server, "QueueMemberRemoved", m)
+    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    return True
