@@ -22,6 +22,7 @@ from ami_nb.history import open as open_history
 from ami_nb.history.schema import column_name, key_of
 from ami_nb.protocol import Parser, encode_message
 from ami_nb.sim.model import PBX
+from ami_nb.sim.traffic import start_traffic
 from ami_nb.store import EventStore
 
 T0 = 1_800_000_000.0
@@ -37,7 +38,7 @@ def sim_reads(seconds: float, *, seed: int = 0, rate: float = 200.0, per_read: i
                                          *pairs])))
 
     pbx = PBX(sink, seed=seed, start_time=start, traffic={"rate": rate})
-    pbx.start_traffic(until=start + seconds)
+    start_traffic(pbx, until=start + seconds)
     pbx.sched.run_until(start + seconds + 4000)
     parser = Parser(expect_banner=False)
     reads = []

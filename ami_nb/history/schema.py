@@ -15,8 +15,8 @@ AMI keys         string, as sent; ``Timestamp`` as timestamp[us, UTC]; multi-val
                  as list<string>
 ===============  ===================================================================================================
 
-Reading back applies the store's column rules (:mod:`ami_nb.store`: which keys are categories, which are
-``Int64``) so an archived range equals the live frame of the same events, dtypes included.
+Reading back applies the one type policy (:func:`ami_nb.values.column_kind`, as the store applies it), so
+an archived range equals the live frame of the same events, dtypes included.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..protocol import convert_value
-from ..store import MULTI_KEYS, _kind, _plan, _split
+from ..store import MULTI_KEYS, _plan, _split
+from ..values import column_kind, integers, parse_epochs
 
 __all__ = ["CANONICAL", "RESERVED", "RowBuilder", "column_name", "key_of", "typed_frame"]
 
@@ -53,19 +53,6 @@ def _us(seconds: np.ndarray) -> pa.Array:
     missing = np.isnan(seconds)
     us = np.where(missing, 0, seconds * 1e6).round().astype(np.int64)
     return pa.array(us, type=pa.int64(), mask=missing).cast(_TS)
-
-
-def _floats(values: Sequence[str]) -> np.ndarray:
-    try:
-        return np.array(values, dtype=np.float64)
-    except ValueError:
-        out = np.full(len(values), np.nan)
-        for i, v in enumerate(values):
-            try:
-                out[i] = float(v)
-            except ValueError:
-                pass
-        return out
 
 
 def call_hash(call_id: str) -> int:
@@ -145,8 +132,8 @@ class RowBuilder:
                 repeats = repeats if repeats is not None else [{} for _ in rows]
                 for r, t in zip(repeats, zip(*(cols[j] for j in ix), strict=True), strict=True):
                     r[key] = list(t)
-            if key == "Timestamp":
-                data[key] = _us(_floats(first))
+            if column_kind(key) == "time":
+                data[key] = _us(parse_epochs(first))
             else:
                 data[key] = pa.array(first, pa.string())
         if repeats is not None:
@@ -237,15 +224,14 @@ def _typed_column(key: str, arr: pa.ChunkedArray | pa.Array) -> Any:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     arr = arr.cast(pa.large_string())
-    kind = _kind(key)
-    if kind == "numeric":
+    kind = column_kind(key)
+    if kind == "integer":
         enc = arr.dictionary_encode()
-        uniques = enc.dictionary.to_pylist()
-        conv = [convert_value(u) for u in uniques]
-        if all(isinstance(c, int) for c in conv) and all(abs(c) < 2**63 for c in conv):  # type: ignore[arg-type]
+        conv = integers(enc.dictionary.to_pylist())
+        if conv is not None:
             nums = np.array([*conv, 0], dtype=np.int64)
-            codes = pc.fill_null(enc.indices, len(uniques)).to_numpy(zero_copy_only=False).astype(np.int64)
-            return pd.arrays.IntegerArray(nums[codes], codes == len(uniques))
+            codes = pc.fill_null(enc.indices, len(conv)).to_numpy(zero_copy_only=False).astype(np.int64)
+            return pd.arrays.IntegerArray(nums[codes], codes == len(conv))
     if kind == "category":
         enc = arr.dictionary_encode()
         codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
