@@ -449,9 +449,9 @@ class PBX:
         self.linked.setdefault(linkedid, []).append(ch)
         for rec in self._chan_calls.get(ch.uniqueid, []):
             rec.add_linkedid(linkedid)
-        rec = self.calls.get(linkedid)
-        if rec is not None:
-            self._join_call(ch, rec)
+        joined = self.calls.get(linkedid)
+        if joined is not None:
+            self._join_call(ch, joined)
         if not any(not c.hungup for c in chans):
             self.linked.pop(old, None)
             ch.linkedid = old
