@@ -424,6 +424,16 @@ class Session(_Base):
         self._recordings.append(rec)
         return rec
 
+    def archive(self, path: str | os.PathLike[str], *, pbx: str | None = None, flush_seconds: float = 5.0,
+                **options: Any) -> Any:
+        """Also write every event received from now on to the Parquet archive at ``path`` (under
+        ``pbx=<pbx>``, the host by default), flushed every ``flush_seconds``; returns the
+        :class:`ami_nb.history.Archive`. ``session.events.frame(since=...)`` then reads what memory evicted from
+        it. Closed with the session. Needs ``pip install ami_nb[history]``."""
+        from .history.live import attach
+
+        return attach(self, path, pbx=pbx, flush_seconds=flush_seconds, **options)
+
     def close(self, timeout: float = 5.0) -> None:
         """Log off, close the connection and stop the background thread (idempotent)."""
         if not self._lt.is_running:
