@@ -377,3 +377,88 @@ def test_import_queue_log_gives_the_queue_statistics(tmp_path: Path) -> None:
     agents = open_history(tmp_path).report(analysis.queue_stats, by="agent")
     assert agents.loc[("support", "Agent One"), "answered"] == 1 if isinstance(agents.index, pd.MultiIndex) \
         else agents["answered"].sum() == 1
+
+
+# -- the headless recorder --------------------------------------------------------------------------------------------
+def test_recorder_archives_reconnects_and_logs_the_gap(tmp_path: Path) -> None:
+    """``python -m ami_nb.archive`` against the simulated PBX; the PBX restarts; SIGTERM stops it cleanly."""
+    first = ami_nb.sim.start(timestampevents=True, time_scale=math.inf, start_time=T0)
+    port, secret = first.port, first.users["admin"].secret
+    root = tmp_path / "arc"
+    env = {**os.environ, "AMI_SECRET": secret, "AMI_CONNECTIONS_FILE": str(tmp_path / "none.ini"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "ami_nb.archive", f"ami://admin@127.0.0.1:{port}", str(root),
+                             "--pbx", "lab", "--flush-seconds", "0.1"], env=env, stderr=subprocess.PIPE)
+    second = None
+    try:
+        deadline = time.monotonic() + 20
+        while not list(root.glob("_gaps/pbx=lab/*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        first.simulate(600, rate=300)
+        first.stop()  # the PBX goes away...
+        time.sleep(1.0)
+        second = ami_nb.sim.start(port=port, timestampevents=True, time_scale=math.inf, start_time=T0 + 3600)
+        deadline = time.monotonic() + 20
+        h = open_history(root)
+        while not len(h.refresh().gaps) and time.monotonic() < deadline:  # ...and comes back: the client is up
+            time.sleep(0.1)
+        time.sleep(0.5)
+        second.simulate(600, rate=300)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        if second is not None:
+            second.stop()
+        first.stop()
+    assert proc.returncode == 0, err.decode()
+    h = open_history(root)
+    gaps = h.gaps
+    assert gaps["reason"].tolist() == ["reconnect"]
+    assert gaps["end"].iloc[0] - gaps["start"].iloc[0] >= pd.Timedelta(seconds=0.9)
+    ev = h.events("Newchannel")
+    t = ev["received"]
+    assert (t < gaps["start"].iloc[0]).any() and (t > gaps["end"].iloc[0]).any()  # events from both PBX runs
+
+
+def test_recorder_refuses_a_wrong_secret(tmp_path: Path, sim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ami_nb.archive import main
+
+    monkeypatch.setenv("AMI_SECRET", "Not-The-Secret-9")
+    monkeypatch.setenv("AMI_CONNECTIONS_FILE", str(tmp_path / "none.ini"))
+    assert main([f"ami://admin@127.0.0.1:{sim.port}", str(tmp_path)]) == 2
+
+
+def test_ami_connect_archive_flag(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``%ami_connect --archive DIR`` is ``session.archive(DIR)``; ``%ami_events --since`` reads back through it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    ip = InteractiveShell.instance()
+    loaded = "ami_nb" in ip.extension_manager.loaded
+    if not loaded:
+        ip.run_line_magic("load_ext", "ami_nb")
+    try:
+        ip.run_line_magic("config", "AmiMagics.connections_file = ''")
+        ip.run_line_magic("config", "AmiMagics.store_capacity = 300")
+        ip.run_line_magic("config", "AmiMagics.sim_options = {'time_scale': math.inf, 'timestampevents': True}"
+                          .replace("math.inf", "float('inf')"))
+        ip.run_line_magic("ami_connect", f"--archive {tmp_path / 'arc'} --pbx notebook --alias archived")
+        from ami_nb import magics
+
+        conn = magics._LOADED[id(ip)].connection("archived")
+        assert conn.sim is not None
+        conn.sim.simulate(600, rate=300)
+        time.sleep(0.3)
+        store = conn.session.events
+        assert store.dropped > 0
+        df = ip.run_line_magic("ami_events", "--since 0 --last 100000")
+        assert len(df) > store.capacity  # memory holds 300; the archive has the rest
+        ip.run_line_magic("ami_disconnect", "-a archived")
+        h = open_history(tmp_path / "arc")
+        assert h.pbxes == ["notebook"] and len(h.events()) == len(df)
+    finally:
+        ip.run_line_magic("config", "AmiMagics.store_capacity = 1000000")
+        if not loaded:
+            ip.run_line_magic("unload_ext", "ami_nb")
