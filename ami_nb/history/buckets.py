@@ -27,9 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import analysis
+from ..analysis._events import NOT_CALL_EVENTS
 from .schema import typed_frame
 
-__all__ = ["CALL_COLUMNS", "Task", "plan_tasks", "run_task"]
+__all__ = ["Task", "plan_tasks", "run_task"]
 
 _SPAN = 1 << 32
 #: The AMI keys :func:`ami_nb.analysis.calls` reads (every ``*Linkedid`` / ``*Uniqueid`` key is read too).
@@ -156,12 +157,14 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_
     if not any(Path(root).glob("pbx=*/date=*/*.parquet")):
         return []
     have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(root)}").fetchall()]
-    wanted = columns if columns is not None else [
-        c for c in have if c in CALL_COLUMNS or c.endswith(("Linkedid", "Uniqueid"))]
+    wanted = columns if columns is not None else [c for c in have if c not in ("date", "links", "call_hash")]
     cols = ["received", "seq", "pbx", *[c for c in wanted if c in have and c not in ("received", "seq", "pbx")]]
-    if "_repeats" in have:
+    if "_repeats" in have and "_repeats" not in cols:
         cols.append("_repeats")
     where = f"call_id IS NOT NULL AND {where}"
+    if "Event" in have:  # rows no call analysis reads (CEL, Cdr, list items...): never leave the disk
+        where += f' AND "Event" NOT IN ({", ".join(_lit(e) for e in sorted(NOT_CALL_EVENTS))})'
+
     total = con.execute(f"SELECT count(*) FROM {scan_sql(root)} WHERE {where}").fetchone()
     n_rows = int(total[0]) if total else 0
     if not n_rows:

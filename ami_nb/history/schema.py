@@ -9,7 +9,7 @@ One row per event. Columns (the ``pbx`` and ``date`` partition keys live in the 
                  first ``*Linkedid``); null for events about no call
 ``call_hash``    int64 in [0, 2**32): crc32 of ``call_id`` (-1 without one); buckets are ranges of it
 ``links``        list<string>: other call ids this row joins to its own (a transfer naming two calls, a channel
-                 seen under a new ``Linkedid``); null on almost every row
+                 seen under a new ``Linkedid``, a bridge two calls' channels entered); null on almost every row
 ``_repeats``     string: JSON ``{key: [values]}`` for a plain key repeated in one event (rare), else null
 AMI keys         string, as sent; ``Timestamp`` as timestamp[us, UTC]; multi-valued keys (``ChanVariable``...)
                  as list<string>
@@ -64,7 +64,8 @@ class RowBuilder:
     """Turns batches of events into archive tables; remembers channels across batches to notice moves."""
 
     def __init__(self) -> None:
-        self._uid_lid: dict[str, str] = {}
+        self._uid_lid: dict[str, str] = {}  # channel -> the Linkedid it was last seen with
+        self._bridge_lid: dict[str, str] = {}  # bridge -> the call id last seen entering it
 
     def table(self, batches: Iterable[tuple[Sequence[Any], float, int]]) -> pa.Table:
         """``batches``: ``(events, received, first_seq)`` per read -> one table (rows grouped by key shape;
@@ -165,16 +166,18 @@ class RowBuilder:
             other = pc.fill_null(other, False)
             for i in np.flatnonzero(other.to_numpy(zero_copy_only=False)):
                 links.setdefault(int(i), set()).add(arr[int(i)].as_py())
-        # 2. a channel seen under a new Linkedid (a transfer moved it into another call)
-        for c in names:
-            u = c[: -len("Linkedid")] + "Uniqueid"
+        # 2. a channel seen under a new Linkedid (a transfer moved it into another call), and a bridge that
+        #    channels of two calls entered (both are needed to say who was bridged with whom)
+        keyed = [(c[: -len("Linkedid")] + "Uniqueid", ids[cands.index(c)]) for c in names]
+        keyed.append(("BridgeUniqueid", call))
+        for u, lid_col in keyed:
             if u not in t.column_names or t.schema.field(u).type != pa.string():
                 continue
-            pairs = pa.table({"u": t[u], "l": ids[cands.index(c)], "o": pa.array(order)})
+            memo = self._bridge_lid if u == "BridgeUniqueid" else self._uid_lid
+            pairs = pa.table({"u": t[u], "l": lid_col, "o": pa.array(order)})
             pairs = pairs.filter(pc.and_(pc.is_valid(pairs["u"]), pc.is_valid(pairs["l"])))
             first = pairs.group_by(["u", "l"], use_threads=False).aggregate([("o", "min")]).sort_by("o_min")
             rows = inverse[first["o_min"].to_numpy() - order.min()]
-            memo = self._uid_lid
             for uid, lid, i in zip(first["u"].to_pylist(), first["l"].to_pylist(), rows.tolist(), strict=True):
                 old = memo.pop(uid, None)
                 memo[uid] = lid
