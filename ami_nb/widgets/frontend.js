@@ -218,7 +218,7 @@ function render({ model, el }) {
     const ch = model.get("channels") || {};
     grid.appendChild(section(ch.title || "Active channels", table(ch.header || [], ch.rows || []), "h1"));
     const ended = model.get("ended") || {};
-    grid.appendChild(section(ended.title || "Calls", table(ended.header || [], ended.rows || [], { num: [3] }),
+    grid.appendChild(section(ended.title || "Calls", table(ended.header || [], ended.rows || [], { num: [4] }),
       "h1"));
     body.appendChild(grid);
     const tail = model.get("tail") || {};
