@@ -347,6 +347,7 @@ class LiveState:
         self._relink(uid, ch, t, ev)
         call = self._calls[ch["Linkedid"]]
         call.start = min(call.start, since)
+        call.start_at = min(call.start_at, since - self._offset)
         if ch.get("ChannelStateDesc") == "Up":
             call.answered = True
         bridge = ev.get("BridgeId") or ""

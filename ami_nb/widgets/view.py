@@ -183,9 +183,9 @@ class LiveView(ViewBase):
         out["channels"] = {
             "title": f"Active channels ({len(chans)}" + (f", newest {len(shown)} shown)" if len(shown) < len(chans)
                                                           else ")"),
-            "header": ["Channel", "State", "Caller", "Exten", "Context", "Up for"],
+            "header": ["Channel", "State", "Caller", "Exten", "Up for"],
             "rows": [[c.get("Channel", c["Uniqueid"]), c.get("ChannelStateDesc", ""), c.get("CallerIDNum", ""),
-                      c.get("Exten", ""), c.get("Context", ""), span(max(0.0, snow - c.get("since", snow)))]
+                      c.get("Exten", ""), span(max(0.0, snow - c.get("since", snow)))]
                      for c in reversed(shown)],
         }
         calls = st.call_rows(now)
