@@ -90,7 +90,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(tmp / 'jupyter.log').read_text()[-2000:]}")
+                    tail = (tmp / "jupyter.log").read_text()[-2000:]
+                    raise RuntimeError(f"JupyterLab did not start: {tail}") from None
                 time.sleep(0.3)
         yield url
     finally:
@@ -118,7 +119,8 @@ def page(lab: str) -> Iterator[Page]:
 def _menu(page: Page, top: str, *items: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{top}$")).click()
     for item in items:
-        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).first.click()
+        label = re.compile(f"^{re.escape(item)}$")
+        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text=label).first.click()
 
 
 def _idle(page: Page, timeout: float = 60_000) -> None:
