@@ -495,3 +495,24 @@ def test_ami_connect_archive_flag(tmp_path: Path, monkeypatch) -> None:  # type:
         ip.run_line_magic("config", "AmiMagics.store_capacity = 1000000")
         if not loaded:
             ip.run_line_magic("unload_ext", "ami_nb")
+
+
+def test_compact_rewrites_a_day_sorted_by_call_hash(tmp_path: Path) -> None:
+    from ami_nb.history.compact import compact
+
+    store = archive_reads(tmp_path, sim_reads(1800, rate=200), flush_seconds=0.05, flush_rows=800)
+    before = list(tmp_path.glob("pbx=pbx1/date=*/*.parquet"))
+    assert len(before) > 3
+    h = open_history(tmp_path)
+    calls = h.calls()
+    written = compact(tmp_path, include_today=True, row_group_rows=1000)
+    after = list(tmp_path.glob("pbx=pbx1/date=*/*.parquet"))
+    assert after == written and len(after) == len({p.parent for p in before})
+    meta = pq.ParquetFile(after[0]).metadata
+    assert meta.num_row_groups > 2  # small row groups, each a narrow range of call_hash
+    hashes = pq.read_table(after[0], columns=["call_hash"])["call_hash"].to_numpy()
+    assert (hashes[1:] >= hashes[:-1]).all()
+    h.refresh()
+    assert_same_frame(store.frame(), h.events())
+    pd.testing.assert_frame_equal(calls, h.calls())
+    assert compact(tmp_path, include_today=True) == []  # nothing left to do

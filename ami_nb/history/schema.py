@@ -226,7 +226,8 @@ def _typed_column(key: str, arr: pa.ChunkedArray | pa.Array) -> Any:
         return pd.Series(out, dtype=object, copy=False)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    arr = arr.cast(pa.large_string())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
     kind = column_kind(key)
     if kind == "integer":
         enc = arr.dictionary_encode()
@@ -250,10 +251,15 @@ def typed_frame(table: pa.Table, *, keep: Sequence[str] = ()) -> pd.DataFrame:
     archive columns to keep as well (``pbx``, ``seq``...), placed after ``received``.
     """
     n = table.num_rows
-    if "seq" in table.column_names and n > 1:
-        seq = table["seq"].to_numpy()
-        if (np.diff(seq) < 0).any():
-            table = table.take(pa.array(np.argsort(seq, kind="stable")))
+    empty = [c for c in table.column_names if c not in RESERVED and c not in keep and table[c].null_count == n]
+    if empty:  # keys no selected row has (most of a wide archive's): dropped before any copy
+        table = table.drop_columns(empty)
+    table = table.combine_chunks()  # one chunk per column: take, encode and convert run once, not per batch
+    if "seq" in table.column_names and n > 1:  # arrival order (per PBX): what the store's order is
+        keys = [("pbx", "ascending"), ("seq", "ascending")] if "pbx" in table.column_names else [("seq", "ascending")]
+        order = pc.sort_indices(table, sort_keys=keys)
+        if (np.diff(order.to_numpy()) != 1).any():
+            table = table.take(order)
     data: dict[str, Any] = {}
     if "received" in table.column_names:
         data["received"] = _typed_column("received", table["received"])

@@ -1,0 +1,366 @@
+"""History at scale: archive write rate beside the store's ingest rate, size on disk, and calls over the archive.
+
+    python bench/bench_history.py --events 100_000_000 --calls-events 5_000_000 --workdir /var/tmp/ami_bench
+
+1. *Base*: one simulated busy day (the simulator's call model, rendered and parsed as the client would receive
+   it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer with the store
+   beside it (a session with ``session.archive()``): events/s of each, and bytes on disk per event.
+2. *Scale*: the base day replicated with DuckDB ``COPY`` to ``--events`` events: each copy shifted by whole days,
+   its ids shifted too (Uniqueids, Linkedids, channel names, bridge ids, ``call_hash``), written in the compacted
+   layout (one file per day, sorted by ``call_hash``, small row groups).
+3. Each measured path runs in its own process (peak RSS from ``wait4``):
+   * ``History.calls()`` over ``--calls-events`` (whole days; all of them when it equals ``--events``);
+   * the bucket reads alone (``History.iter_buckets``: DuckDB -> typed frames, no analysis) over everything;
+   * a hand-written DuckDB query computing a disposition per call, over everything;
+   * the in-memory path, ``analysis.calls(store.frame())``, at ``--inmemory`` sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DAY = 86400
+T0 = 1_798_761_600.0  # 2027-01-01 00:00 UTC: the base day starts at midnight, so a copy is one date partition
+HASH_STEP = 2654435761  # a copy's call_hash = (hash + k * step) mod 2**32: every copy lands in other buckets
+
+
+# -- traffic -------------------------------------------------------------------------------------------------------
+def sim_reads(hours: float, rate: float, seed: int = 0, per_read: int = 64,
+              start: float = T0) -> list[tuple[list[Any], float]]:
+    """Simulated traffic as parsed reads: ``(events, received)``, ``per_read`` events per socket read."""
+    from ami_nb.protocol import Parser, encode_message
+    from ami_nb.sim.model import PBX
+    from ami_nb.sim.traffic import start_traffic
+
+    out: list[tuple[float, bytes]] = []
+
+    def sink(name: str, priv: str, pairs: list[Any], now: float) -> None:
+        out.append((now, encode_message([("Event", name), ("Privilege", priv), ("Timestamp", f"{now:.6f}"),
+                                         *pairs])))
+
+    pbx = PBX(sink, seed=seed, start_time=start, traffic={"rate": rate})
+    end = start + hours * 3600
+    start_traffic(pbx, until=end)
+    pbx.sched.run_until(min(end + 3 * 3600, start + DAY - 1))
+    parser = Parser(expect_banner=False)
+    reads = []
+    for i in range(0, len(out), per_read):
+        chunk = out[i:i + per_read]
+        reads.append((parser.feed(b"".join(d for _, d in chunk)), chunk[-1][0]))
+    return reads
+
+
+def rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- step 1: the base day ------------------------------------------------------------------------------------------
+def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
+    from ami_nb.history import Archive
+    from ami_nb.store import EventStore
+
+    t = time.perf_counter()
+    reads = sim_reads(hours, rate)
+    n = sum(len(e) for e, _ in reads)
+    gen = time.perf_counter() - t
+    print(f"base: {n:,} events simulated in {gen:.1f} s", flush=True)
+
+    store = EventStore(capacity=n + 1)
+    t = time.perf_counter()
+    for events, received in reads:
+        store.extend(events, received)
+    store.freeze()
+    store_s = time.perf_counter() - t
+    del store
+
+    base = work / "base"
+    shutil.rmtree(base, ignore_errors=True)
+    store = EventStore(capacity=1_000_000)  # a session's store, beside the archive
+    sink_s = 0.0
+    t = time.perf_counter()
+    with Archive(base, pbx="bench", flush_seconds=5.0, seq_base=int(T0 * 1e9)) as a:
+        for events, received in reads:
+            store.extend(events, received)
+            s = time.perf_counter()
+            a.write(events, received, store.total - len(events))
+            sink_s += time.perf_counter() - s
+        handed = time.perf_counter() - t
+    archive_s = time.perf_counter() - t
+    size = sum(p.stat().st_size for p in base.rglob("*.parquet"))
+    from ami_nb.history.compact import compact
+
+    t = time.perf_counter()
+    compact(base, include_today=True)
+    compact_s = time.perf_counter() - t
+    csize = sum(p.stat().st_size for p in base.rglob("*.parquet"))
+    out = {"events": n, "reads": len(reads), "store_eps": n / store_s, "archive_eps": n / archive_s,
+           "handover_eps": n / handed, "sink_us_per_read": 1e6 * sink_s / len(reads),
+           "bytes_per_event_flushed": size / n, "bytes_per_event_compacted": csize / n,
+           "compact_eps": n / compact_s, "files_flushed": a.files_written}
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+# -- step 2: replicate ---------------------------------------------------------------------------------------------
+def _shift(table: Any, k: int) -> Any:
+    """Copy ``k`` of the base day: times, ids, channel names, bridge ids and hashes shifted (pyarrow compute:
+    only the columns that change are rebuilt, the others are shared with the base)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    secs = k * DAY
+
+    def uid(arr: Any) -> Any:  # "1798761600.123" -> the same id k days later (ids are epoch.counter)
+        parts = pc.split_pattern(arr, ".", max_splits=1)
+        head = pc.list_element(parts, 0)
+        tail = pc.list_element(parts, 1)
+        ok = pc.and_(pc.match_substring_regex(arr, r"^[0-9]+\.[0-9]+$"), pc.is_valid(arr))
+        ok = pc.fill_null(ok, False)
+        shifted = pc.binary_join_element_wise(
+            pc.cast(pc.add(pc.cast(pc.if_else(ok, head, "0"), pa.int64()), secs), pa.string()),
+            pc.if_else(ok, tail, ""), ".")
+        return pc.if_else(ok, shifted, arr)
+
+    cols = {}
+    for name in table.column_names:
+        arr = table[name].combine_chunks()
+        key = name.rsplit("~", 1)[0]
+        t = arr.type
+        if pa.types.is_timestamp(t):
+            cols[name] = pc.add(arr, pa.scalar(secs * 10**6, pa.duration("us")))
+        elif name == "seq":
+            cols[name] = pc.add(arr, secs * 10**9)
+        elif name == "call_hash":
+            h = arr.to_numpy()
+            cols[name] = pa.array(np.where(h < 0, h, (h + k * HASH_STEP) % (1 << 32)))
+        elif name == "links":
+            flat = pc.list_flatten(arr)
+            cols[name] = pa.ListArray.from_arrays(arr.offsets, uid(flat), mask=pc.is_null(arr))
+        elif pa.types.is_string(t) and (name == "call_id" or key.lower().endswith(("uniqueid", "linkedid"))):
+            cols[name] = pc.binary_join_element_wise(arr, f"-{k}", "") if key == "BridgeUniqueid" else uid(arr)
+        elif pa.types.is_string(t) and key.endswith("Channel"):  # PJSIP/201-0000001c: a copy's own counter
+            cols[name] = pc.replace_substring_regex(arr, r"-[0-9a-f]{2}([0-9a-f]{6}(;[0-9])?)$",
+                                                    f"-{k % 256:02x}\\1")
+        else:
+            cols[name] = arr
+    return pa.table(cols)
+
+
+def replicate(work: Path, copies: int) -> Path:
+    """The base day, sorted once by call_hash, written ``copies`` times with pyarrow (DuckDB's writer is slower on
+    a schema this wide). A copy's hashes are the base's rotated: sorted but for one wrap, so its row groups stay
+    narrow ranges of ``call_hash``, as in a compacted day."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from ami_nb.history.compact import ROW_GROUP_ROWS
+
+    base_files = sorted((work / "base").rglob("*.parquet"))
+    big = work / "big"
+    shutil.rmtree(big, ignore_errors=True)
+    table = ds.dataset([str(f) for f in base_files], format="parquet").to_table().combine_chunks()
+    table = table.take(pc.sort_indices(table, sort_keys=[("call_hash", "ascending"), ("seq", "ascending")]))
+    t = time.perf_counter()
+    for k in range(copies):
+        day = time.strftime("%Y-%m-%d", time.gmtime(T0 + k * DAY))
+        d = big / "pbx=bench" / f"date={day}"
+        d.mkdir(parents=True)
+        pq.write_table(_shift(table, k), d / f"part-{k:06d}-c.parquet", compression="zstd",
+                       row_group_size=ROW_GROUP_ROWS)
+        if k % 10 == 0:
+            print(f"  copy {k + 1}/{copies} ({time.perf_counter() - t:.0f} s)", flush=True)
+    print(f"replicated {copies} days in {time.perf_counter() - t:.0f} s", flush=True)
+    return big
+
+
+# -- step 3: the measured paths (each in its own process) -------------------------------------------------------
+def child(args: argparse.Namespace) -> None:
+    """One measured path; prints one JSON line."""
+    import ami_nb.history as history
+    from ami_nb import analysis
+
+    out: dict[str, Any] = {"path": args.child}
+    path = Path(args.workdir) / "big"
+    work = Path(args.workdir)
+    if args.child == "build":
+        base = build_base(work, args.hours, args.rate)
+        base.update(hours=args.hours, rate=args.rate)
+        copies = max(1, round(args.size / base["events"]))
+        t = time.perf_counter()
+        replicate(work, copies)
+        base.update(replicate_seconds=time.perf_counter() - t, copies=copies)
+        (work / "base.json").write_text(json.dumps(base))
+        out.update(base)
+    elif args.child == "history_calls":
+        h = history.open(path, memory_limit="1500MB")
+        days = args.days
+        end = T0 + days * DAY
+        n = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
+        t = time.perf_counter()
+        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows)
+        out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls))
+    elif args.child == "history_calls_dask":
+        from dask.distributed import Client, LocalCluster
+
+        h = history.open(path, memory_limit="1500MB")
+        end = T0 + args.days * DAY
+        n = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          host="127.0.0.1", memory_limit="3GB") as cluster, Client(cluster) as client:
+            t = time.perf_counter()
+            calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows, client=client)
+            out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls))
+    elif args.child == "bucket_reads":
+        h = history.open(path, memory_limit="1500MB")
+        end = T0 + args.days * DAY
+        total = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
+        t = time.perf_counter()
+        n = 0
+        for frame in h.iter_buckets(end=end - 1, bucket_rows=args.bucket_rows):
+            n += len(frame)
+        out.update(seconds=time.perf_counter() - t, events=int(total), rows_read=n)
+    elif args.child == "duckdb_sql":
+        h = history.open(path, memory_limit="1500MB")
+        total = h.sql("SELECT count(*) AS n FROM events")["n"].iloc[0]
+        t = time.perf_counter()
+        table = h.sql(DISPOSITIONS_SQL)
+        out.update(seconds=time.perf_counter() - t, events=int(total), calls=len(table),
+                   dispositions=table["disposition"].value_counts().to_dict())
+    elif args.child == "inmemory":
+        from ami_nb.store import EventStore
+
+        base = json.loads((Path(args.workdir) / "base.json").read_text())
+        days = args.size / base["events"]
+        t = time.perf_counter()
+        store = EventStore(capacity=args.size * 2)
+        n = 0
+        for d in range(math.ceil(days)):  # more than a day: further days of the same model (other seeds)
+            for events, received in sim_reads(base["hours"], base["rate"], seed=d, start=T0 + d * DAY):
+                if n >= args.size:
+                    break
+                store.extend(events, received)
+                n += len(events)
+        gen = time.perf_counter() - t
+        t = time.perf_counter()
+        frame = store.frame()
+        frame_s = time.perf_counter() - t
+        t = time.perf_counter()
+        calls = analysis.calls(frame)
+        out.update(seconds=time.perf_counter() - t + frame_s, frame_seconds=frame_s, events=len(frame),
+                   calls=len(calls), simulate_seconds=gen)
+    out["rss_mb_self"] = rss_mb()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+#: A disposition per call in one SQL query, the way an analyst would write it against the archive: answered
+#: when a dial answered or an agent connected, else the last dial's status, else the hangup cause.
+DISPOSITIONS_SQL = """
+WITH per_call AS (
+  SELECT pbx, call_id,
+    min(received) AS start,
+    bool_or("Event" = 'AgentConnect' OR ("Event" = 'DialEnd' AND "DialStatus" = 'ANSWER')) AS answered,
+    bool_or("Event" = 'QueueCallerJoin') AS queued,
+    bool_or("Event" = 'QueueCallerAbandon') AS abandoned,
+    arg_max("DialStatus", seq) FILTER (WHERE "Event" = 'DialEnd') AS last_dial,
+    arg_min("Cause", seq) FILTER (WHERE "Event" = 'Hangup') AS cause
+  FROM events
+  WHERE call_id IS NOT NULL AND "Event" IN ('Newchannel', 'DialEnd', 'AgentConnect', 'QueueCallerJoin',
+                                          'QueueCallerAbandon', 'Hangup')
+  GROUP BY pbx, call_id
+)
+SELECT pbx, call_id, start,
+  CASE WHEN answered THEN 'answered'
+       WHEN queued AND abandoned THEN 'abandoned'
+       WHEN queued THEN 'no answer'
+       WHEN last_dial = 'BUSY' OR cause = '17' THEN 'busy'
+       WHEN last_dial = 'NOANSWER' OR cause IN ('16', '18', '19', '21') THEN 'no answer'
+       ELSE 'failed' END AS disposition
+FROM per_call
+"""
+
+
+def run_child(argv: list[str]) -> dict[str, Any]:
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    result: dict[str, Any] = {}
+    for line in proc.stdout:
+        if line.startswith("RESULT "):
+            result = json.loads(line[7:])
+        else:
+            print("   ", line.rstrip(), flush=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["exit"] = status
+    if result.get("seconds"):
+        result["events_per_s"] = result["events"] / result["seconds"]
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=100_000_000, help="size of the replicated archive")
+    p.add_argument("--calls-events", type=int, default=None, help="History.calls() over this many (whole days; "
+                   "default: all)")
+    p.add_argument("--reads-events", type=int, default=None, help="the bucket reads alone over this many (whole "
+                   "days; default: all)")
+    p.add_argument("--hours", type=float, default=16.0, help="busy hours in the base day")
+    p.add_argument("--rate", type=float, default=3600.0, help="calls per hour in the base day")
+    p.add_argument("--inmemory", default="1000000", help="comma-separated sizes for analysis.calls(store.frame())")
+    p.add_argument("--bucket-rows", type=int, default=1_000_000)
+    p.add_argument("--workdir", default="/tmp/ami_nb_bench_history")
+    p.add_argument("--reuse", action="store_true", help="keep the archive of an earlier run")
+    p.add_argument("--dask", action="store_true", help="also History.calls(client=...) on a 2-worker LocalCluster")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return child(args)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    if not (args.reuse and (work / "base.json").exists() and (work / "big").exists()):
+        # in a child too: Linux keeps a process's peak RSS across exec, so this one must stay small
+        results["build"] = run_child(["--child", "build", "--hours", str(args.hours), "--rate", str(args.rate),
+                                      "--size", str(args.events), "--workdir", str(work)])
+    base = json.loads((work / "base.json").read_text())
+    results["base"] = base
+    total = base["events"] * base["copies"]
+    size = sum(f.stat().st_size for f in (work / "big").rglob("*.parquet"))
+    results["archive"] = {"events": total, "bytes": size, "bytes_per_event": size / total}
+    print(json.dumps(results["archive"]), flush=True)
+    days = base["copies"] if args.calls_events is None else max(1, round(args.calls_events / base["events"]))
+    common = ["--workdir", str(work), "--bucket-rows", str(args.bucket_rows)]
+    results["duckdb_sql"] = run_child(["--child", "duckdb_sql", *common])
+    rdays = base["copies"] if args.reads_events is None else max(1, round(args.reads_events / base["events"]))
+    results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
+    results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
+    if args.dask:
+        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(days), *common])
+    for size_s in args.inmemory.split(","):
+        if size_s.strip():
+            results[f"inmemory_{size_s.strip()}"] = run_child(["--child", "inmemory", "--size", size_s.strip(),
+                                                               *common])
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
