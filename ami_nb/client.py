@@ -1,13 +1,15 @@
-"""The asyncio AMI client: connect, login, ActionID futures, event lists, listeners, keepalive, reconnect.
+"""The asyncio AMI client: connect, login, keepalive, reconnect, listeners, and the futures actions wait on.
 
-Parsing lives in :mod:`ami_nb.protocol`; this module only moves bytes and futures. Everything runs on one event
-loop; :meth:`AMIClient.on`, :meth:`AMIClient.off` and the sink registrations are safe to call from other threads
-(copy-on-write lists).
+Parsing lives in :mod:`ami_nb.protocol`, matching answers to actions (ActionIDs, event lists, Originate
+outcomes) in the sans-IO :mod:`ami_nb.correlator`; this module only moves bytes and resolves futures. Everything
+runs on one event loop; :meth:`AMIClient.on`, :meth:`AMIClient.off` and the sink registrations are safe to call
+from other threads (copy-on-write lists).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import fnmatch
 import hashlib
 import inspect
@@ -20,11 +22,20 @@ import socket
 import ssl
 import threading
 import time
-from collections import OrderedDict
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .correlator import (
+    Correlator,
+    EventListCompleted,
+    Failed,
+    OriginateOutcome,
+    ResponseReceived,
+    Result,
+    Unmatched,
+)
 from .errors import (
     ActionError,
     AMIConnectionError,
@@ -37,18 +48,29 @@ from .errors import (
 from .protocol import LATIN1_FALLBACK, Banner, Message, Parser, encode_action
 from .response import Response, shape_result
 
-__all__ = ["STATES", "AMIClient", "EventCallback", "new_action_id_prefix"]
+__all__ = ["STATES", "AMIClient", "ConnectionState", "EventCallback", "Secret", "new_action_id_prefix"]
 
 log = logging.getLogger("ami_nb")
 
-STATES = ("connecting", "connected", "reconnecting", "closed")
+class ConnectionState(enum.StrEnum):
+    """The client's connection state; a ``str`` enum, so ``client.state == "connected"`` holds."""
+
+    CONNECTING = "connecting"  # connect() is opening the socket and logging in
+    CONNECTED = "connected"  # logged in: actions go out, events come in
+    RECONNECTING = "reconnecting"  # the connection was lost; retrying with backoff
+    CLOSED = "closed"  # never connected, closed, or lost with reconnect=False
+
+
+STATES = tuple(s.value for s in ConnectionState)
 EventCallback = Callable[[Message], Any]
 BatchSink = Callable[[list[Message], float], Any]
+_Answer = ResponseReceived | EventListCompleted | Failed  # what an action's caller is handed
 RawTap = Callable[[bytes], Any]
 
 _READ_SIZE = 64 * 1024  # larger reads parse slower: a bigger batch of live messages churns the allocator
 _DRAIN_ABOVE = 256 * 1024  # wait for the socket when this many bytes are queued for sending
-_MAX_KEPT_OUTCOMES = 1000
+_MAX_ROUTES = 4096  # event names whose listener route is cached
+_MAX_ROUTE_NAME = 128  # longer (invented) names are routed each time, never cached
 _WILDCARD = frozenset("*?[")
 
 
@@ -58,12 +80,49 @@ def new_action_id_prefix() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-@dataclass
-class _Pending:
-    action: str
-    future: asyncio.Future
-    response: Message | None = None
-    events: list[Message] = field(default_factory=list)
+class Secret:
+    """A login secret that stays hidden from ``repr``/``str`` (and so from verbose tracebacks' frame locals,
+    logs and reprs of the fields holding it) until :func:`_encode` writes it into the bytes sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret) -> None:
+        self._value: str = value._value if isinstance(value, Secret) else str(value)
+
+    @classmethod
+    def wrap(cls, value: str | Secret) -> Secret:
+        return value if isinstance(value, Secret) else cls(value)
+
+    def reveal(self) -> str:
+        """The secret itself: call it only where the bytes are made."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not picklable")
+
+
+class _Wire(bytes):
+    """The bytes of one encoded action, with a repr that shows their size only (they may hold a secret)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes of an AMI action>"
+
+
+def _encode(name: str, fields: Mapping[str, Any], action_id: str) -> _Wire:
+    """Encode an action, revealing :class:`Secret` values only inside the expression that makes the bytes."""
+    try:
+        return _Wire(encode_action(
+            name, {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in fields.items()}, action_id
+        ))
+    except InvalidActionError as exc:  # re-raised here so the encoder's frame (its locals) leaves the traceback
+        raise InvalidActionError(str(exc), exc.field) from None
 
 
 @dataclass(frozen=True)
@@ -81,20 +140,6 @@ def _field(fields: Mapping[str, Any], key: str) -> Any:
     return None
 
 
-def _is_list_start(msg: Message) -> bool:
-    el = msg.get("EventList")
-    if el is not None:
-        return el.lower() == "start"
-    return "will follow" in (msg.get("Message") or "").lower()
-
-
-def _is_list_end(ev: Message) -> bool:
-    el = ev.get("EventList")
-    if el is not None:
-        return el.lower() in ("complete", "cancelled")
-    return (ev.event or "").lower().endswith("complete")
-
-
 class AMIClient:
     """An asyncio AMI connection with login, correlated actions, listeners, keepalive and reconnect.
 
@@ -102,6 +147,11 @@ class AMIClient:
     or :class:`AMIConnectionError`); ``await client.action("Ping")`` returns a shaped result; ``client.on("Hangup",
     cb)`` subscribes. After a loss the client reconnects by itself with capped exponential backoff and jitter,
     logs in again and re-applies the ``Events`` mask and the ``Filter`` actions sent before.
+
+    Backoff: attempt *n* waits ``min(cap, base * 2**n)`` seconds times a random factor in [0.5, 1]
+    (``backoff=(base, cap)``, default 0.5 s and 30 s). The count *n* goes back to 0 only once a connection has
+    stayed up ``stable_after`` seconds (default 30): a server that accepts the login and drops at once (a proxy,
+    Asterisk's writetimeout under load) is retried ever more slowly, not 2.6 times a second for ever.
     """
 
     def __init__(
@@ -110,7 +160,7 @@ class AMIClient:
         port: int = 5038,
         *,
         username: str,
-        secret: str,
+        secret: str | Secret,
         tls: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         auth: str = "auto",
@@ -120,6 +170,7 @@ class AMIClient:
         pong_timeout: float = 5.0,
         reconnect: bool = True,
         backoff: tuple[float, float] = (0.5, 30.0),
+        stable_after: float = 30.0,
         errors: str = LATIN1_FALLBACK,
         max_message_bytes: int | None = None,
     ) -> None:
@@ -128,21 +179,24 @@ class AMIClient:
         self.host = host
         self.port = int(port)
         self.username = username
-        self._secret = secret
+        self._secret = Secret.wrap(secret)
         self.tls = bool(tls or ssl_context is not None)
         self.ssl_context = ssl_context
         self.auth = auth
-        self.events = events
+        self.event_mask = events  #: the ``Events`` mask sent at login (``on``, ``off`` or classes)
         self.timeout = float(timeout)
         self.keepalive = keepalive
         self.pong_timeout = float(pong_timeout)
         self.reconnect = reconnect
         self.backoff = backoff
+        self.stable_after = float(stable_after)
+        self._backoff_step = 0  # reconnect attempts since the last connection that stayed up `stable_after` s
+        self._up_since: float | None = None  # monotonic time of the last successful login
         self.errors = errors
         self.max_message_bytes = max_message_bytes
 
         self.banner: Banner | None = None
-        self.state = "closed"
+        self.state: ConnectionState = ConnectionState.CLOSED
         self.auth_used: str | None = None
         self._prefix = new_action_id_prefix()
         self._counter = itertools.count(1)
@@ -152,22 +206,22 @@ class AMIClient:
         self._batch_sinks: list[BatchSink] = []
         self._raw_taps: list[RawTap] = []
         self._state_callbacks: list[Callable[[str], Any]] = []
-        self._pending: dict[str, _Pending] = {}
-        self._outcomes: OrderedDict[str, asyncio.Future] = OrderedDict()  # Originates still waiting
-        self._arrived: OrderedDict[str, Message] = OrderedDict()  # OriginateResponse events already seen
-        self._event_mask: str | None = None
+        self._corr = Correlator()  # which answer belongs to which action: pure, see ami_nb.correlator
+        self._waiters: dict[str, asyncio.Future[_Answer]] = {}  # ActionID -> the future its caller awaits
+        self._outcome_waiters: dict[str, asyncio.Future[Message]] = {}  # ActionID -> a waited-for Originate outcome
+        self._events_action_mask: str | None = None
         self._filters: list[dict[str, Any]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._parser: Parser | None = None
-        self._reader_task: asyncio.Task | None = None
-        self._supervisor: asyncio.Task | None = None
-        self._keepalive_task: asyncio.Task | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
         self._connected: asyncio.Event | None = None
         self._banner_seen: asyncio.Event | None = None
         self._closing = False
         self._rx_tail = b""
         self._drop_reason: str | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         #: counters: events received, actions sent, reconnects, bytes received, callback errors
         self.stats: dict[str, int] = {
@@ -182,6 +236,12 @@ class AMIClient:
     def __repr__(self) -> str:
         scheme = "amis" if self.tls else "ami"
         return f"<AMIClient {scheme}://{self.username}@{self.host}:{self.port} state={self.state}>"
+
+    @property
+    def events(self) -> str:
+        """Deprecated: the login ``Events`` mask, now :attr:`event_mask` (``session.events`` is the store)."""
+        warnings.warn("AMIClient.events is now AMIClient.event_mask", DeprecationWarning, stacklevel=2)
+        return self.event_mask
 
     @property
     def version(self) -> str | None:
@@ -252,17 +312,17 @@ class AMIClient:
     # -- connect / login -----------------------------------------------------------------------------------------
     async def connect(self) -> AMIClient:
         """Open the connection and log in; then keep it alive (and reconnect) in the background."""
-        if self.state != "closed":
+        if self.state is not ConnectionState.CLOSED:
             raise AMIConnectionError(f"client is already {self.state}")
         self.loop = asyncio.get_running_loop()
         self._closing = False
         self._connected = asyncio.Event()
-        self._set_state("connecting")
+        self._set_state(ConnectionState.CONNECTING)
         try:
             await self._establish()
         except BaseException:
             await self._drop_connection()
-            self._set_state("closed")
+            self._set_state(ConnectionState.CLOSED)
             raise
         self._supervisor = asyncio.ensure_future(self._supervise())
         if self.keepalive:
@@ -310,21 +370,22 @@ class AMIClient:
                 banner_wait.cancel()
         if banner_wait not in done:
             if self._reader_task in done:
-                exc = self._reader_task.exception()
-                if isinstance(exc, ProtocolError):
-                    raise ProtocolError(f"{where} is not an AMI server: {exc}") from None
-                raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from exc
+                ended = self._reader_task.exception()
+                if isinstance(ended, ProtocolError):
+                    raise ProtocolError(f"{where} is not an AMI server: {ended}") from None
+                raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from ended
             raise AMITimeoutError(f"no AMI banner from {where} within {self.timeout:g} s")
         await self._login()
-        if self._event_mask is not None:
-            await self._request("Events", {"EventMask": self._event_mask}, internal=True)
+        if self._events_action_mask is not None:
+            await self._request("Events", {"EventMask": self._events_action_mask}, internal=True)
         for flt in list(self._filters):
             try:
                 await self._request("Filter", flt, internal=True)
             except ActionError as exc:  # refused now (the server changed): say so, do not block the reconnect
                 log.warning("AMI filter %r no longer accepted by %s (%s); dropped", flt.get("Filter"), where, exc)
                 self._filters.remove(flt)
-        self._set_state("connected")
+        self._up_since = time.monotonic()
+        self._set_state(ConnectionState.CONNECTED)
         assert self._connected is not None
         self._connected.set()
 
@@ -340,7 +401,7 @@ class AMIClient:
                 resp = None
             challenge = resp.message.get("Challenge") if resp is not None else None
             if challenge:
-                key = hashlib.md5((challenge + self._secret).encode(), usedforsecurity=False).hexdigest()
+                key = hashlib.md5((challenge + self._secret.reveal()).encode(), usedforsecurity=False).hexdigest()
                 fields.update({"AuthType": "MD5", "Key": key})
                 self.auth_used = "md5"
             elif self.auth == "md5":
@@ -348,7 +409,7 @@ class AMIClient:
         if "Key" not in fields:
             fields["Secret"] = self._secret
             self.auth_used = "plain"
-        fields["Events"] = self.events
+        fields["Events"] = self.event_mask
         try:
             await self._request("Login", fields, internal=True)
         except ActionError as exc:
@@ -401,7 +462,7 @@ class AMIClient:
                 self._writer = None
             if self._connected is not None and self._reader_task is asyncio.current_task():
                 self._connected.clear()
-            self._fail_pending(lambda p: f"connection lost while waiting for {p.action} response ({reason})")
+            self._fail_pending(lambda action: f"connection lost while waiting for {action} response ({reason})")
 
     def _dispatch(self, msgs: list[Message], received: float) -> None:
         # The hot path. ``dict.get`` reads the canonical "Event" key at C speed; only a message without it takes
@@ -412,57 +473,40 @@ class AMIClient:
             self.stats["events_received"] += len(events)
             for sink in self._batch_sinks:
                 self._safe(sink, events, received)
-        pending = self._pending
+        corr = self._corr
         for msg in msgs:
             name = dget(msg, "Event") or msg.event
             if name is not None:
-                if pending or self._outcomes:
+                if corr.busy:
                     aid = msg.get("ActionID")
                     if aid is not None:
-                        self._correlate_event(aid, msg)
+                        done = corr.receive_event(aid, msg)
+                        if done is not None:
+                            self._apply(done)
                 self._notify(name, msg)
             elif msg.is_response:
-                self._on_response(msg)
+                self._apply(corr.receive(msg) or Unmatched(msg))
             else:
                 log.debug("AMI message that is neither response nor event: %r", msg)
 
-    def _on_response(self, msg: Message) -> None:
-        aid = msg.get("ActionID")
-        if (msg.response or "").lower() == "goodbye" and (aid is None or aid not in self._pending):
-            log.info("AMI server at %s:%s said goodbye: %s", self.host, self.port, msg.get("Message", ""))
-        if aid is None:
+    def _apply(self, done: Result) -> None:
+        """Hand a correlator result to whoever awaits it (the IO half of correlation)."""
+        if isinstance(done, OriginateOutcome):
+            fut: asyncio.Future[Any] | None = self._outcome_waiters.pop(done.action_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(done.event)
             return
-        p = self._pending.get(aid)
-        if p is None:
-            log.debug("response for an unknown ActionID %r", aid)
+        if isinstance(done, Unmatched):
+            msg = done.message
+            aid = msg.get("ActionID")
+            if (msg.response or "").lower() == "goodbye":
+                log.info("AMI server at %s:%s said goodbye: %s", self.host, self.port, msg.get("Message", ""))
+            elif aid is not None:
+                log.debug("response for an unknown ActionID %r", aid)
             return
-        if p.future.done():
-            del self._pending[aid]
-            return
-        if (msg.response or "").lower() != "error" and _is_list_start(msg):
-            p.response = msg
-            return
-        del self._pending[aid]
-        p.future.set_result((msg, [], None))
-
-    def _correlate_event(self, aid: str, ev: Message) -> None:
-        p = self._pending.get(aid)
-        if p is not None and p.response is not None:
-            if _is_list_end(ev):
-                del self._pending[aid]
-                if not p.future.done():
-                    p.future.set_result((p.response, p.events, ev))
-            else:
-                p.events.append(ev)
-            return
-        if (ev.event or "").lower() == "originateresponse":
-            fut = self._outcomes.pop(aid, None)
-            if fut is not None:
-                self._arrived[aid] = ev
-                while len(self._arrived) > _MAX_KEPT_OUTCOMES:
-                    self._arrived.popitem(last=False)
-                if not fut.done():
-                    fut.set_result(ev)
+        fut = self._waiters.pop(done.action_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(done)
 
     def _route(self, name: str) -> tuple[_Listener, ...]:
         # Read the cache before the listeners: on()/off() from another thread set the listeners first and reset
@@ -474,7 +518,9 @@ class AMIClient:
             for lst in self._listeners
             if (fnmatch.fnmatchcase(low, lst.pattern) if lst.wild else lst.pattern == low)
         )
-        if len(routes) < 10_000:  # event names are few; a peer inventing names must not grow this for ever
+        # Asterisk has a few hundred event names; a peer inventing (or bloating) names must not grow this for
+        # ever: at most _MAX_ROUTES names of at most _MAX_ROUTE_NAME characters are cached (< 1 MiB in all).
+        if len(routes) < _MAX_ROUTES and len(name) <= _MAX_ROUTE_NAME:
             routes[name] = targets
         return targets
 
@@ -500,7 +546,7 @@ class AMIClient:
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.stats["callback_errors"] += 1
@@ -536,22 +582,21 @@ class AMIClient:
         aid = _field(fields, "ActionID")
         fields = {k: v for k, v in fields.items() if k.lower() != "actionid"}
         aid = str(aid) if aid is not None else self.next_action_id()
-        if aid in self._pending:
+        if aid in self._waiters:
             raise InvalidActionError(f"ActionID {aid!r} is already waiting for a response", "ActionID")
-        data = encode_action(name, fields, aid)  # raises InvalidActionError before anything is sent
+        data = _encode(name, fields, aid)  # raises InvalidActionError before anything is sent
         writer = self._writer
         if writer is None or writer.is_closing():
             raise AMIConnectionError(f"not connected: cannot send {name} to {self.host}:{self.port}")
-        loop = asyncio.get_running_loop()
-        pending = _Pending(name, loop.create_future())
-        self._pending[aid] = pending
         is_originate = name.lower() == "originate"
-        if is_originate:
-            # a reused ActionID (a re-run cell) must not hand back the previous call's OriginateResponse
-            self._arrived.pop(aid, None)
-            stale = self._outcomes.pop(aid, None)
+        if is_originate:  # a reused ActionID (a re-run cell): the previous call's waiter is stale
+            stale = self._outcome_waiters.pop(aid, None)
             if stale is not None and not stale.done():
                 stale.cancel()
+        self._drop_outcome_waiters(self._corr.expect(aid, name))
+        future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        self._waiters[aid] = future
+        if is_originate:
             self._expect_outcome(aid)
         try:
             writer.write(data)
@@ -560,18 +605,24 @@ class AMIClient:
                 await self._drain(writer, name, aid, deadline, t)
             remaining = max(0.0, deadline - time.monotonic())
             try:
-                msg, items, complete = await asyncio.wait_for(asyncio.shield(pending.future), remaining)
+                done = await asyncio.wait_for(asyncio.shield(future), remaining)
             except TimeoutError:
-                what = f"the end of the {name} event list" if pending.response is not None else f"a response to {name}"
+                listing = self._corr.listing(aid)
+                what = f"the end of the {name} event list" if listing else f"response to {name}"
                 raise AMITimeoutError(f"no {what} (ActionID {aid}) within {t:g} s") from None
         finally:
-            if self._pending.get(aid) is pending:
-                del self._pending[aid]
+            if self._waiters.get(aid) is future:
+                del self._waiters[aid]
+                self._corr.forget(aid)
+        if isinstance(done, Failed):
+            raise done.error
+        msg = done.response
+        items, complete = (list(done.items), done.complete) if isinstance(done, EventListCompleted) else ([], None)
         resp = Response(name, msg, items, complete, action_id=aid,
                         outcome=(lambda tmo=None: self.originate_result(aid, tmo)) if is_originate else None)
         if not resp.ok:
             if is_originate:
-                self._outcomes.pop(aid, None)
+                self._outcome_waiters.pop(aid, None)
             text = msg.get("Message") or "error (no message)"
             output = msg.getall("Output")
             if output:  # a failed CLI command: its output says why
@@ -596,49 +647,54 @@ class AMIClient:
         if low == "events":
             mask = _field(fields, "EventMask")
             if mask is not None:
-                self._event_mask = str(mask)
+                self._events_action_mask = str(mask)
         elif low == "filter" and str(_field(fields, "Operation") or "").lower() == "add":
             flt = dict(fields)
             if flt not in self._filters:  # a re-run cell adds the same filter once
                 self._filters.append(flt)
 
     async def _wait_connected(self, name: str, t: float) -> None:
-        if self.state == "connected":
+        if self.state is ConnectionState.CONNECTED:
             return
-        if self.state == "closed" or self._connected is None:
+        if self.state is ConnectionState.CLOSED or self._connected is None:
             raise AMIConnectionError(f"cannot send {name}: the AMI client is closed")
         try:
             await asyncio.wait_for(self._connected.wait(), t)
         except TimeoutError:
             raise AMITimeoutError(f"cannot send {name}: still {self.state} after {t:g} s") from None
-        if self.state != "connected":
-            raise AMIConnectionError(f"cannot send {name}: the AMI client is {self.state}")
+        state: ConnectionState = self.state  # changed while we waited
+        if state is not ConnectionState.CONNECTED:
+            raise AMIConnectionError(f"cannot send {name}: the AMI client is {state}")
 
-    def send_nowait(self, name: str, **fields: Any) -> asyncio.Task:
+    def send_nowait(self, name: str, **fields: Any) -> asyncio.Task[Any]:
         """Fire and forget: schedule the action and return its task (a failure is logged, not raised)."""
         task = asyncio.ensure_future(self.action(name, **fields))
         task.add_done_callback(self._log_send_failure)
         return task
 
     @staticmethod
-    def _log_send_failure(task: asyncio.Task) -> None:
+    def _log_send_failure(task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.warning("AMI action sent with send_nowait failed: %s", task.exception())
 
     # -- async Originate ---------------------------------------------------------------------------------------
-    def _expect_outcome(self, aid: str) -> asyncio.Future:
-        fut = self._outcomes.get(aid)
+    def _expect_outcome(self, aid: str) -> asyncio.Future[Message]:
+        fut = self._outcome_waiters.get(aid)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
-            arrived = self._arrived.get(aid)
+            arrived = self._corr.outcome(aid)
             if arrived is not None:
                 fut.set_result(arrived)
                 return fut
-            self._outcomes[aid] = fut
-            while len(self._outcomes) > _MAX_KEPT_OUTCOMES:
-                _, old = self._outcomes.popitem(last=False)
-                old.cancel()
+            self._outcome_waiters[aid] = fut
+            self._drop_outcome_waiters(self._corr.await_outcome(aid))
         return fut
+
+    def _drop_outcome_waiters(self, action_ids: tuple[str, ...]) -> None:
+        for old in action_ids:
+            fut = self._outcome_waiters.pop(old, None)
+            if fut is not None and not fut.done():
+                fut.cancel()
 
     async def originate_result(self, action_id: str, timeout: float | None = 30.0) -> Message:
         """The ``OriginateResponse`` event carrying ``action_id`` (the Originate's ActionID).
@@ -653,12 +709,13 @@ class AMIClient:
         except TimeoutError:
             raise AMITimeoutError(f"no OriginateResponse for Originate {action_id} within {t:g} s") from None
         except asyncio.CancelledError:
-            if fut.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            me = asyncio.current_task()
+            if fut.cancelled() and (me is None or not me.cancelling()):
                 raise AMIConnectionError(f"stopped waiting for the outcome of Originate {action_id}") from None
             raise
 
     # -- lifetime: supervise, keepalive, reconnect, close --------------------------------------------------------
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: ConnectionState) -> None:
         if state == self.state:
             return
         self.state = state
@@ -688,28 +745,33 @@ class AMIClient:
                 return
             reason = self._drop_reason or reason
             log.warning("AMI connection to %s:%s lost (%s)", self.host, self.port, reason)
+            up, self._up_since = self._up_since, None
+            if up is not None and time.monotonic() - up >= self.stable_after:
+                self._backoff_step = 0  # it was a good connection: start the backoff afresh
             if not self.reconnect:
                 if self._keepalive_task is not None:
                     self._keepalive_task.cancel()
                     self._keepalive_task = None
-                self._set_state("closed")
+                self._set_state(ConnectionState.CLOSED)
                 return
             await self._reconnect_loop()
             if self._closing:
                 return
 
-    def _fail_pending(self, text: Callable[[_Pending], str]) -> None:
-        pending, self._pending = self._pending, {}
-        for aid, p in pending.items():
-            if not p.future.done():
-                p.future.set_exception(AMIConnectionError(f"{text(p)}; ActionID {aid}"))
+    def _fail_pending(self, text: Callable[[str], str]) -> None:
+        """Fail every action still waiting: ``text(action)`` says why (the ActionID is added)."""
+        for failed in self._corr.fail_all(lambda action, aid: AMIConnectionError(f"{text(action)}; ActionID {aid}")):
+            fut = self._waiters.pop(failed.action_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(failed)
 
     async def _reconnect_loop(self) -> None:
-        self._set_state("reconnecting")
+        self._set_state(ConnectionState.RECONNECTING)
         base, cap = self.backoff
         attempt = 0
         while not self._closing:
-            delay = min(cap, base * 2 ** min(attempt, 32)) * random.uniform(0.5, 1.0)
+            delay = min(cap, base * 2 ** min(self._backoff_step, 32)) * random.uniform(0.5, 1.0)
+            self._backoff_step += 1
             attempt += 1
             await asyncio.sleep(delay)
             if self._closing:
@@ -727,13 +789,13 @@ class AMIClient:
                 log.info("AMI reconnected to %s:%s after %d attempt(s)", self.host, self.port, attempt)
                 return
             await self._drop_connection()
-            self._set_state("reconnecting")
+            self._set_state(ConnectionState.RECONNECTING)
 
     async def _keepalive_loop(self) -> None:
         assert self.keepalive
         while not self._closing:
             await asyncio.sleep(self.keepalive)
-            if self.state != "connected":
+            if self.state is not ConnectionState.CONNECTED:
                 continue
             try:
                 await self._request("Ping", {}, timeout=self.pong_timeout, internal=True)
@@ -764,20 +826,21 @@ class AMIClient:
 
     async def close(self, timeout: float = 2.0) -> None:
         """Log off (waiting at most ``timeout`` seconds) and close; pending actions fail at once."""
-        if self.state == "closed" and self._supervisor is None:
+        if self.state is ConnectionState.CLOSED and self._supervisor is None:
             return
         self._closing = True
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
-        if self.state == "connected" and self._writer is not None:
+        if self.state is ConnectionState.CONNECTED and self._writer is not None:
             try:
                 await self._request("Logoff", {}, timeout=timeout, internal=True)
             except AMIError:
                 pass
-        self._fail_pending(lambda p: f"client closed while waiting for {p.action} response")
-        for fut in self._outcomes.values():
+        self._fail_pending(lambda action: f"client closed while waiting for {action} response")
+        self._corr.clear()
+        for fut in self._outcome_waiters.values():
             fut.cancel()
-        self._outcomes.clear()
+        self._outcome_waiters.clear()
         for task in (self._supervisor, *self._tasks):
             if task is not None and not task.done():
                 task.cancel()
@@ -790,4 +853,4 @@ class AMIClient:
         self._keepalive_task = self._supervisor = None
         if self._connected is not None:
             self._connected.clear()
-        self._set_state("closed")
+        self._set_state(ConnectionState.CLOSED)
