@@ -57,13 +57,13 @@ def has_driver(name: str) -> bool:
 def main_offset(name: str) -> float:
     """Where the recorded connection's clock starts on the driver's. In 41-43 both connected together (one
     clock). In 46 and 47 the recorded connection came while the driver's calls were up: it starts so that its
-    last request goes just before the driver's first Hangup (the driver's teardown)."""
+    last request goes 0.3 s before the driver's first Hangup (the driver's teardown)."""
     if not has_driver(name) or name[:2] in ("41", "42", "43"):
         return 0.0
     drv = [(t, data) for t, d, data in timeline(name, True) if d == "out"]
     teardown = next(t for t, data in drv if data.startswith(b"Action: Hangup"))
     last = max(t for t, d, _ in timeline(name) if d == "out")
-    return teardown - last - 0.02
+    return teardown - last - 0.3
 
 
 def recorded(name: str, driver: bool = False) -> list[tuple[float, Message]]:

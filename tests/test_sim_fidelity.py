@@ -10,6 +10,7 @@ is replayed over TLS (a throwaway self-signed certificate made with the ``openss
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -217,7 +218,7 @@ def test_live_values_match_transcripts_10_15_16() -> None:
 
 
 # -- recordings 40-48 replayed with their recorded timing (and their driver connection) ------------------------------
-SCALE = 20.0  # simulated seconds per real second: recording 42 (40 s) replays in 2 s
+SCALE = 10.0  # simulated seconds per real second: recording 42 (40 s) replays in 4 s
 #: the state the recorded server was in: 41 followed 40, whose last call Agent One took (rrmemory's rrpos)
 STATE = {"41_queue_abandon": {"rr": 1}}
 #: count differences that are races of the real server, not of the model (each with its reason)
@@ -246,6 +247,7 @@ REPLAYED = ["40_queue_answered", "41_queue_abandon", "42_queue_timeout", "43_que
             "46_queuesummary_waiting", "48_events_timestamps"]
 
 
+@functools.lru_cache(maxsize=None)  # each recording is replayed once per test run
 def _replayed(name: str) -> tuple[list[Message], list[Message]]:
     with start(seed=1, time_scale=SCALE, start_time=1_796_187_355.0,
                timestampevents=name.startswith("48")) as pbx:
