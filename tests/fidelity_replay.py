@@ -131,6 +131,8 @@ def replay(host: str, port: int, name: str, time_scale: float, *, tail: float = 
     if has_driver(name):
         plan += [(t, "driver", data) for t, d, data in timeline(name, True) if d == "out"]
         rec_msgs += recorded(name, True)
+    # a Logoff waits 50 ms (real) more: what the other connection sent just before it is answered first
+    plan = [(t + 0.05 * time_scale if data.startswith(b"Action: Logoff") else t, who, data) for t, who, data in plan]
     plan.sort(key=lambda x: x[0])
     rec_msgs.sort(key=lambda x: x[0])
     socks = {"main": _connect(host, port)}
@@ -185,6 +187,11 @@ def replay(host: str, port: int, name: str, time_scale: float, *, tail: float = 
 
     for t, who, data in plan:
         pump(t0 + t / time_scale)
+        if who == "driver" and not shift and not data.startswith(b"Action: Login"):
+            # one clock (41-43): the recorded connection saw what the driver did from its first action on
+            limit = time.monotonic() + 5
+            while "main" in open_ and not any(m.is_response for m in got["main"]) and time.monotonic() < limit:
+                pump(time.monotonic() + 0.01)
         while seen_rec < len(rec_msgs) and rec_msgs[seen_rec][0] <= t:
             rec_roles.see(rec_msgs[seen_rec][1])
             seen_rec += 1

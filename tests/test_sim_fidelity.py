@@ -247,7 +247,7 @@ REPLAYED = ["40_queue_answered", "41_queue_abandon", "42_queue_timeout", "43_que
             "46_queuesummary_waiting", "48_events_timestamps"]
 
 
-@functools.lru_cache(maxsize=None)  # each recording is replayed once per test run
+@functools.cache  # each recording is replayed once per test run
 def _replayed(name: str) -> tuple[list[Message], list[Message]]:
     with start(seed=1, time_scale=SCALE, start_time=1_796_187_355.0,
                timestampevents=name.startswith("48")) as pbx:
