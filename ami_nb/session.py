@@ -1,7 +1,7 @@
 """The blocking facade: :func:`connect` -> :class:`Session`, one daemon thread running the client's event loop.
 
 Events keep arriving (into ``session.events``, an :class:`~ami_nb.store.EventStore`) while a notebook cell runs or
-while the main thread sleeps. Sync calls hand coroutines to the loop with ``run_coroutine_threadsafe`` and wait
+while the main thread sleeps. Sync calls hand coroutines to the loop (an :class:`~ami_nb.loop.LoopThread`) and wait
 with a timeout, so a cell never hangs. :class:`AsyncSession` is the same API on the caller's own event loop.
 """
 
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .client import AMIClient, EventCallback
-from .errors import AMIConnectionError, AMIError, AMITimeoutError
+from .errors import AMIConnectionError, AMIError
+from .loop import LoopThread
 from .response import Response
 from .targets import Target, resolve_target
 
@@ -193,37 +194,28 @@ class Session(_Base):
         self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ami-callbacks")
         self._recordings: list[Recording] = []
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-        self._thread = threading.Thread(target=self._run_loop, args=(started,), daemon=True,
-                                        name=f"ami-session-{self.client.host}:{self.client.port}")
-        self._thread.start()
-        started.wait(5)
+        self._lt = LoopThread(f"ami-session-{self.client.host}:{self.client.port}").start()
         try:
             self._wait(self.client.connect(), _CONNECT_STEPS * self.client.timeout + _MARGIN, "connecting")
         except BaseException:
             self._stop_thread()
             raise
 
-    def _run_loop(self, started: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.call_soon(started.set)
-        self._loop.run_forever()
-
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The session's event loop (running on its own thread)."""
-        return self._loop
+        return self._lt.loop
 
     @property
     def thread(self) -> threading.Thread:
-        return self._thread
+        assert self._lt.thread is not None
+        return self._lt.thread
 
     def _on_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
+        return self._lt.in_loop_thread()
 
     def _check_open(self, what: str) -> None:
-        if not self._thread.is_alive() or self._loop.is_closed():
+        if not self._lt.is_running:
             raise AMIConnectionError(f"cannot run {what}: the session is closed")
 
     def _wait(self, coro: Coroutine[Any, Any, Any], timeout: float, what: str) -> Any:
@@ -233,17 +225,10 @@ class Session(_Base):
                 f"{what} would block the AMI session's own event loop (you are in an async callback or a batch "
                 "sink): use session.send(...) or `await session.aaction(...)` there"
             )
-        if not self._thread.is_alive():
+        if not self._lt.is_running:
             coro.close()
             raise AMIConnectionError(f"cannot run {what}: the session is closed")
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return fut.result(timeout)
-        except AMIError:
-            raise  # AMITimeoutError is a TimeoutError too: the client's own, more precise error
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise AMITimeoutError(f"{what} took longer than {timeout:g} s") from None
+        return self._lt.run(coro, timeout, what)
 
     # -- actions ------------------------------------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> float:
@@ -282,7 +267,7 @@ class Session(_Base):
             return await self.client.action(name, fields, timeout=t, **kwfields)
 
         outer: concurrent.futures.Future = concurrent.futures.Future()
-        inner = asyncio.run_coroutine_threadsafe(go(), self._loop)
+        inner = self._lt.submit(go())
 
         def done(f: concurrent.futures.Future) -> None:
             if f.cancelled():
@@ -301,17 +286,15 @@ class Session(_Base):
         t = self._timeout(timeout)
         self._check_open(f"action {name}")
         coro = self.client.action(name, fields, timeout=t, **kwfields)
-        if asyncio.get_running_loop() is self._loop:
+        if asyncio.get_running_loop() is self._lt.loop:
             return await coro
-        result = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+        result = await asyncio.wrap_future(self._lt.submit(coro))
         if isinstance(result, Response) and result._outcome is not None:
             aid = result.action_id
-            loop = self._loop
 
             async def outcome(timeout: float | None = None) -> Any:
                 assert aid is not None
-                fut = asyncio.run_coroutine_threadsafe(self.client.originate_result(aid, timeout), loop)
-                return await asyncio.wrap_future(fut)
+                return await asyncio.wrap_future(self._lt.submit(self.client.originate_result(aid, timeout)))
 
             return result.with_outcome(outcome)
         return result
@@ -381,7 +364,7 @@ class Session(_Base):
 
     def close(self, timeout: float = 5.0) -> None:
         """Log off, close the connection and stop the background thread (idempotent)."""
-        if not self._thread.is_alive():
+        if not self._lt.is_running:
             return
         for rec in self._recordings:
             rec.stop()
@@ -395,11 +378,7 @@ class Session(_Base):
     def _stop_thread(self, timeout: float = 5.0) -> None:
         if self._on_loop_thread():
             raise RuntimeError("session.close() cannot run on the session's own loop thread")
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        if not self._thread.is_alive() and not self._loop.is_closed():
-            self._loop.close()
+        self._lt.stop(timeout)
         self._worker.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> Session:

@@ -1,4 +1,4 @@
-"""A scripted AMI server for tests: real TCP on 127.0.0.1, its own asyncio loop in a daemon thread.
+"""A scripted AMI server for tests: real TCP on 127.0.0.1, its own asyncio loop in a daemon thread (a LoopThread).
 
 It speaks enough AMI for a client to log in (plain or MD5), ping, set ``Events``/``Filter`` and log off, and plays
 whatever else a test scripts: canned replies per action (or replays of the recorded transcripts with the client's
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ami_nb.loop import LoopThread
 from ami_nb.protocol import Message, Parser, encode_message
 
 __all__ = ["STALL", "TRANSCRIPTS", "Conn", "ScriptedServer", "load_transcript"]
@@ -118,37 +119,22 @@ class ScriptedServer:
         self.connections_made = 0
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._lt: LoopThread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
 
     # -- lifetime -------------------------------------------------------------------------------------------
     def start(self) -> ScriptedServer:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(self._listen())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="scripted-ami-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(5):
-            raise RuntimeError("scripted server did not start")
+        self._lt = LoopThread("scripted-ami-server").start()
+        self._lt.run(self._listen(), 5, "starting the scripted server")
         return self
 
     def stop(self) -> None:
-        if self._loop is None or not self._loop.is_running():
+        if self._lt is None or not self._lt.is_running:
             return
         with contextlib.suppress(Exception):
             self._call(self._shutdown(), timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._loop.close()
+        self._lt.stop(5)
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
@@ -161,8 +147,8 @@ class ScriptedServer:
         return f"{'amis' if self.ssl_context else 'ami'}://admin@{self.host}:{self.port}"
 
     def _call(self, coro: Any, timeout: float = 5.0) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        assert self._lt is not None
+        return self._lt.run(coro, timeout)
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(

@@ -1,0 +1,165 @@
+"""Events frames normalised for the analysis tables: text and number columns, event times, call-progress rows.
+
+Why a module of its own: every table (calls, channels, queues, CDRs) reads the same loosely typed events frame
+(a live ``session.events.frame()`` or a replayed recording), and must read it the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Snapshot events that describe channels but are not call progress (list items, summaries).
+NOT_CALL_EVENTS = frozenset(
+    {
+        "CEL",
+        "Cdr",
+        "CoreShowChannel",
+        "CoreShowChannelsComplete",
+        "Status",
+        "StatusComplete",
+        "QueueEntry",
+        "QueueMember",
+        "QueueParams",
+        "DeviceStateChange",
+        "ExtensionStatus",
+        "OriginateResponse",
+        "ChannelHungup",
+    }
+)
+TRANSFER_EVENTS = ("BlindTransfer", "AttendedTransfer")
+TRANSFER_LINKED = (
+    "TransfererLinkedid",
+    "TransfereeLinkedid",
+    "OrigTransfererLinkedid",
+    "SecondTransfererLinkedid",
+    "TransferTargetLinkedid",
+)
+NO_ID = ("", "none", "<unknown>")
+UNKNOWN = ("", "<unknown>")
+CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"
+
+
+# -- columns ------------------------------------------------------------------------------------------------
+def col(df: pd.DataFrame, name: str) -> pd.Series:
+    """Column ``name`` as pandas strings (missing values NaN), or an all-missing column when absent.
+
+    Categories and strings convert without a Python step per row; a repeated key's tuple gives its first value
+    (as ``Message[key]`` does).
+    """
+    if name not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype="str")
+    s = df[name]
+    if s.dtype == object:
+        s = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
+    return s.astype("str")
+
+
+def num(df: pd.DataFrame, name: str) -> pd.Series:
+    """Column ``name`` as float (NaN when missing or not a number)."""
+    if name not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    s = df[name]
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64")
+    return pd.to_numeric(col(df, name), errors="coerce").astype("float64")
+
+
+def utc(s: pd.Series) -> pd.Series:
+    """Datetimes in UTC from datetimes, epoch seconds (numbers or strings) or ISO strings."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+        return s.astype("datetime64[ns, UTC]")  # one unit throughout (frames may come in s, ms or us)
+    secs = pd.to_numeric(s, errors="coerce")
+    if secs.notna().any() or s.isna().all():
+        return pd.to_datetime(secs * 1e9, utc=True).astype("datetime64[ns, UTC]")
+    return pd.to_datetime(s, utc=True, errors="coerce").astype("datetime64[ns, UTC]")
+
+
+def event_times(df: pd.DataFrame) -> pd.Series:
+    """Per-row event time: ``Timestamp`` when present, else ``received``."""
+    t = (
+        utc(df["received"])
+        if "received" in df.columns
+        else pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
+    )
+    if "Timestamp" in df.columns:
+        t = utc(df["Timestamp"]).fillna(t)
+    return t
+
+
+def ids(s: pd.Series) -> pd.Series:
+    """Identifiers, with Asterisk's placeholders for "none" as missing."""
+    return s.where(~s.isin(NO_ID))
+
+
+def known(s: pd.Series) -> pd.Series:
+    """Caller ids, with ``<unknown>`` and empty as missing."""
+    return s.where(~s.isin(UNKNOWN))
+
+
+def seconds(delta: pd.Series) -> pd.Series:
+    """Timedeltas as float seconds."""
+    return delta.dt.total_seconds()
+
+
+ROW_TEXT = (
+    "Channel",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "Exten",
+    "Context",
+    "Cause-txt",
+    "DestChannel",
+    "DialStatus",
+    "Queue",
+    "MemberName",
+    "Interface",
+)
+
+
+def call_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The call-progress rows, normalised: ``seq``, ``t``, ``ev``, ``uid``, ``lid`` and the fields the tables
+    need (text as pandas strings, ``state`` and ``cause`` as floats)."""
+    if events is None or len(events) == 0:
+        events = pd.DataFrame({"received": pd.Series([], dtype="datetime64[ns, UTC]")})
+    events = events.reset_index(drop=True)
+    ev = col(events, "Event")
+    lid = ids(col(events, "Linkedid"))
+    # An Originate's own dial (DialBegin/DialEnd with no calling channel) belongs to the destination's call.
+    dial = ev.isin(("DialBegin", "DialEnd"))
+    if dial.any():
+        lid = lid.where(lid.notna(), ids(col(events, "DestLinkedid")).where(dial))
+    keep = (lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)).to_numpy()
+    sub = events[keep]
+    df = pd.DataFrame(
+        {
+            "seq": np.flatnonzero(keep),
+            "t": event_times(sub),
+            "ev": ev[keep],
+            "uid": ids(col(sub, "Uniqueid")),
+            "lid": lid[keep],
+        },
+        index=sub.index,
+    )
+    for key in ROW_TEXT:
+        df[key] = col(sub, key)
+    df["state"] = num(sub, "ChannelState")
+    df["cause"] = num(sub, "Cause")
+    return df
+
+
+def first_by(df: pd.DataFrame, key: str, cols: list[str]) -> pd.DataFrame:
+    """The first row per ``key`` (in arrival order), restricted to ``cols``."""
+    return df.drop_duplicates(key, keep="first").set_index(key)[cols]
+
+
+def is_up(df: pd.DataFrame) -> pd.Series:
+    """Rows whose channel state is Up (by name or by number, 6)."""
+    return (df["ChannelStateDesc"] == "Up") | (df["state"] == 6)
+
+
+def device(channel: pd.Series) -> pd.Series:
+    """``PJSIP/201-0000000a`` -> ``PJSIP/201``; ``Local/200@demo-0000000c;1`` -> ``Local/200@demo``."""
+    return channel.astype("str").str.replace(CHANNEL_SUFFIX, "", regex=True)
