@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidActionError, ProtocolError
+from .values import IDENTIFIER_SUFFIXES, SECRET_KEYS, convert, convert_value, is_identifier
+
+# IDENTIFIER_SUFFIXES, convert, convert_value and is_identifier live in ami_nb.values (the one type policy);
+# they stay importable from here, where they used to live.
 
 __all__ = [
+    "IDENTIFIER_SUFFIXES",
     "LATIN1_FALLBACK",
     "MAX_HEADERS",
     "MAX_LINE_BYTES",
@@ -69,7 +74,6 @@ except ImportError:
 _KEYS: dict[str, str] = {}
 
 _MISSING: Any = object()
-_SECRET_KEYS = frozenset({"secret", "key"})
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ class Message(dict):  # dict[str, str]
         return convert(self, keep_strings)
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k.lower() in _SECRET_KEYS else v) for k, v in self.pairs()}
+        shown = {k: ("***" if k.lower() in SECRET_KEYS else v) for k, v in self.pairs()}
         return f"Message({shown!r})"
 
     def __reduce__(self) -> Any:
@@ -533,53 +537,6 @@ def encode_message(fields: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> byt
     """Serialise a response or event as the server sends it (no checks: a server may send raw oddities)."""
     items = fields.items() if isinstance(fields, Mapping) else fields
     return ("".join(f"{k}: {v}\r\n" for k, v in items) + "\r\n").encode("utf-8", "surrogateescape")
-
-
-# -- values --------------------------------------------------------------------------------------------------
-#: Key endings whose values are identifiers or dialled digits even when they look like numbers.
-IDENTIFIER_SUFFIXES = (
-    "uniqueid",
-    "linkedid",
-    "actionid",
-    "calleridnum",
-    "connectedlinenum",
-    "callerid",
-    "exten",
-    "extension",
-    "accountcode",
-    "account",
-    "src",
-    "dst",
-    "interface",
-    "number",
-)
-
-
-def convert_value(value: str) -> int | str:
-    """``"42"`` -> ``42``; anything whose int would not print back identically stays a string.
-
-    ``"0123"``, ``""``, ``"+44"``, ``"1.5"``, ``"1700000000.510"`` and ``"-0"`` are returned unchanged.
-    """
-    s = value[1:] if value[:1] == "-" else value
-    if s.isdigit() and s.isascii() and (s[0] != "0" or value == "0") and len(s) < 4000:
-        return int(value)
-    return value
-
-
-def is_identifier(key: str) -> bool:
-    """True for keys whose values are identifiers or dialled digits (see :data:`IDENTIFIER_SUFFIXES`)."""
-    return key.lower().endswith(IDENTIFIER_SUFFIXES)
-
-
-def convert(message: Mapping[str, str], keep_strings: Iterable[str] | None = None) -> dict[str, int | str]:
-    """First values with lossless int conversion.
-
-    Keys named in ``keep_strings``, and keys that end in an identifier name (``Uniqueid``, ``CallerIDNum``,
-    ``Exten``, ``ActionID``… see :data:`IDENTIFIER_SUFFIXES`), stay strings: ``"100"`` as an extension is dialled
-    digits, not a quantity.
-    """
-    keep = {k.lower() for k in keep_strings} if keep_strings is not None else set()
-    return {k: (v if (k.lower() in keep or is_identifier(k)) else convert_value(v)) for k, v in message.items()}
 
 
 # -- shaped answers ------------------------------------------------------------------------------------------

@@ -9,16 +9,8 @@ import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .protocol import (
-    Config,
-    Message,
-    command_output,
-    convert,
-    convert_value,
-    is_identifier,
-    parse_config,
-    parse_config_json,
-)
+from .protocol import Config, Message, command_output, parse_config, parse_config_json
+from .values import coerce_frame, convert, is_secret
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -105,21 +97,18 @@ class Response(Mapping[str, str]):
     def to_frame(self, *, convert: bool = True) -> pd.DataFrame:
         """A DataFrame with one row per item event (one row for the response itself when not a list).
 
-        With ``convert`` a column whose every value is an integer written canonically becomes ``Int64``
-        (``Calls``, ``Holdtime``, ``Penalty``…); identifiers (``Uniqueid``, ``CallerIDNum``, ``Exten``…) and any
-        column holding one ``"0123"``, ``""`` or ``"1.5"`` stay text. A repeated key gives a list in its cell.
+        With ``convert`` the columns follow the one type policy of :mod:`ami_nb.values` (the dtypes
+        ``session.events.frame()`` gives the same keys): quantities (``Calls``, ``Holdtime``, ``Penalty``,
+        ``LoginTime``…) become ``Int64`` when every value converts losslessly, names and states ``category``;
+        identifiers (``Uniqueid``, ``CallerIDNum``, ``Exten``…) and any quantity column holding one ``"0123"``,
+        ``""`` or ``"1.5"`` stay text. A repeated key gives a list in its cell.
         """
         import pandas as pd
 
         rows = self.events if self.is_list else [self.message]
         frame = pd.DataFrame([m.to_dict(multi=True) for m in rows])
         if convert:
-            for col in frame.columns:
-                if is_identifier(col):
-                    continue
-                values = frame[col].dropna()
-                if len(values) and all(isinstance(v, str) and type(convert_value(v)) is int for v in values):
-                    frame[col] = frame[col].map(lambda v: v if v is None or v != v else int(v)).astype("Int64")
+            coerce_frame(frame)
         return frame
 
     def __eq__(self, other: object) -> bool:
@@ -145,7 +134,7 @@ class Response(Mapping[str, str]):
         rows = "".join(
             f"<tr><th {left}>{html.escape(k)}</th><td {left}>{html.escape(v)}</td></tr>"
             for k, v in self.message.pairs()
-            if k.lower() not in ("secret", "key")
+            if not is_secret(k)
         )
         out = f"<div><b>{head}</b><table>{rows}</table>"
         if self.is_list and self.events:

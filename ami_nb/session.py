@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from .errors import AMIConnectionError, AMIError
 from .loop import LoopThread
 from .response import Response
 from .targets import Target, resolve_target
+from .transcript import TranscriptWriter
 
 __all__ = ["AsyncSession", "Recording", "Session", "connect", "parse_target"]
 
@@ -66,13 +65,8 @@ class Recording:
         self.path = Path(path)
         self._client = client
         self._run = run
-        self._file = self.path.open("wb")
-        self.timeline_path = self.path.with_name(self.path.stem + ".timeline.jsonl") if timeline else None
-        self._timeline = self.timeline_path.open("w", encoding="utf-8") if self.timeline_path else None
-        self._t0 = time.monotonic()
-        if self._timeline is not None:
-            self._timeline.write(json.dumps({"t": 0.0, "dir": "meta", "epoch": time.time()}) + "\n")
-        self.bytes_written = 0
+        self._writer = TranscriptWriter(self.path, timeline=timeline)
+        self.timeline_path = self._writer.timeline_path
         self._stopped = False
 
         async def start() -> None:
@@ -84,13 +78,12 @@ class Recording:
 
         run(start())
 
+    @property
+    def bytes_written(self) -> int:
+        return self._writer.bytes_written
+
     def _write(self, data: bytes) -> None:
-        if data:
-            self._file.write(data)
-            self.bytes_written += len(data)
-            if self._timeline is not None:
-                t = round(time.monotonic() - self._t0, 6)
-                self._timeline.write(json.dumps({"t": t, "dir": "in", "data": data.decode("latin-1")}) + "\n")
+        self._writer.write(data)
 
     def stop(self) -> None:
         """Stop recording and close the file (idempotent)."""
@@ -105,9 +98,7 @@ class Recording:
             self._run(stop())
         except (AMIError, RuntimeError):
             self._client.remove_raw_tap(self._write)
-        self._file.close()
-        if self._timeline is not None:
-            self._timeline.close()
+        self._writer.close()
 
     def __enter__(self) -> Recording:
         return self

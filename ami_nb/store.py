@@ -18,10 +18,9 @@ Column rules of a frame (documented choices):
 * ``received`` (datetime64[ns, UTC]) first, then AMI keys in first-seen order; a key absent from an event is a
   missing value; keys never present in the selected rows are left out.
 * ``Timestamp`` -> datetime64[ns, UTC] (microsecond text parsed as float64: sub-microsecond rounding).
-* :data:`CATEGORICAL_KEYS` (event names, states, contexts...) -> ``category``.
-* :data:`NUMERIC_KEYS` -> nullable ``Int64`` when every selected value converts losslessly with
-  :func:`ami_nb.protocol.convert_value` (``"016"`` would not), else strings. Every other column stays a string
-  (``Uniqueid``, ``Linkedid``, ``CallerIDNum``, ``Exten``... are identifiers, never numbers).
+* Every other column follows the one type policy, :func:`ami_nb.values.column_kind`: names and states ->
+  ``category``; quantities -> nullable ``Int64`` when every selected value converts losslessly (``"016"`` would
+  not), else strings; everything else (``Uniqueid``, ``Linkedid``, ``CallerIDNum``, ``Exten``...) strings.
 * Repeated keys are kept: a cell holds a ``tuple`` of all the values in order when the key repeats in that event.
   :data:`MULTI_KEYS` (``ChanVariable``, ``Variable``...) are always tuples, even with one value. OriginateResponse's
   ``ChanVariable(<channel>)`` headers are folded into ``ChanVariable`` (the channel is in ``Channel``).
@@ -44,32 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .protocol import Message, convert_value
+from .protocol import Message
+from .values import CATEGORICAL_KEYS, INTEGER_KEYS, column_kind, epoch_to_utc, integers, parse_epochs
 
 __all__ = ["CATEGORICAL_KEYS", "MULTI_KEYS", "NUMERIC_KEYS", "EventStore"]
 
-#: Low-cardinality keys returned as ``category`` columns.
-CATEGORICAL_KEYS = frozenset(
-    {
-        "Event", "Privilege", "ChannelState", "ChannelStateDesc", "Context", "Application", "Cause-txt",
-        "Language", "EventName",
-        "DialStatus", "Disposition", "AMAFlags", "BridgeType", "BridgeTechnology", "BridgeCreator", "Status",
-        "StateDesc", "State", "Response", "Queue", "Strategy", "Paused", "Membership", "EventList", "Device",
-        "Peer", "PeerStatus", "Class", "Severity", "Service", "Module", "ChannelType", "UserEvent",
-        "ConnectedLineName", "CallerIDName", "DestCallerIDName", "DestConnectedLineName", "AccountCode",
-        "LastApplication", "DestinationContext", "Source", "Destination",
-    }
-)
-#: Keys converted to ``Int64`` when every value is an integer written canonically.
-NUMERIC_KEYS = frozenset(
-    {
-        "Cause", "Priority", "Duration", "BillableSeconds", "ListItems", "Items", "Count",
-        "Position", "OriginalPosition", "HoldTime", "TalkTime", "RingTime", "Wait", "Reason", "Seconds",
-        "Penalty", "CallsTaken", "LastCall", "LastPause", "InCall", "Calls", "Holdtime", "Talktime", "Completed",
-        "Abandoned", "ServiceLevel", "ServicelevelPerf", "Weight", "Max", "Available", "LoggedIn", "Callers",
-        "LongestHoldTime", "NumChannels", "TimeToHangup", "Ringinuse", "Age", "LinkedidCount",
-    }
-)
+#: Kept under its old name: the integer keys of the one type policy (:data:`ami_nb.values.INTEGER_KEYS`).
+NUMERIC_KEYS = INTEGER_KEYS
 #: Keys whose cells are always a tuple of values (Asterisk repeats them once per variable).
 MULTI_KEYS = frozenset(
     {
@@ -77,19 +57,6 @@ MULTI_KEYS = frozenset(
         "TransfererChanVariable", "TransfereeChanVariable", "TransferTargetChanVariable", "Variable", "Output",
     }
 )
-
-_PREFIXES = ("Dest", "LocalOne", "LocalTwo", "Transferer", "Transferee", "TransferTarget", "Orig", "Second")
-
-
-def _kind(key: str) -> str:
-    """``"category"``, ``"numeric"`` or ``"str"`` for a key (``DestContext`` follows ``Context``)."""
-    for k in (key, *(key[len(p):] for p in _PREFIXES if key.startswith(p) and len(key) > len(p))):
-        if k in CATEGORICAL_KEYS:
-            return "category"
-        if k in NUMERIC_KEYS:
-            return "numeric"
-    return "str"
-
 
 _TUPLE = "\x01"  # marks a dictionary value that holds several values (joined by the same character)
 _TUPLE_B = _TUPLE.encode()
@@ -188,19 +155,6 @@ def _factorize(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return np.fromiter(map(index.__getitem__, values), dtype, len(values)), uniques
 
 
-def _parse_timestamps(values: Sequence[str]) -> np.ndarray:
-    try:
-        return np.array(values, dtype=np.float64)
-    except ValueError:
-        out = np.empty(len(values), dtype=np.float64)
-        for i, v in enumerate(values):
-            try:
-                out[i] = float(v)
-            except ValueError:
-                out[i] = np.nan
-        return out
-
-
 @dataclass
 class _Batch:
     """Events not frozen yet, as key and value tuples (tuples of str: the garbage collector stops tracking them,
@@ -290,8 +244,8 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
             rows_l = list(chain.from_iterable([rows for rows, _ in plist]))
             values = list(chain.from_iterable([col for _, col in plist]))
         dense = len(values) == n
-        if key == "Timestamp":
-            codes = _parse_timestamps(values)
+        if column_kind(key) == "time":
+            codes = parse_epochs(values)
             uniq: list[str] = []
         else:
             codes, uniq = _factorize(values)
@@ -303,7 +257,7 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
             rows = None
         else:
             rows = np.array(rows_l, dtype=rows_dtype)
-        if key == "Timestamp":
+        if column_kind(key) == "time":
             cols[key] = _Col(rows, codes, numeric=True)
         else:
             blob, objs = _blob(uniq)
@@ -343,12 +297,7 @@ def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
         return pd.Series(values, dtype=object, copy=False)
 
 
-def _epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
-    """Epoch seconds (float64, NaN: missing) -> UTC datetimes, rounded to the microsecond AMI writes."""
-    missing = np.isnan(seconds)
-    us = np.where(missing, 0, seconds * 1e6).round().astype(np.int64)
-    out = pd.to_datetime(us * 1000, utc=True)
-    return out.where(~missing) if missing.any() else out
+_epoch_to_utc = epoch_to_utc
 
 
 def to_epoch(since: Any) -> float:
@@ -703,10 +652,10 @@ class EventStore:
                 vals_o[i] = tuple(u[1:].split(_TUPLE)) if u[:1] == _TUPLE else u
             vals_o[-1] = np.nan
             return pd.Series(vals_o[gcodes], dtype=object, copy=False)
-        kind = _kind(key)
-        if kind == "numeric":
-            conv = [convert_value(u) for u in uniques]
-            if all(isinstance(c, int) for c in conv) and all(abs(c) < 2**63 for c in conv):
+        kind = column_kind(key)
+        if kind == "integer":
+            conv = integers(uniques)
+            if conv is not None:
                 nums = np.array([*conv, 0], dtype=np.int64)
                 return pd.arrays.IntegerArray(nums[gcodes], gcodes < 0)
         if kind == "category":
