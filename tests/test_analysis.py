@@ -248,7 +248,7 @@ def test_transferred_calls_are_credited_to_who_answered(hour: tuple[pd.DataFrame
     """After a blind transfer, answered_by stays the party that answered (whose answer time `answer` is), not the
     transfer target; the number -> device map comes from the direct answered calls."""
     events, truth = hour
-    c = A.calls(events).merge(truth, on="linkedid")
+    c = A.calls(events).merge(truth, on="linkedid", suffixes=("", "_gt"))
     device = dict(c.loc[c["scenario"] == "answered", ["dialled", "answered_by"]].drop_duplicates().to_numpy())
     xfer = c[c["scenario"] == "transfer"]
     assert len(xfer) and xfer["dialled"].isin(list(device)).all()

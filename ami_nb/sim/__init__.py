@@ -279,22 +279,16 @@ class SimPBX:
         return self._run(go(), timeout + 5.0)
 
     def ground_truth(self) -> Any:
-        """One row per call: linkedid, caller, callee, scenario, start, answer, end (UTC datetimes), queue,
-        agent, transferred, disposition, hangup_cause."""
-        import pandas as pd
+        """One row per call, the schema documented in :class:`~ami_nb.sim.state.CallRecord`: linkedid, caller,
+        callee, scenario, start, answer, end (UTC datetimes), queue, agent, transferred, disposition,
+        hangup_cause, linkedids, caller_channel, answered_by, hop, transfer_type, transferer, transfer_target,
+        transfer_time, other_linkedid, queue_stints, finished."""
+        from .state import ground_truth_frame
 
         async def go() -> list[dict[str, Any]]:
             return [rec.row() for rec in self._server.pbx.calls.values()]
 
-        rows = self._run(go())
-        cols = ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue", "agent",
-                "transferred", "disposition", "hangup_cause"]
-        df = pd.DataFrame(rows, columns=cols)
-        for c in ("start", "answer", "end"):
-            df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True)
-        df["hangup_cause"] = df["hangup_cause"].astype("Int64")
-        df["transferred"] = df["transferred"].astype(bool)
-        return df
+        return ground_truth_frame(self._run(go()))
 
 
 def start(
