@@ -317,7 +317,7 @@ class AmiMagics(Magics):
     def _archive(self, args: Any) -> None:
         """``--archive DIR``: the new connection's ``session.archive(DIR, pbx=...)``."""
         if args.archive:
-            a = self.connections[self.current].session.archive(args.archive, pbx=args.pbx)
+            a = self.connection().session.archive(args.archive, pbx=args.pbx)
             print(f"Archiving every event into {a.path} (pbx={a.pbx})")
 
     def _scrub(self, needle: str, replacement: str) -> None:
