@@ -21,7 +21,7 @@ from . import configs
 from .access import ORIGINATE_FORBIDDEN, Pairs, classes, events_mask, originate_permitted, parse_filter
 from .connection import ManagerConnection
 from .flood import flood
-from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, _split_callerid
+from .model import CALL, DIALPLAN, PBX, REASON_ANSWERED, STATE_DESC, Channel, Scenario, _split_callerid
 from .registry import ServerView, action
 from .wire import list_item, list_response
 
@@ -211,7 +211,7 @@ async def _status(server: ServerView, conn: ManagerConnection, msg: Message) -> 
 
 # -- Command ---------------------------------------------------------------------------------------------------
 def _uptime(secs: int) -> str:
-    parts = []
+    parts: list[str] = []
     for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
         q, secs = divmod(secs, size)
         if q or (unit == "second" and not parts):
@@ -487,6 +487,11 @@ async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> 
     return True
 
 
+def _dialplan(pbx: PBX, ch: Channel, ctx: str, exten: str, prio: int) -> Scenario:
+    """The dialplan as a scheduler scenario (its outcome, which a Redirect does not wait for, dropped)."""
+    yield from pbx.run_dialplan(ch, ctx, exten, start=prio)
+
+
 @action("Redirect")
 async def _redirect(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     # manager.c's action_redirect checks and messages, in its order (ExtraChannel is not simulated)
@@ -511,7 +516,7 @@ async def _redirect(server: ServerView, conn: ManagerConnection, msg: Message) -
         for other in list(b.channels):
             if other.dialed:
                 pbx.kick(other)
-    pbx.sched.add(pbx.run_dialplan(ch, ctx, exten, start=prio))
+    pbx.sched.add(_dialplan(pbx, ch, ctx, exten, prio))
     server.wake()
     return True
 

@@ -349,11 +349,12 @@ class PBX:
         if ch.hungup:
             return
         ch.hungup = True
-        bridged = ch.bridge is not None
-        if not bridged:
+        bridge = ch.bridge
+        bridged = bridge is not None
+        if bridge is None:
             self.emit("HangupRequest", CALL, [*ch.snapshot(), ("Cause", str(cause))])
         else:
-            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": ch.bridge.id, "bridge_technology": "simple_bridge"})
+            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": bridge.id, "bridge_technology": "simple_bridge"})
         self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
         self.cel(ch, "CHAN_END")
         self._linkedid_end(ch, cause)
@@ -448,9 +449,9 @@ class PBX:
         self.linked.setdefault(linkedid, []).append(ch)
         for rec in self._chan_calls.get(ch.uniqueid, []):
             rec.add_linkedid(linkedid)
-        rec = self.calls.get(linkedid)
-        if rec is not None:
-            self._join_call(ch, rec)
+        joined = self.calls.get(linkedid)
+        if joined is not None:
+            self._join_call(ch, joined)
         if not any(not c.hungup for c in chans):
             self.linked.pop(old, None)
             ch.linkedid = old
@@ -680,11 +681,11 @@ class PBX:
                     self._final(ch, cause, h_exten=False)
                 return result
             elif app == "Ringing":
-                target = ch.peer if ch.peer is not None and ch.peer.state != 6 else ch
-                self.newstate(target, 5)
-                cb = ch.on_ringing
-                if cb is not None:
-                    cb()
+                ringing = ch.peer if ch.peer is not None and ch.peer.state != 6 else ch
+                self.newstate(ringing, 5)
+                on_ringing = ch.on_ringing
+                if on_ringing is not None:
+                    on_ringing()
             elif app == "Dial":
                 target, _, tmo = data.partition(",")
                 status = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)

@@ -11,12 +11,11 @@ does; any other action gets ``Response: Success`` / ``Message: Replay: <Action> 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import math
-import threading
 import time
 from pathlib import Path
 
+from ..loop import LoopThread
 from ..protocol import Message, Parser, encode_message
 from ..transcript import iter_connections, iter_reads
 from .wire import BANNER, response_pairs
@@ -142,10 +141,11 @@ class ReplayServer:
 
 
 class ReplayHandle:
-    """A running replay server (daemon thread), with ``host``, ``port``, ``url``, ``stop()``."""
+    """A running replay server (on a :class:`~ami_nb.loop.LoopThread`), with ``host``, ``port``, ``url``,
+    ``stop()``."""
 
-    def __init__(self, server: ReplayServer, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
-        self._server, self._loop, self._thread = server, loop, thread
+    def __init__(self, server: ReplayServer, loop_thread: LoopThread) -> None:
+        self._server, self._lt = server, loop_thread
         self.host, self.port = server.host, server.port
         self.events = len(server.events)
 
@@ -154,9 +154,10 @@ class ReplayHandle:
         return f"ami://admin@{self.host}:{self.port}"
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._server.close(), self._loop).result(5.0)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5.0)
+        """Close the listening socket and every connection; the loop thread ends (idempotent)."""
+        if self._lt.is_running:
+            self._lt.run(self._server.close(), 5.0, "closing the replay server")
+        self._lt.stop()
 
     def __enter__(self) -> ReplayHandle:
         return self
@@ -170,23 +171,10 @@ def start_replay(path: str | Path, host: str = "127.0.0.1", port: int = 0, *, sp
     """Serve ``path`` in a daemon thread; every client that logs in receives the recorded events (at once, or
     at ``speed`` times the recorded pace)."""
     server = ReplayServer(path, speed=speed, rate=rate)
-    loop = asyncio.new_event_loop()
-    ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(server.start(host, port))
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name="ami-sim-replay", daemon=True)
-    thread.start()
-    ready.result(10.0)
-    return ReplayHandle(server, loop, thread)
+    lt = LoopThread("ami-sim-replay").start()
+    try:
+        lt.run(server.start(host, port), 10.0, "starting the replay server")
+    except BaseException:
+        lt.stop()
+        raise
+    return ReplayHandle(server, lt)
