@@ -116,6 +116,12 @@ ROW_TEXT = (
     "Queue",
     "MemberName",
     "Interface",
+    "DestUniqueid",
+    "BridgeUniqueid",
+    "Variable",
+    "Value",
+    "Application",
+    "AppData",
 )
 
 
@@ -131,7 +137,11 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
     dial = ev.isin(("DialBegin", "DialEnd"))
     if dial.any():
         lid = lid.where(lid.notna(), ids(col(events, "DestLinkedid")).where(dial))
-    keep = (lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)).to_numpy()
+    keep = lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)
+    varset = ev == "VarSet"
+    if varset.any():  # of the many VarSets only QUEUESTATUS says something about the call (Queue()'s outcome)
+        keep &= ~varset | col(events, "Variable").eq("QUEUESTATUS")
+    keep = keep.to_numpy()
     sub = events[keep]
     df = pd.DataFrame(
         {
@@ -147,6 +157,7 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
         df[key] = col(sub, key)
     df["state"] = num(sub, "ChannelState")
     df["cause"] = num(sub, "Cause")
+    df["hold"] = num(sub, "HoldTime")
     return df
 
 
