@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import ami_nb
-from ami_nb.analysis import agents as A
+from ami_nb.analysis import members as A
 from ami_nb.analysis.kpi import KPIConfig
 
 HERE = Path(__file__).parent / "fixtures" / "transcripts"

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from ami_nb.analysis import staffing
+from ami_nb.analysis import erlang as staffing
 
 
 def erlang_b_direct(n: int, a: float) -> float:

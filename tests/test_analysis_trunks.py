@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ami_nb.analysis import trunks as T
+from ami_nb.analysis import trunk_kpis as T
 
 T0 = pd.Timestamp("2026-12-01 10:00:00", tz="UTC")
 

@@ -119,7 +119,7 @@ def interval_report(
 
     Columns as :func:`queue_kpis`, plus ``peak_waiting`` (``by="interval"``). A stint belongs to the bucket its
     caller joined in. The table's ``attrs["freq"]`` records the interval length for
-    :func:`ami_nb.analysis.staffing.staffing`.
+    :func:`ami_nb.analysis.staffing`.
     """
     if by not in _GROUPINGS:
         raise ValueError(f"by must be one of {_GROUPINGS}, got {by!r}")
@@ -147,7 +147,7 @@ def interval_report(
         s["hour"] = s["start"].dt.hour
         out = _summarise(s, ["hour"], config)
     else:
-        s["weekday"] = pd.Categorical(s["start"].dt.dayofweek.map(dict(enumerate(_WEEKDAYS))), _WEEKDAYS)
+        s["weekday"] = pd.Categorical(s["start"].dt.day_of_week.map(dict(enumerate(_WEEKDAYS))), _WEEKDAYS)
         out = _summarise(s, ["weekday"], config)
     out.attrs["freq"] = freq
     return out
@@ -155,22 +155,24 @@ def interval_report(
 
 def _peak_waiting(s: pd.DataFrame, buckets: pd.DatetimeIndex, length: pd.Timedelta) -> pd.Series:
     """The most callers waiting at once within each bucket (a sweep over join/leave instants)."""
-    begin = s["start"]
-    end = s["left"].fillna(s["start"] + pd.to_timedelta(s["wait"].fillna(0), unit="s"))
-    ok = begin.notna()
-    stamps = np.concatenate([begin[ok].to_numpy(), end[ok].fillna(begin[ok]).to_numpy()])
-    steps = np.concatenate([np.ones(ok.sum(), dtype=np.int64), -np.ones(ok.sum(), dtype=np.int64)])
-    order = np.lexsort((steps, stamps))  # a leave before a join at the same instant
-    stamps, level = stamps[order], np.cumsum(steps[order])
-    peak = []
-    start_level = 0
-    for b in buckets:
-        lo = np.searchsorted(stamps, b.to_datetime64(), side="left")
-        hi = np.searchsorted(stamps, (b + length).to_datetime64(), side="left")
-        inside = level[lo:hi]
-        before = level[lo - 1] if lo > 0 else start_level
-        peak.append(int(max(before, inside.max() if len(inside) else before)))
+    ok = s["start"].notna()
+    begin = s["start"][ok]
+    end = s["left"][ok].fillna(begin + pd.to_timedelta(s["wait"][ok].fillna(0), unit="s"))
+    ns = np.concatenate([_ns(begin), _ns(end)])
+    steps = np.concatenate([np.ones(len(begin), dtype=np.int64), -np.ones(len(begin), dtype=np.int64)])
+    order = np.lexsort((steps, ns))  # a leave before a join at the same instant
+    ns, level = ns[order], np.cumsum(steps[order])
+    lo = np.searchsorted(ns, _ns(buckets), side="left")
+    hi = np.searchsorted(ns, _ns(buckets + length), side="left")
+    peak = [
+        int(max(level[a - 1] if a > 0 else 0, level[a:b].max() if b > a else 0)) for a, b in zip(lo, hi, strict=True)
+    ]
     return pd.Series(peak, index=buckets, dtype="int64")
+
+
+def _ns(t: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC datetimes as int64 nanoseconds, for searching."""
+    return np.asarray(pd.DatetimeIndex(t).tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
 
 
 def _empty(keys: list[str], config: KPIConfig) -> pd.DataFrame:
@@ -182,8 +184,10 @@ def _empty(keys: list[str], config: KPIConfig) -> pd.DataFrame:
     return df
 
 
-def plot_heatmap(events: pd.DataFrame, value: str = "offered", *, config: KPIConfig | None = None, ax: Any = None) -> Any:
-    """A day-of-week × hour-of-day heatmap of one KPI (``offered``, ``service_level``, ``asa``, ...)."""
+def plot_heatmap(
+    events: pd.DataFrame, value: str = "offered", *, config: KPIConfig | None = None, ax: Any = None
+) -> Any:
+    """A day-of-week x hour-of-day heatmap of one KPI (``offered``, ``service_level``, ``asa``, ...)."""
     from .plots import _pyplot
 
     plt = _pyplot()
@@ -192,7 +196,7 @@ def plot_heatmap(events: pd.DataFrame, value: str = "offered", *, config: KPICon
     s = _counted(stints, table.set_index("linkedid")["talk"], config) if not stints.empty else None
     grid = pd.DataFrame(np.nan, index=_WEEKDAYS, columns=range(24))
     if s is not None:
-        s["weekday"] = pd.Categorical(s["start"].dt.dayofweek.map(dict(enumerate(_WEEKDAYS))), _WEEKDAYS)
+        s["weekday"] = pd.Categorical(s["start"].dt.day_of_week.map(dict(enumerate(_WEEKDAYS))), _WEEKDAYS)
         s["hour"] = s["start"].dt.hour
         summary = _summarise(s, ["weekday", "hour"], config)
         if value not in summary.columns:

@@ -437,13 +437,24 @@ def agent_pauses(events: pd.DataFrame, *, end: object = None, config: KPIConfig 
 
 
 def agent_intervals(
-    events: pd.DataFrame, *, freq: str = "30min", end: object = None, config: KPIConfig | None = None
+    events: pd.DataFrame,
+    *,
+    freq: str = "30min",
+    by: str = "queue",
+    end: object = None,
+    config: KPIConfig | None = None,
 ) -> pd.DataFrame:
-    """Agents per interval and queue, as averages over the interval (seconds in state ÷ interval seconds):
-    ``logged_in``, ``staffed`` (logged in, not paused), ``handling``: the staff an interval really had, beside
-    the staff :func:`ami_nb.analysis.staffing.staffing` says it needed."""
+    """Agents per interval (and per queue with ``by="queue"``; ``by="agent"`` counts each agent once however
+    many queues it is in), as averages over the interval (seconds in state ÷ interval seconds): ``logged_in``,
+    ``staffed`` (logged in, not paused), ``handling``: the staff an interval really had, beside the staff
+    :func:`ami_nb.analysis.staffing` says it needed."""
+    if by not in ("queue", "agent"):
+        raise ValueError(f"by must be 'queue' or 'agent', got {by!r}")
     states = agent_states(events, end=end, config=config)
-    cols = ["queue", "interval", "logged_in", "staffed", "handling"]
+    if by == "agent":
+        states = _agent_level(states).assign(queue="")
+    keys = ["queue", "interval"] if by == "queue" else ["interval"]
+    cols = [*keys, "logged_in", "staffed", "handling"]
     if states.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     length = pd.Timedelta(freq)
@@ -458,7 +469,7 @@ def agent_intervals(
     df = pd.DataFrame(pieces, columns=["queue", "interval", "state", "seconds"])
     df["handling"] = df["seconds"].where(df["state"].isin(("talk", "hold", "wrapup")), 0.0)
     df["staffed"] = df["seconds"].where(df["state"] != "paused", 0.0)
-    g = df.groupby(["queue", "interval"])
+    g = df.groupby(keys)
     sec = length.total_seconds()
     out = pd.DataFrame(
         {

@@ -128,7 +128,7 @@ def staffing(
 ) -> pd.DataFrame:
     """Agents needed per interval, from an interval report's measured ``offered`` calls and ``aht``.
 
-    ``intervals`` is :func:`ami_nb.analysis.intervals.interval_report`'s table (an ``interval`` index of period
+    ``intervals`` is :func:`ami_nb.analysis.interval_report`'s table (an ``interval`` index of period
     starts with ``offered`` and ``aht`` columns; its ``freq`` attribute gives the interval length). Adds
     ``traffic`` (erlangs), ``agents_needed`` (Erlang C for ``target`` within ``threshold`` s), ``scheduled``
     (after ``shrinkage``), the ``service_level`` and ``asa`` those agents would give, and ``logged_in`` beside

@@ -26,17 +26,17 @@ def contact_centre_reports(
 ) -> dict[str, pd.DataFrame]:
     """The analyst's tables for one events frame: ``calls``, ``queue_stints``, ``queues`` (KPIs), ``intervals``,
     ``agents``, ``pauses``, ``staffing`` (Erlang C against the agents logged in) and ``trunks``."""
-    from .agents import agent_intervals, agent_pauses, agents
     from .calls import calls
+    from .erlang import staffing
     from .intervals import interval_report, queue_kpis
+    from .members import agent_intervals, agent_pauses, agents
     from .queues import queue_stints
-    from .staffing import staffing
-    from .trunks import trunks
+    from .trunk_kpis import trunks
 
     config = config or KPIConfig()
     intervals = interval_report(events, freq=freq, config=config)
-    staffed = agent_intervals(events, freq=freq, config=config)
-    logged = staffed.groupby("interval")["logged_in"].sum() if not staffed.empty else None
+    staffed = agent_intervals(events, freq=freq, by="agent", config=config)
+    logged = staffed.set_index("interval")["logged_in"] if not staffed.empty else None
     plan = staffing(
         intervals,
         target=config.sl_target,
@@ -156,7 +156,7 @@ def html_report(
     calls = r["calls"]
     span = ""
     if not calls.empty and calls["start"].notna().any():
-        span = f"{calls['start'].min():%Y-%m-%d %H:%M} – {calls['start'].max():%Y-%m-%d %H:%M} UTC"
+        span = f"{calls['start'].min():%Y-%m-%d %H:%M} - {calls['start'].max():%Y-%m-%d %H:%M} UTC"
     head = "".join(
         f"<div>{html.escape(v)}<span>{html.escape(k)}</span></div>"
         for k, v in (
@@ -164,7 +164,7 @@ def html_report(
             ("offered to queues", str(offered)),
             ("answered", str(answered)),
             ("abandoned", str(abandoned)),
-            (f"service level ({config.service_level:g} s)", "–" if offered == 0 else f"{sl:.0%}"),
+            (f"service level ({config.service_level:g} s)", "-" if offered == 0 else f"{sl:.0%}"),
         )
     )
     pictures = ""
@@ -181,8 +181,10 @@ def html_report(
         + _table(r["staffing"], f"Staffing (Erlang C, {config.sl_target:.0%} in {config.service_level:g} s)")
         + _table(r["trunks"], "Trunks")
     )
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+    )
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
     return page
