@@ -519,3 +519,8 @@ def test_originate_and_redirect_validate_as_manager_c_does() -> None:
             assert r["Message"] == message
         assert c.action("Redirect", "r", **{**ok, "Priority": "first"})["Message"] == "Priority is invalid"
         assert c.action("Redirect", "r", **ok)["Message"] == "Channel does not exist: Local/200@demo-1;1"
+        # Hangup: ast_manager_hangup_helper's messages
+        for channel, message in (("", "No channel specified"), ("/Local", "Regex format invalid, Channel param "
+                                 "should be /regex/"), ("/", "Regex format invalid, Channel param should be /regex/"),
+                                 ("/(/", "Regex compile failed on: /(/"), ("Local/none-1;1", "No such channel")):
+            assert c.action("Hangup", "h", Channel=channel)["Message"] == message, channel

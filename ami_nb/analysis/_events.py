@@ -35,6 +35,18 @@ TRANSFER_LINKED = (
     "SecondTransfererLinkedid",
     "TransferTargetLinkedid",
 )
+#: Every AMI key :func:`~ami_nb.analysis.calls` reads (besides ``received``), for stores that load only what the
+#: analysis needs (``*Linkedid`` / ``*Uniqueid`` keys of transfers are among them).
+CALL_KEYS = (
+    "Event", "Linkedid", "DestLinkedid", "Uniqueid", "DestUniqueid", "Timestamp", "Channel", "ChannelStateDesc",
+    "ChannelState", "CallerIDNum", "CallerIDName", "Exten", "Context", "Cause", "Cause-txt", "DestChannel",
+    "DialStatus", "Queue", "MemberName", "Interface", "Result", "HoldTime", "BridgeUniqueid", "Variable", "Value",
+    "Application", "AppData", "DestType", "Extension", "TransfererChannel", "OrigTransfererChannel",
+    "SecondTransfererChannel", "TransfereeChannel", "TransferTargetChannel", "TransferTargetChannelStateDesc",
+    "TransfererUniqueid", "OrigTransfererUniqueid", "SecondTransfererUniqueid", "TransfereeUniqueid",
+    "TransferTargetUniqueid", "TransfererLinkedid", "OrigTransfererLinkedid", "SecondTransfererLinkedid",
+    "TransfereeLinkedid", "TransferTargetLinkedid",
+)  # fmt: skip
 NO_ID = ("", "none", "<unknown>")
 UNKNOWN = ("", "<unknown>")
 CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"

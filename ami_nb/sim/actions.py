@@ -458,17 +458,23 @@ def _find(server: ServerView, name: str) -> Channel | None:
 
 @action("Hangup")
 async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    # manager.c's ast_manager_hangup_helper: its checks and messages
     name = msg.get("Channel", "")
     try:
         cause = int(msg.get("Cause", "16") or 16)
     except ValueError:
         cause = 16
-
-    if len(name) > 2 and name.startswith("/") and name.endswith("/"):
+    if not name:
+        conn.respond(msg, "Error", ("Message", "No channel specified"))
+        return True
+    if name.startswith("/"):
+        if len(name) < 2 or not name.endswith("/"):
+            conn.respond(msg, "Error", ("Message", "Regex format invalid, Channel param should be /regex/"))
+            return True
         try:
             rx = re.compile(name[1:-1])
         except re.error:
-            conn.respond(msg, "Error", ("Message", "Invalid regex"))
+            conn.respond(msg, "Error", ("Message", f"Regex compile failed on: {name}"))
             return True
         hit = [c for c in list(server.pbx.channels.values()) if rx.search(c.name)]
         items = [list_item(msg, "ChannelHungup", [("Channel", c.name)], aid_last=True) for c in hit]
