@@ -231,7 +231,25 @@ def _split(events: Sequence[Any]) -> tuple[list[tuple[str, ...]], list[tuple[str
     if len(_SHAPES) > _MAX_SHAPES:  # server-chosen names (ChanVariable(<channel>), UserEvent headers): bounded
         _SHAPES.clear()
     # one tuple object per key shape: the per-event copies die at once instead of aging in the collector
-    return list(map(_SHAPES.setdefault, keys, keys)), vals
+    shapes = list(map(_SHAPES.get, keys))
+    if shapes.count(None):
+        for i, shape in enumerate(shapes):
+            if shape is None:
+                shapes[i] = _shape(keys[i])
+    return shapes, vals
+
+
+def _shape(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The shared shape of a new key tuple, ``ChanVariable(<channel>)`` folded to ``ChanVariable``, so that the
+    OriginateResponses of a thousand channels share one shape (one group, one plan) instead of one each."""
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        if any("(" in k for k in keys):
+            folded = tuple([m.group(1) if "(" in k and (m := _FOLD.match(k)) else k for k in keys])
+        else:
+            folded = keys
+        shape = _SHAPES[keys] = _SHAPES.setdefault(folded, folded)
+    return shape
 
 
 def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk:
