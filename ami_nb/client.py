@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from .errors import (
 from .protocol import LATIN1_FALLBACK, Banner, Message, Parser, encode_action
 from .response import Response, shape_result
 
-__all__ = ["STATES", "AMIClient", "EventCallback", "new_action_id_prefix"]
+__all__ = ["STATES", "AMIClient", "EventCallback", "Secret", "new_action_id_prefix"]
 
 log = logging.getLogger("ami_nb")
 
@@ -49,6 +50,8 @@ RawTap = Callable[[bytes], Any]
 _READ_SIZE = 64 * 1024  # larger reads parse slower: a bigger batch of live messages churns the allocator
 _DRAIN_ABOVE = 256 * 1024  # wait for the socket when this many bytes are queued for sending
 _MAX_KEPT_OUTCOMES = 1000
+_MAX_ROUTES = 4096  # event names whose listener route is cached
+_MAX_ROUTE_NAME = 128  # longer (invented) names are routed each time, never cached
 _WILDCARD = frozenset("*?[")
 
 
@@ -56,6 +59,51 @@ def new_action_id_prefix() -> str:
     """``<host>-<pid>-<random hex>``: unique across hosts, processes and clients in one process."""
     host = "".join(c for c in socket.gethostname().split(".")[0] if c.isalnum() or c in "_")[:12] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Secret:
+    """A login secret that stays hidden from ``repr``/``str`` (and so from verbose tracebacks' frame locals,
+    logs and reprs of the fields holding it) until :func:`_encode` writes it into the bytes sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret) -> None:
+        self._value: str = value._value if isinstance(value, Secret) else str(value)
+
+    @classmethod
+    def wrap(cls, value: str | Secret) -> Secret:
+        return value if isinstance(value, Secret) else cls(value)
+
+    def reveal(self) -> str:
+        """The secret itself: call it only where the bytes are made."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not picklable")
+
+
+class _Wire(bytes):
+    """The bytes of one encoded action, with a repr that shows their size only (they may hold a secret)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes of an AMI action>"
+
+
+def _encode(name: str, fields: Mapping[str, Any], action_id: str) -> _Wire:
+    """Encode an action, revealing :class:`Secret` values only inside the expression that makes the bytes."""
+    try:
+        return _Wire(encode_action(
+            name, {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in fields.items()}, action_id
+        ))
+    except InvalidActionError as exc:  # re-raised here so the encoder's frame (its locals) leaves the traceback
+        raise InvalidActionError(str(exc), exc.field) from None
 
 
 @dataclass
@@ -102,6 +150,11 @@ class AMIClient:
     or :class:`AMIConnectionError`); ``await client.action("Ping")`` returns a shaped result; ``client.on("Hangup",
     cb)`` subscribes. After a loss the client reconnects by itself with capped exponential backoff and jitter,
     logs in again and re-applies the ``Events`` mask and the ``Filter`` actions sent before.
+
+    Backoff: attempt *n* waits ``min(cap, base * 2**n)`` seconds times a random factor in [0.5, 1]
+    (``backoff=(base, cap)``, default 0.5 s and 30 s). The count *n* goes back to 0 only once a connection has
+    stayed up ``stable_after`` seconds (default 30): a server that accepts the login and drops at once (a proxy,
+    Asterisk's writetimeout under load) is retried ever more slowly, not 2.6 times a second for ever.
     """
 
     def __init__(
@@ -110,7 +163,7 @@ class AMIClient:
         port: int = 5038,
         *,
         username: str,
-        secret: str,
+        secret: str | Secret,
         tls: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         auth: str = "auto",
@@ -120,6 +173,7 @@ class AMIClient:
         pong_timeout: float = 5.0,
         reconnect: bool = True,
         backoff: tuple[float, float] = (0.5, 30.0),
+        stable_after: float = 30.0,
         errors: str = LATIN1_FALLBACK,
         max_message_bytes: int | None = None,
     ) -> None:
@@ -128,16 +182,19 @@ class AMIClient:
         self.host = host
         self.port = int(port)
         self.username = username
-        self._secret = secret
+        self._secret = Secret.wrap(secret)
         self.tls = bool(tls or ssl_context is not None)
         self.ssl_context = ssl_context
         self.auth = auth
-        self.events = events
+        self.event_mask = events  #: the ``Events`` mask sent at login (``on``, ``off`` or classes)
         self.timeout = float(timeout)
         self.keepalive = keepalive
         self.pong_timeout = float(pong_timeout)
         self.reconnect = reconnect
         self.backoff = backoff
+        self.stable_after = float(stable_after)
+        self._backoff_step = 0  # reconnect attempts since the last connection that stayed up `stable_after` s
+        self._up_since: float | None = None  # monotonic time of the last successful login
         self.errors = errors
         self.max_message_bytes = max_message_bytes
 
@@ -155,7 +212,7 @@ class AMIClient:
         self._pending: dict[str, _Pending] = {}
         self._outcomes: OrderedDict[str, asyncio.Future] = OrderedDict()  # Originates still waiting
         self._arrived: OrderedDict[str, Message] = OrderedDict()  # OriginateResponse events already seen
-        self._event_mask: str | None = None
+        self._events_action_mask: str | None = None
         self._filters: list[dict[str, Any]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._parser: Parser | None = None
@@ -182,6 +239,12 @@ class AMIClient:
     def __repr__(self) -> str:
         scheme = "amis" if self.tls else "ami"
         return f"<AMIClient {scheme}://{self.username}@{self.host}:{self.port} state={self.state}>"
+
+    @property
+    def events(self) -> str:
+        """Deprecated: the login ``Events`` mask, now :attr:`event_mask` (``session.events`` is the store)."""
+        warnings.warn("AMIClient.events is now AMIClient.event_mask", DeprecationWarning, stacklevel=2)
+        return self.event_mask
 
     @property
     def version(self) -> str | None:
@@ -316,14 +379,15 @@ class AMIClient:
                 raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from exc
             raise AMITimeoutError(f"no AMI banner from {where} within {self.timeout:g} s")
         await self._login()
-        if self._event_mask is not None:
-            await self._request("Events", {"EventMask": self._event_mask}, internal=True)
+        if self._events_action_mask is not None:
+            await self._request("Events", {"EventMask": self._events_action_mask}, internal=True)
         for flt in list(self._filters):
             try:
                 await self._request("Filter", flt, internal=True)
             except ActionError as exc:  # refused now (the server changed): say so, do not block the reconnect
                 log.warning("AMI filter %r no longer accepted by %s (%s); dropped", flt.get("Filter"), where, exc)
                 self._filters.remove(flt)
+        self._up_since = time.monotonic()
         self._set_state("connected")
         assert self._connected is not None
         self._connected.set()
@@ -340,7 +404,7 @@ class AMIClient:
                 resp = None
             challenge = resp.message.get("Challenge") if resp is not None else None
             if challenge:
-                key = hashlib.md5((challenge + self._secret).encode(), usedforsecurity=False).hexdigest()
+                key = hashlib.md5((challenge + self._secret.reveal()).encode(), usedforsecurity=False).hexdigest()
                 fields.update({"AuthType": "MD5", "Key": key})
                 self.auth_used = "md5"
             elif self.auth == "md5":
@@ -348,7 +412,7 @@ class AMIClient:
         if "Key" not in fields:
             fields["Secret"] = self._secret
             self.auth_used = "plain"
-        fields["Events"] = self.events
+        fields["Events"] = self.event_mask
         try:
             await self._request("Login", fields, internal=True)
         except ActionError as exc:
@@ -474,7 +538,9 @@ class AMIClient:
             for lst in self._listeners
             if (fnmatch.fnmatchcase(low, lst.pattern) if lst.wild else lst.pattern == low)
         )
-        if len(routes) < 10_000:  # event names are few; a peer inventing names must not grow this for ever
+        # Asterisk has a few hundred event names; a peer inventing (or bloating) names must not grow this for
+        # ever: at most _MAX_ROUTES names of at most _MAX_ROUTE_NAME characters are cached (< 1 MiB in all).
+        if len(routes) < _MAX_ROUTES and len(name) <= _MAX_ROUTE_NAME:
             routes[name] = targets
         return targets
 
@@ -538,7 +604,7 @@ class AMIClient:
         aid = str(aid) if aid is not None else self.next_action_id()
         if aid in self._pending:
             raise InvalidActionError(f"ActionID {aid!r} is already waiting for a response", "ActionID")
-        data = encode_action(name, fields, aid)  # raises InvalidActionError before anything is sent
+        data = _encode(name, fields, aid)  # raises InvalidActionError before anything is sent
         writer = self._writer
         if writer is None or writer.is_closing():
             raise AMIConnectionError(f"not connected: cannot send {name} to {self.host}:{self.port}")
@@ -562,7 +628,7 @@ class AMIClient:
             try:
                 msg, items, complete = await asyncio.wait_for(asyncio.shield(pending.future), remaining)
             except TimeoutError:
-                what = f"the end of the {name} event list" if pending.response is not None else f"a response to {name}"
+                what = f"the end of the {name} event list" if pending.response is not None else f"response to {name}"
                 raise AMITimeoutError(f"no {what} (ActionID {aid}) within {t:g} s") from None
         finally:
             if self._pending.get(aid) is pending:
@@ -596,7 +662,7 @@ class AMIClient:
         if low == "events":
             mask = _field(fields, "EventMask")
             if mask is not None:
-                self._event_mask = str(mask)
+                self._events_action_mask = str(mask)
         elif low == "filter" and str(_field(fields, "Operation") or "").lower() == "add":
             flt = dict(fields)
             if flt not in self._filters:  # a re-run cell adds the same filter once
@@ -688,6 +754,9 @@ class AMIClient:
                 return
             reason = self._drop_reason or reason
             log.warning("AMI connection to %s:%s lost (%s)", self.host, self.port, reason)
+            up, self._up_since = self._up_since, None
+            if up is not None and time.monotonic() - up >= self.stable_after:
+                self._backoff_step = 0  # it was a good connection: start the backoff afresh
             if not self.reconnect:
                 if self._keepalive_task is not None:
                     self._keepalive_task.cancel()
@@ -709,7 +778,8 @@ class AMIClient:
         base, cap = self.backoff
         attempt = 0
         while not self._closing:
-            delay = min(cap, base * 2 ** min(attempt, 32)) * random.uniform(0.5, 1.0)
+            delay = min(cap, base * 2 ** min(self._backoff_step, 32)) * random.uniform(0.5, 1.0)
+            self._backoff_step += 1
             attempt += 1
             await asyncio.sleep(delay)
             if self._closing:

@@ -119,6 +119,7 @@ class _Call:
     answered: bool = False
     cause: str = ""
     cause_code: int | None = None
+    channel: str = ""  # the first channel's name: who called when the caller ID says <unknown>
     uids: set[str] = field(default_factory=set)
 
 
@@ -135,6 +136,12 @@ class EndedCall:
     answered: bool
     cause: str
     cause_code: int | None
+    channel: str = ""
+
+    @property
+    def who(self) -> str:
+        """The caller ID, or the first channel's name when there is none (``<unknown>``, an Originate)."""
+        return self.caller if self.caller and self.caller != "<unknown>" else self.channel
 
     @property
     def duration(self) -> float:
@@ -292,7 +299,8 @@ class LiveState:
         call = self._calls.get(linkedid)
         if call is None:
             call = self._calls[linkedid] = _Call(linkedid, t, ev.get("CallerIDNum") or "",
-                                                 ev.get("CallerIDName") or "", ev.get("Exten") or "")
+                                                 ev.get("CallerIDName") or "", ev.get("Exten") or "",
+                                                 channel=ev.get("Channel") or "")
         call.uids.add(uid)
 
     def _newchannel(self, ev: Mapping[str, Any], now: float, t: float) -> None:
@@ -407,7 +415,7 @@ class LiveState:
             return
         self.calls_ended += 1
         self._ended.append(EndedCall(lid, call.caller, call.exten, call.start, t, now, call.answered, call.cause,
-                                     call.cause_code))
+                                     call.cause_code, call.channel))
 
     # -- bridges -----------------------------------------------------------------------------------------------
     def _set_bridge(self, uid: str, ch: dict[str, Any], bridge: str) -> None:
@@ -566,6 +574,31 @@ class LiveState:
     def call_count(self) -> int:
         return len(self._calls)
 
+    def rate_series(self, seconds: int, now: float | None = None) -> np.ndarray:
+        """Events per second fed in, for each of the last ``seconds`` seconds (the current one last)."""
+        with self._lock:
+            return self.meter.series(seconds, self._clock() if now is None else now)
+
+    def events_per_second(self, now: float | None = None) -> float:
+        """The stream's rate now (the last complete second): drops within a second when a flood ends."""
+        with self._lock:
+            return self.meter.per_second(self._clock() if now is None else now)
+
+    def seconds_seen(self, now: float | None = None) -> float:
+        """Seconds since the first event fed in (0 before any): a new view's sparkline spans this, not 5 min."""
+        with self._lock:
+            first = self.meter.first_second()
+        return 0.0 if first is None else max(0.0, (self._clock() if now is None else now) - first)
+
+    def tail_rows(self, limit: int, match: Callable[[tuple[float, str, str, str, str]], bool] | None = None
+                  ) -> list[tuple[float, str, str, str, str]]:
+        """The newest ``limit`` events of :attr:`tail` (``match``: only those it accepts), oldest first."""
+        with self._lock:
+            rows = list(self.tail)
+        if match is not None:
+            rows = [r for r in rows if match(r)]
+        return rows[-limit:] if limit > 0 else []
+
     def channel_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The active channels, oldest first (at most ``limit``, the newest ones), as plain dicts."""
         with self._lock:
@@ -598,7 +631,8 @@ class LiveState:
             rows: list[dict[str, Any]] = []
             for lid, call in self._calls.items():
                 states = {self._channels[u].get("ChannelStateDesc", "") for u in call.uids if u in self._channels}
-                rows.append({"Linkedid": lid, "caller": call.caller, "exten": call.exten,
+                who = call.caller if call.caller and call.caller != "<unknown>" else call.channel
+                rows.append({"Linkedid": lid, "caller": call.caller, "who": who, "exten": call.exten,
                              "channels": len(call.uids), "answered": call.answered,
                              "state": "Up" if "Up" in states else ("Ringing" if states & {"Ringing", "Ring"}
                                                                    else ", ".join(sorted(states))),
@@ -610,7 +644,7 @@ class LiveState:
     def calls(self) -> pd.DataFrame:
         """Calls in progress (channels sharing a Linkedid): caller, extension dialled, channels, answered, start."""
         df = pd.DataFrame(self.call_rows(),
-                          columns=["Linkedid", "caller", "exten", "channels", "answered", "state", "start"])
+                          columns=["Linkedid", "caller", "who", "exten", "channels", "answered", "state", "start"])
         df["start"] = pd.to_datetime(df["start"].astype("float64"), unit="s", utc=True)
         return df
 
@@ -624,11 +658,11 @@ class LiveState:
     @property
     def ended(self) -> pd.DataFrame:
         """Recently ended calls, newest first: caller, extension, start, end, duration (s), outcome, cause."""
-        rows = [{"Linkedid": c.linkedid, "caller": c.caller, "exten": c.exten, "start": c.start, "end": c.end,
-                 "duration": round(c.duration, 3), "outcome": c.outcome, "cause": c.cause}
+        rows = [{"Linkedid": c.linkedid, "caller": c.caller, "who": c.who, "exten": c.exten, "start": c.start,
+                 "end": c.end, "duration": round(c.duration, 3), "outcome": c.outcome, "cause": c.cause}
                 for c in self.ended_calls()]
-        df = pd.DataFrame(rows, columns=["Linkedid", "caller", "exten", "start", "end", "duration", "outcome",
-                                         "cause"])
+        df = pd.DataFrame(rows, columns=["Linkedid", "caller", "who", "exten", "start", "end", "duration",
+                                         "outcome", "cause"])
         for col in ("start", "end"):
             df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
         return df

@@ -413,17 +413,20 @@ class AmiMagics(Magics):
     @magic_arguments()
     @argument("-a", "--alias", default=None, help="Connection to watch (default: the last connected).")
     @argument("--rate", type=float, default=None, help="Redraws per second (default AmiMagics.live_rate).")
+    @argument("--queues", action="store_true", help="The queue wallboard (ami_nb.widgets.wallboard) instead.")
     @line_magic
     def ami_live(self, line: str) -> Any:
-        """A live view of the connection (``ami_nb.widgets.live(session)``); ``.stop()`` it, or disconnect."""
+        """A live view of the connection (``ami_nb.widgets.live(session)``, or with ``--queues`` the wallboard
+        ``ami_nb.widgets.wallboard(session)``); ``.stop()`` it, or disconnect."""
         args = parse_argstring(self.ami_live, line)
         conn = self.connection(args.alias)
-        from .widgets import live
+        from .widgets import live, wallboard
 
-        for old in conn.views:
-            old.stop()
-        view = live(conn.session, rate=args.rate or self.live_rate)
-        conn.views[:] = [view]
+        kind = "wallboard" if args.queues else "live"
+        for old in [v for v in conn.views if getattr(v, "kind", "live") == kind]:
+            old.stop()  # one view of each kind per connection
+        view = (wallboard if args.queues else live)(conn.session, rate=args.rate or self.live_rate)
+        conn.views[:] = [v for v in conn.views if v.running and v is not view] + [view]
         return view
 
     # -- %ami_status and %ami_disconnect -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pandas as pd
 from .errors import ProtocolError
 from .protocol import LATIN1_FALLBACK, Message, Parser
 from .store import EventStore, to_epoch
+from .transcript import find_timeline, iter_connections, iter_reads, timeline_epoch
 
 __all__ = [
     "find_timeline",
@@ -37,42 +38,7 @@ PathLike = str | os.PathLike[str]
 _NS = 1_000_000_000
 
 
-# -- transcripts --------------------------------------------------------------------------------------------
-def find_timeline(path: PathLike) -> Path | None:
-    """The timeline of a transcript: ``<stem>.timeline.jsonl`` beside it or in ``timeline/``, else ``None``."""
-    p = Path(path)
-    for cand in (p.with_name(p.stem + ".timeline.jsonl"), p.parent / "timeline" / (p.stem + ".timeline.jsonl")):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def _read_timeline(path: Path, timeline: Path | None) -> tuple[list[tuple[float, bytes]], float | None]:
-    """``(seconds since connect, bytes)`` per read (one chunk at 0.0 without a timeline), and the epoch time of
-    ``t == 0`` when a record states it (an ``"epoch"`` key: the absolute time of that record's ``t``)."""
-    data = path.read_bytes()
-    if timeline is None:
-        return [(0.0, data)], None
-    reads = []
-    epoch: float | None = None
-    with timeline.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if epoch is None and isinstance(rec.get("epoch"), int | float):
-                    epoch = float(rec["epoch"]) - float(rec.get("t", 0.0))
-                if rec.get("dir") == "in":
-                    reads.append((float(rec["t"]), rec["data"].encode("latin-1")))
-            except (ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError) as exc:
-                raise ValueError(f"{timeline.name} line {n}: not a timeline record ({exc})") from exc
-    if b"".join(chunk for _, chunk in reads) != data:
-        raise ValueError(f"{timeline.name} does not match {path.name}: its 'in' chunks do not join to the file's bytes")
-    return reads, epoch
-
-
-_BANNER = re.compile(rb"(?<=\n)(?=Asterisk Call Manager/[^\r\n]*\r?\n)")
+# -- transcripts ---------------------------------------------------------------------------------------------
 _EVENTTV = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 
@@ -116,20 +82,15 @@ def load_transcript(
     recording that spans a reconnect) starts a new connection.
     """
     p = Path(path)
-    tl = find_timeline(p) if timeline is True else (Path(timeline) if timeline else None)
-    parser = Parser(errors=errors)
+    tl: PathLike | bool = (find_timeline(p) or False) if timeline is True else timeline  # looked up once
+    anchor = timeline_epoch(p, timeline=tl)
+    parser = Parser(expect_banner=False, errors=errors)
     reads: list[tuple[float, list[Message]]] = []
-    chunks, anchor = _read_timeline(p, tl)
-    if chunks and not chunks[0][1].startswith(b"Asterisk Call Manager/"):
-        parser = Parser(expect_banner=False, errors=errors)
-    for t, chunk in chunks:
-        msgs: list[Message] = []
+    for t, chunk, new_connection in iter_connections(iter_reads(p, timeline=tl)):
+        if new_connection:  # the file's banner, or a reconnect's
+            parser = Parser(errors=errors)
         try:
-            pieces = _BANNER.split(chunk)
-            msgs.extend(parser.feed(pieces[0]))
-            for piece in pieces[1:]:  # a reconnect: the new connection's banner, then its messages
-                parser = Parser(errors=errors)
-                msgs.extend(parser.feed(piece))
+            msgs = parser.feed(chunk)
         except ProtocolError as exc:
             raise ProtocolError(f"{p.name}: {exc}") from exc
         events = [m for m in msgs if m.is_event]

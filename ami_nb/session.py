@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
-from .client import AMIClient, EventCallback
+from .client import AMIClient, EventCallback, Secret
 from .errors import AMIConnectionError, AMIError
+from .listeners import DEFAULT_QUEUE, ListenerQueue, callback_name
 from .loop import LoopThread
 from .response import Response
 from .targets import Target, resolve_target
+from .transcript import TranscriptWriter
 
 __all__ = ["AsyncSession", "Recording", "Session", "connect", "parse_target"]
 
@@ -66,13 +66,8 @@ class Recording:
         self.path = Path(path)
         self._client = client
         self._run = run
-        self._file = self.path.open("wb")
-        self.timeline_path = self.path.with_name(self.path.stem + ".timeline.jsonl") if timeline else None
-        self._timeline = self.timeline_path.open("w", encoding="utf-8") if self.timeline_path else None
-        self._t0 = time.monotonic()
-        if self._timeline is not None:
-            self._timeline.write(json.dumps({"t": 0.0, "dir": "meta", "epoch": time.time()}) + "\n")
-        self.bytes_written = 0
+        self._writer = TranscriptWriter(self.path, timeline=timeline)
+        self.timeline_path = self._writer.timeline_path
         self._stopped = False
 
         async def start() -> None:
@@ -84,13 +79,12 @@ class Recording:
 
         run(start())
 
+    @property
+    def bytes_written(self) -> int:
+        return self._writer.bytes_written
+
     def _write(self, data: bytes) -> None:
-        if data:
-            self._file.write(data)
-            self.bytes_written += len(data)
-            if self._timeline is not None:
-                t = round(time.monotonic() - self._t0, 6)
-                self._timeline.write(json.dumps({"t": t, "dir": "in", "data": data.decode("latin-1")}) + "\n")
+        self._writer.write(data)
 
     def stop(self) -> None:
         """Stop recording and close the file (idempotent)."""
@@ -105,9 +99,7 @@ class Recording:
             self._run(stop())
         except (AMIError, RuntimeError):
             self._client.remove_raw_tap(self._write)
-        self._file.close()
-        if self._timeline is not None:
-            self._timeline.close()
+        self._writer.close()
 
     def __enter__(self) -> Recording:
         return self
@@ -120,8 +112,47 @@ class Recording:
         return f"<Recording {str(self.path)!r} {state} {self.bytes_written} bytes>"
 
 
+def _run_now(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends to its end, here and now (AsyncSession's recording hooks)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("internal: a recording hook tried to suspend")
+
+
+class _Registered:
+    """One listener as the session registered it: what the user gave, what the client calls, how it is fed."""
+
+    __slots__ = ("callback", "calls", "kind", "pattern", "queue", "wrapper")
+
+    def __init__(self, pattern: str, callback: EventCallback, kind: str, queue: ListenerQueue | None) -> None:
+        self.pattern = pattern
+        self.callback = callback
+        self.kind = kind
+        self.queue = queue
+        self.calls = 0  # deliveries of a listener without a queue (async, or inline in AsyncSession)
+        self.wrapper: EventCallback = queue.put if queue is not None else self._call
+
+    def _call(self, event: Any) -> Any:
+        self.calls += 1
+        return self.callback(event)
+
+    def stats(self) -> dict[str, Any]:
+        if self.queue is not None:
+            return self.queue.stats()
+        return {"pattern": self.pattern, "callback": callback_name(self.callback), "kind": self.kind,
+                "delivered": self.calls, "skipped": 0, "queued": 0, "errors": None, "max_queue": None}
+
+
 class _Base:
-    """What Session and AsyncSession share: the client, the store, the description."""
+    """What Session and AsyncSession share: the client, the store, listeners, views and the description.
+
+    The two differ only where one blocks and the other awaits (as httpx's Client and AsyncClient do).
+    """
+
+    _threaded_listeners = False  # Session: sync callbacks run on their own worker threads
 
     def __init__(
         self,
@@ -129,22 +160,103 @@ class _Base:
         *,
         port: int = 5038,
         username: str | None = None,
-        secret: str | None = None,
+        secret: str | Secret | None = None,
         tls: bool = False,
         auth: str = "auto",
         events: str = "on",
         timeout: float = 10.0,
         store_capacity: int = 1_000_000,
+        listener_queue: int = DEFAULT_QUEUE,
         **client_options: Any,
     ) -> None:
-        target = resolve_target(url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth)
+        plain = secret.reveal() if isinstance(secret, Secret) else secret  # this frame ends before any login
+        target = resolve_target(url_or_host, port=port, username=username, secret=plain, tls=tls, auth=auth)
+        del plain
         self.client = AMIClient(
-            target.host, target.port, username=target.username, secret=target.secret, tls=target.tls,
+            target.host, target.port, username=target.username, secret=Secret.wrap(target.secret), tls=target.tls,
             auth=target.auth, events=events, timeout=timeout, **client_options
         )
         del target
+        if listener_queue < 1:
+            raise ValueError(f"listener_queue must be at least 1 event, not {listener_queue}")
+        self.listener_queue = int(listener_queue)
+        self._callbacks: list[_Registered] = []
+        self._recordings: list[Recording] = []
         self.events = _make_store(store_capacity)
         self.client.add_batch_sink(self.events.extend)
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.client.timeout if timeout is None else float(timeout)
+
+    # -- listeners ------------------------------------------------------------------------------------------
+    def on(self, pattern: str, callback: EventCallback, *, queue: int | None = None) -> EventCallback:
+        """Call ``callback(event)`` for events matching ``pattern`` (exact name or fnmatch, case-insensitive).
+
+        In a :class:`Session` each sync callback runs on its own worker thread, in event order (it may block and
+        may call :meth:`action`), fed by a bounded queue of ``queue`` events (default the session's
+        ``listener_queue``, 10,000). Overflow policy: when a callback falls that far behind, the queue keeps the
+        newest events and skips the oldest, counting them per listener (:meth:`listener_stats`) and logging a
+        warning the first time; the event store is filled before any listener and never loses an event to a
+        slow one. Coroutine functions run on the session's loop. In an :class:`AsyncSession` sync callbacks run
+        inline on the loop. Exceptions are logged and isolated. Returns ``callback``.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        pat = pattern.lower()
+        if inspect.iscoroutinefunction(callback):
+            reg = _Registered(pat, callback, "async", None)
+        elif self._threaded_listeners:
+            size = self.listener_queue if queue is None else int(queue)
+            reg = _Registered(pat, callback, "sync", ListenerQueue(pat, callback, size, on_error=self._count_error))
+        else:
+            reg = _Registered(pat, callback, "inline", None)
+        self._callbacks = [*self._callbacks, reg]
+        self.client.on(pattern, reg.wrapper)
+        return callback
+
+    def _count_error(self, exc: BaseException) -> None:
+        self.client.stats["callback_errors"] += 1
+
+    def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
+        """Remove listeners by pattern and/or callback (both ``None``: all). Returns how many were removed."""
+        pat = pattern.lower() if pattern is not None else None
+        removed = 0
+        keep = []
+        for reg in self._callbacks:
+            if (pat is None or reg.pattern == pat) and (callback is None or reg.callback == callback):
+                removed += self.client.off(reg.pattern, reg.wrapper)
+                if reg.queue is not None:
+                    reg.queue.close()
+            else:
+                keep.append(reg)
+        self._callbacks = keep
+        return removed
+
+    def listener_stats(self) -> list[dict[str, Any]]:
+        """One dict per listener registered with :meth:`on`, in registration order::
+
+            {"pattern": "hangup", "callback": "show", "kind": "sync",   # "sync", "async" or "inline"
+             "delivered": 1200, "skipped": 48800, "queued": 10000,      # events called / dropped / waiting
+             "errors": 0, "max_queue": 10000}                           # None where the kind has no queue
+
+        ``skipped`` counts events dropped for that listener only (its queue was full: see :meth:`on`).
+        """
+        return [reg.stats() for reg in self._callbacks]
+
+    def _close_listeners(self) -> None:
+        for reg in self._callbacks:
+            if reg.queue is not None:
+                reg.queue.close()
+
+    # -- notebook views -----------------------------------------------------------------------------------------
+    def live(self, rate: float = 2.0, **options: Any) -> Any:
+        """An ipywidgets live view of this session, redrawn at most ``rate`` times a second; display it in a cell.
+
+        Options go to :class:`ami_nb.widgets.LiveView` (``max_rows``, ``tail``, ``history``); ``.stop()`` ends it.
+        """
+        from .widgets import live
+
+        return live(self, rate, **options)
 
     @property
     def url(self) -> str:
@@ -172,9 +284,10 @@ class _Base:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Client counters plus the store's size: events received, actions sent, reconnects, ..."""
+        """Client counters plus the store's size and the listeners' skips: events received, actions sent, ..."""
         out = dict(self.client.stats)
-        out.update(events_held=len(self.events), events_dropped=self.events.dropped)
+        out.update(events_held=len(self.events), events_dropped=self.events.dropped,
+                   events_skipped=sum(reg.queue.skipped for reg in self._callbacks if reg.queue is not None))
         return out
 
     def __repr__(self) -> str:
@@ -184,16 +297,17 @@ class _Base:
 class Session(_Base):
     """A blocking AMI session whose client runs on a background daemon thread. Build it with :func:`connect`.
 
-    Sync callbacks given to :meth:`on` run in order on a small worker thread, so they may block and may call
-    :meth:`action`; ``async`` callbacks run on the session's loop.
+    Each sync callback given to :meth:`on` runs in order on its own worker thread behind a bounded queue, so it
+    may block and may call :meth:`action`; ``async`` callbacks run on the session's loop.
     """
+
+    _threaded_listeners = True
 
     def __init__(self, url_or_host: str | Target | None = None, **options: Any) -> None:
         """Connect and log in (the options are :func:`connect`'s); events start flowing at once."""
+        if options.get("secret") is not None:
+            options["secret"] = Secret.wrap(options["secret"])
         super().__init__(url_or_host, **options)
-        self._callbacks: list[tuple[str, EventCallback, EventCallback]] = []
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ami-callbacks")
-        self._recordings: list[Recording] = []
         self._lt = LoopThread(f"ami-session-{self.client.host}:{self.client.port}").start()
         try:
             self._wait(self.client.connect(), _CONNECT_STEPS * self.client.timeout + _MARGIN, "connecting")
@@ -231,9 +345,6 @@ class Session(_Base):
         return self._lt.run(coro, timeout, what)
 
     # -- actions ------------------------------------------------------------------------------------------------
-    def _timeout(self, timeout: float | None) -> float:
-        return self.client.timeout if timeout is None else float(timeout)
-
     def _sync_outcome(self, result: Any) -> Any:
         if isinstance(result, Response) and result._outcome is not None:
             aid = result.action_id
@@ -299,55 +410,6 @@ class Session(_Base):
             return result.with_outcome(outcome)
         return result
 
-    # -- listeners ------------------------------------------------------------------------------------------
-    def on(self, pattern: str, callback: EventCallback) -> EventCallback:
-        """Call ``callback(event)`` for events matching ``pattern`` (exact name or fnmatch, case-insensitive).
-
-        Sync callbacks run in order on the session's callback worker thread (they may call :meth:`action`);
-        coroutine functions run on the session's loop. Exceptions are logged and isolated. Returns ``callback``.
-        """
-        if inspect.iscoroutinefunction(callback):
-            wrapper: EventCallback = callback
-        else:
-
-            def wrapper(event: Any, _cb: EventCallback = callback) -> None:
-                self._worker.submit(self._run_callback, _cb, event)
-
-        self._callbacks.append((pattern.lower(), callback, wrapper))
-        self.client.on(pattern, wrapper)
-        return callback
-
-    def _run_callback(self, cb: EventCallback, event: Any) -> None:
-        try:
-            cb(event)
-        except Exception:
-            self.client.stats["callback_errors"] += 1
-            log.exception("AMI event callback %r raised; the session carries on", getattr(cb, "__qualname__", cb))
-
-    def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
-        """Remove listeners by pattern and/or callback (both ``None``: all). Returns how many were removed."""
-        pat = pattern.lower() if pattern is not None else None
-        removed = 0
-        keep = []
-        for entry in self._callbacks:
-            p, cb, wrapper = entry
-            if (pat is None or p == pat) and (callback is None or cb == callback):
-                removed += self.client.off(p, wrapper)
-            else:
-                keep.append(entry)
-        self._callbacks = keep
-        return removed
-
-    # -- notebook views -----------------------------------------------------------------------------------------
-    def live(self, rate: float = 2.0, **options: Any) -> Any:
-        """An ipywidgets live view of this session, redrawn at most ``rate`` times a second; display it in a cell.
-
-        Options go to :class:`ami_nb.widgets.LiveView` (``max_rows``, ``tail``, ``history``); ``.stop()`` ends it.
-        """
-        from .widgets import live
-
-        return live(self, rate, **options)
-
     # -- recording and lifetime ---------------------------------------------------------------------------------
     def record(self, path: str | os.PathLike[str], *, timeline: bool = True) -> Recording:
         """Start writing the raw received bytes to ``path`` (banner first); returns a handle with ``.stop()``.
@@ -361,6 +423,16 @@ class Session(_Base):
         rec = Recording(self.client, path, run, timeline=timeline)
         self._recordings.append(rec)
         return rec
+
+    def archive(self, path: str | os.PathLike[str], *, pbx: str | None = None, flush_seconds: float = 5.0,
+                **options: Any) -> Any:
+        """Also write every event received from now on to the Parquet archive at ``path`` (under
+        ``pbx=<pbx>``, the host by default), flushed every ``flush_seconds``; returns the
+        :class:`ami_nb.history.Archive`. ``session.events.frame(since=...)`` then reads what memory evicted from
+        it. Closed with the session. Needs ``pip install ami_nb[history]``."""
+        from .history.live import attach
+
+        return attach(self, path, pbx=pbx, flush_seconds=flush_seconds, **options)
 
     def close(self, timeout: float = 5.0) -> None:
         """Log off, close the connection and stop the background thread (idempotent)."""
@@ -379,7 +451,7 @@ class Session(_Base):
         if self._on_loop_thread():
             raise RuntimeError("session.close() cannot run on the session's own loop thread")
         self._lt.stop(timeout)
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._close_listeners()
 
     def __enter__(self) -> Session:
         return self
@@ -399,6 +471,7 @@ def connect(
     events: str = "on",
     timeout: float = 10.0,
     store_capacity: int = 1_000_000,
+    listener_queue: int = DEFAULT_QUEUE,
     **client_options: Any,
 ) -> Session:
     """Connect and log in; return a :class:`Session` whose events flow into ``session.events``.
@@ -406,22 +479,28 @@ def connect(
     ``url_or_host`` is ``ami://user@host:port``, ``amis://…`` (TLS), ``host[:port]``, a section of the
     connections file, or a resolved :class:`~ami_nb.targets.Target` (see :mod:`ami_nb.targets` for every rule).
     The secret comes from ``secret``, else the URL, else the connections file, else ``AMI_SECRET``, else a
-    hidden prompt. ``client_options`` go to :class:`AMIClient`
-    (``keepalive``, ``pong_timeout``, ``reconnect``, ``backoff``, ``ssl_context``, ``errors``).
+    hidden prompt; it is held in a :class:`~ami_nb.client.Secret` at once (its repr hides it, so a verbose
+    traceback of a failed login does not print it). ``listener_queue`` bounds each sync listener's queue (see
+    :meth:`Session.on`). ``client_options`` go to :class:`AMIClient` (``keepalive``, ``pong_timeout``,
+    ``reconnect``, ``backoff``, ``stable_after``, ``ssl_context``, ``errors``).
     """
+    secret = Secret.wrap(secret) if secret is not None else None
     return Session(
         url_or_host, port=port, username=username, secret=secret, tls=tls, auth=auth, events=events,
-        timeout=timeout, store_capacity=store_capacity, **client_options,
+        timeout=timeout, store_capacity=store_capacity, listener_queue=listener_queue, **client_options,
     )
 
 
 class AsyncSession(_Base):
-    """The session API on the caller's event loop (no thread): ``async with AsyncSession(url) as s:``.
+    """The :class:`Session` API on the caller's event loop (no thread): ``async with AsyncSession(url) as s:``.
 
-    ``await s.action(...)``, ``s.send(...)`` (an ``asyncio.Task``), ``s.on/off``, ``s.events``, ``await s.close()``.
+    The same constructor options and methods, awaited where Session blocks: ``await s.action(...)``,
+    ``s.send(...)`` (an ``asyncio.Task``), ``s.on/off/listener_stats``, ``s.events``, ``s.record(path)``,
+    ``s.live()``, ``await s.close()``. Sync callbacks run inline on the loop (keep them short).
     """
 
     async def connect(self) -> AsyncSession:
+        """Open the connection and log in (``async with`` does it for you)."""
         await self.client.connect()
         return self
 
@@ -431,20 +510,32 @@ class AsyncSession(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the session runs on (the one that connected it)."""
+        return self.client.loop
+
     async def action(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                      **kwfields: Any) -> Any:
-        return await self.client.action(name, fields, timeout=timeout, **kwfields)
+        """Send an action and return its shaped result (as :meth:`Session.action`; ``timeout`` in seconds)."""
+        return await self.client.action(name, fields, timeout=self._timeout(timeout), **kwfields)
 
     aaction = action
 
-    def send(self, name: str, fields: Mapping[str, Any] | None = None, /, **kwfields: Any) -> asyncio.Task:
-        return asyncio.ensure_future(self.client.action(name, fields, **kwfields))
+    def send(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+             **kwfields: Any) -> asyncio.Task[Any]:
+        """Fire and forget: schedule the action and return an ``asyncio.Task`` of its result."""
+        return asyncio.ensure_future(self.client.action(name, fields, timeout=self._timeout(timeout), **kwfields))
 
-    def on(self, pattern: str, callback: EventCallback) -> EventCallback:
-        return self.client.on(pattern, callback)
+    def record(self, path: str | os.PathLike[str], *, timeline: bool = True) -> Recording:
+        """Start writing the raw received bytes to ``path`` (as :meth:`Session.record`); call it on the loop."""
+        rec = Recording(self.client, path, _run_now, timeline=timeline)
+        self._recordings.append(rec)
+        return rec
 
-    def off(self, pattern: str | None = None, callback: EventCallback | None = None) -> int:
-        return self.client.off(pattern, callback)
-
-    async def close(self) -> None:
-        await self.client.close()
+    async def close(self, timeout: float = 5.0) -> None:
+        """Log off and close the connection (idempotent)."""
+        for rec in self._recordings:
+            rec.stop()
+        await self.client.close(timeout)
+        self._close_listeners()

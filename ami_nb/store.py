@@ -463,6 +463,9 @@ class EventStore:
         self._plans: dict[tuple[str, ...], _Plan | None] = {}  # per key shape; bounded (_MAX_SHAPES)
         self._cache = _FrameCache(frame_cache_bytes)
         self._rate: deque[tuple[int, int]] = deque(maxlen=_STAT_SECONDS)  # (epoch second, events)
+        #: an archive's reader (:class:`ami_nb.history.live.StoreHook`), set by ``session.archive()``: frame()
+        #: with ``since`` older than memory asks it for the evicted part
+        self.archive: Any = None
 
     # -- writing (hot path) ------------------------------------------------------------------------------
     def extend(self, events: Sequence[Message], received: float | None = None) -> None:
@@ -684,7 +687,10 @@ class EventStore:
         Timestamp, ISO string, or epoch seconds); ``columns``: only these AMI keys (plus ``received``);
         ``after``: only events with a sequence number >= ``after`` (see :meth:`delta`).
         """
-        return self._build(pattern, last, since, columns, after)[0]
+        df = self._build(pattern, last, since, columns, after)[0]
+        if since is not None and after is None and self.archive is not None:
+            df = self.archive.extend_back(self, df, pattern=pattern, last=last, since=since, columns=columns)
+        return df
 
     def __getitem__(self, pattern: str) -> pd.DataFrame:
         return self.frame(pattern)

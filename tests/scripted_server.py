@@ -111,6 +111,8 @@ class ScriptedServer:
         self._replays: dict[str, list[tuple[dict[str, str], list[Message], str]]] = {}
         self.stall_all = False
         self.refuse = False  # accept, then close at once without a banner
+        self.drop_after_login = False  # accept the login, answer it, then close the connection (a reconnect storm)
+        self.login_times: list[float] = []  # time.monotonic() of every accepted login
         self.conns: dict[int, Conn] = {}
         self.received: list[tuple[int, Message]] = []
         self.logins = 0
@@ -367,9 +369,10 @@ class ScriptedServer:
             conn.logged_in, conn.user = True, user
             conn.events = msg.get("Events") or "on"
             self.logins += 1
+            self.login_times.append(time.monotonic())
             self._notify()
             await self._send(conn, [{**ok, "Message": "Authentication accepted"}], aid)
-            return True
+            return not self.drop_after_login
         if name == "logoff":
             await self._send(conn, [{"Response": "Goodbye", "Message": "Thanks for all the fish."}], aid)
             return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -634,3 +635,74 @@ def test_tls_login_with_self_signed_certificate(tmp_path: Path, run: Any) -> Non
                 await make_client(srv, tls=True).connect()
 
         run(main())
+
+
+# -- issue 9: the reconnect storm, the secret in traceback locals, names ----------------------------------------
+def test_backoff_keeps_growing_when_the_server_drops_each_login(ami_server: ScriptedServer, run: Any) -> None:
+    """A server that accepts the login and drops at once: the attempts follow the backoff, they do not restart."""
+    base, cap = 0.05, 0.4
+    ami_server.drop_after_login = True
+
+    async def main() -> None:
+        async with make_client(ami_server, backoff=(base, cap), stable_after=30.0, events="off") as c:
+            await until(lambda: ami_server.logins >= 7, timeout=10, what="7 logins")
+            assert c.state in ("reconnecting", "connecting", "connected")
+
+    run(main())
+    t = ami_server.login_times
+    gaps = [b - a for a, b in itertools.pairwise(t)][:6]
+    # attempt n sleeps min(cap, base * 2**n) times a factor in [0.5, 1] (the documented rule), then logs in
+    floors = [0.5 * min(cap, base * 2**n) for n in range(len(gaps))]
+    assert all(g >= f for g, f in zip(gaps, floors, strict=True)), (gaps, floors)
+    assert sum(gaps) >= sum(floors) and gaps[-1] >= 0.5 * cap
+
+
+def test_backoff_restarts_after_a_stable_connection(ami_server: ScriptedServer, run: Any) -> None:
+    async def main() -> None:
+        async with make_client(ami_server, backoff=(0.05, 5.0), stable_after=0.2, events="off") as c:
+            for n in range(1, 4):
+                await asyncio.sleep(0.3)  # stayed up longer than stable_after
+                ami_server.drop()
+                await until(lambda n=n: c.stats["reconnects"] == n and c.state == "connected", timeout=3,
+                            what=f"reconnect {n}")
+                assert c._backoff_step == 1  # one attempt since the last stable connection
+
+    run(main())
+    t = ami_server.login_times
+    assert all(b - a < 0.3 + 0.2 for a, b in itertools.pairwise(t))  # 0.3 s up + one short backoff each
+
+
+def test_action_timeout_text(ami_server: ScriptedServer, run: Any) -> None:
+    ami_server.reply("Ping", STALL)
+
+    async def main() -> None:
+        async with make_client(ami_server) as c:
+            with pytest.raises(AMITimeoutError) as ei:
+                await c.action("Ping", timeout=0.1)
+            assert str(ei.value).startswith("no response to Ping (ActionID ")
+
+    run(main())
+
+
+def test_event_mask_is_named_and_the_old_name_warns(ami_server: ScriptedServer) -> None:
+    c = make_client(ami_server, events="call,agent")
+    assert c.event_mask == "call,agent"
+    with pytest.warns(DeprecationWarning, match="event_mask"):
+        assert c.events == "call,agent"
+
+
+def test_route_cache_is_bounded_by_count_and_name_length(ami_server: ScriptedServer, run: Any) -> None:
+    from ami_nb import client as client_mod
+
+    got: list[str] = []
+
+    async def main() -> None:
+        async with make_client(ami_server) as c:
+            c.on("X*", lambda e: got.append(e.event or ""))
+            names = [f"X{i}" for i in range(client_mod._MAX_ROUTES + 50)] + ["X" + "y" * 5000]
+            ami_server.push(b"".join(f"Event: {n}\r\n\r\n".encode() for n in names))
+            await until(lambda: len(got) == len(names), what="every invented event delivered")
+            assert len(c._routes) <= client_mod._MAX_ROUTES
+            assert all(len(k) <= client_mod._MAX_ROUTE_NAME for k in c._routes)
+
+    run(main())

@@ -21,6 +21,7 @@ from ami_nb.recording import (
     to_parquet,
 )
 from ami_nb.store import EventStore
+from ami_nb.transcript import iter_reads
 
 T = Path(__file__).parent / "fixtures" / "transcripts"
 CALLS = ["19_originate_async_100", "20_limited_permission_denied", "22_events_off_on", "23_filter"]
@@ -42,21 +43,17 @@ def test_read_transcript_matches_a_live_store(name: str) -> None:
     store = EventStore()
     parser = Parser()
     base = df["received"].iloc[0].value / 1e9 - _first_event_t(name)
-    for line in (T / "timeline" / f"{name}.timeline.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if rec["dir"] == "in":
-            got = [m for m in parser.feed(rec["data"].encode("latin-1")) if m.is_event]
-            store.extend(got, base + rec["t"])
+    for t, chunk in iter_reads(T / f"{name}.txt"):
+        store.extend([m for m in parser.feed(chunk) if m.is_event], base + t)
     pd.testing.assert_frame_equal(df, store.frame())
     assert df.attrs["source"] == f"{name}.txt"
 
 
 def _first_event_t(name: str) -> float:
     parser = Parser()
-    for line in (T / "timeline" / f"{name}.timeline.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if rec["dir"] == "in" and any(m.is_event for m in parser.feed(rec["data"].encode("latin-1"))):
-            return rec["t"]
+    for t, chunk in iter_reads(T / f"{name}.txt"):
+        if any(m.is_event for m in parser.feed(chunk)):
+            return t
     raise AssertionError("no event")
 
 

@@ -14,6 +14,7 @@ import pytest
 from scripted_server import STALL, ScriptedServer
 
 import ami_nb
+from ami_nb.client import AMIClient
 from ami_nb.errors import ActionError, AMIConnectionError, AMITimeoutError, AuthenticationError
 from ami_nb.protocol import Parser
 from ami_nb.response import CommandOutput, Response
@@ -325,3 +326,163 @@ def test_a_reused_originate_action_id_waits_for_its_own_outcome() -> None:
         answered = s.action("Originate", Channel="Local/sink@demo", Context="demo", Exten="sink", Priority=1,
                             Async=True, ActionID="call-1")
         assert answered.outcome(timeout=10)["Reason"] == "4"
+
+
+# -- issue 9.1: a slow listener is bounded, counted, and never costs the store an event -----------------------
+def test_slow_listener_queue_is_bounded_and_the_store_keeps_every_event(ami_server: ScriptedServer,
+                                                                        caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, logger="ami_nb")
+    total, size = 50_000, 500
+    with connect(ami_server.url, secret=SECRET, listener_queue=size, **FAST) as s:
+
+        def slow(event: Any) -> None:  # printing in Jupyter, or an action() per event
+            time.sleep(0.002)
+
+        s.on("Tick", slow)
+        payload = b"".join(f"Event: Tick\r\nN: {i}\r\n\r\n".encode() for i in range(total))
+        ami_server.push(payload)  # as fast as loopback takes it: far faster than 500 events/s
+        peak = 0
+        deadline = time.monotonic() + 30
+        while s.events.total < total:
+            peak = max(peak, s.listener_stats()[0]["queued"])
+            assert time.monotonic() < deadline, f"the store got {s.events.total} of {total} events"
+            time.sleep(0.005)
+        assert len(s.events) == total and s.events.dropped == 0
+        assert list(s.events.frame("Tick")["N"].astype(int)) == list(range(total))  # all, in order
+        def drained() -> bool:
+            st = s.listener_stats()[0]
+            return st["queued"] == 0 and st["delivered"] + st["skipped"] == total
+
+        wait_until(drained, timeout=10, what="the slow listener to drain")
+        st = s.listener_stats()[0]
+        assert peak <= size and st["max_queue"] == size
+        assert st["pattern"] == "tick" and st["callback"].endswith("slow") and st["kind"] == "sync"
+        assert st["skipped"] > 0 and st["delivered"] + st["skipped"] == total
+        assert s.stats["events_skipped"] == st["skipped"]
+        warnings_logged = [r for r in caplog.records if "slower than the events" in r.getMessage()]
+        assert len(warnings_logged) == 1  # the first time only
+
+
+def test_each_sync_listener_has_its_own_queue_and_thread(session: Session, ami_server: ScriptedServer) -> None:
+    gate = threading.Event()
+    fast: list[str] = []
+    session.on("Tick", lambda e: gate.wait(5), queue=2)  # stuck until released
+    session.on("Tick", lambda e: fast.append(e["N"]))
+    for n in range(5):
+        ami_server.push_event({"Event": "Tick", "N": n})
+    wait_until(lambda: fast == ["0", "1", "2", "3", "4"], what="the other listener, not held up")
+    stuck, other = session.listener_stats()
+    assert stuck["queued"] == 2 and stuck["skipped"] == 2 and stuck["delivered"] == 0  # one is running
+    assert other["skipped"] == 0 and other["delivered"] == 5
+    gate.set()
+    wait_until(lambda: session.listener_stats()[0]["delivered"] == 3, what="the stuck listener to finish")
+    assert session.off("Tick") == 2 and session.listener_stats() == []
+
+
+# -- issue 9.5: the secret is absent from verbose tracebacks ----------------------------------------------------
+@pytest.mark.parametrize("auth", ["plain", "md5"])
+@pytest.mark.parametrize("failure", ["refused", "timed out"])
+def test_secret_absent_from_verbose_traceback_of_a_failed_login(auth: str, failure: str) -> None:
+    from IPython.core.ultratb import VerboseTB
+
+    secret = "Tb-s3cret-" + auth
+    with ScriptedServer(users={"admin": "another"}, auth_fail_delay=0.0) as srv:
+        if failure == "timed out":
+            srv.reply("Login", STALL)
+        opts = {**FAST, "timeout": 0.5, "auth": auth}
+        with pytest.raises((AuthenticationError, AMITimeoutError)) as ei:
+            connect(srv.url, secret=secret, **opts)
+        assert isinstance(ei.value, AMITimeoutError if failure == "timed out" else AuthenticationError)
+        # as `%xmode Verbose` shows it; the first frame is this test's own line (where the caller typed it)
+        assert ei.tb is not None
+        text = VerboseTB(color_scheme="NoColor", include_vars=True).text(ei.type, ei.value, ei.tb.tb_next)
+        with pytest.raises((AuthenticationError, AMITimeoutError)) as ei2:  # the asyncio client directly
+            asyncio.run(AMIClient(srv.host, srv.port, username="admin", secret=secret, keepalive=None,
+                                  timeout=0.5, auth=auth).connect())
+        assert ei2.tb is not None
+        text2 = VerboseTB(color_scheme="NoColor", include_vars=True).text(ei2.type, ei2.value, ei2.tb.tb_next)
+    for t in (text, text2):
+        assert "_login" in t  # the frame that used to hold it is shown
+        assert secret not in t
+    assert "Secret('********')" in text + text2
+    # every local of every frame (what a debugger or another verbose formatter would print), at any depth
+    for tb in (ei.tb.tb_next, ei2.tb.tb_next):
+        reprs = []
+        while tb is not None:
+            reprs += [f"{tb.tb_frame.f_code.co_name}.{k}={v!r}" for k, v in tb.tb_frame.f_locals.items()]
+            tb = tb.tb_next
+        assert any(r.startswith("_login.fields=") for r in reprs)
+        assert [r for r in reprs if secret in r] == []
+
+
+# -- minor: Ctrl-C during connect() closes the socket and the loop cleanly ----------------------------------------
+def test_keyboard_interrupt_during_connect_is_clean(monkeypatch: Any, caplog: Any) -> None:
+    import gc
+    import signal
+    import sys
+    import warnings
+
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    caplog.set_level(logging.DEBUG)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = {t.ident for t in threading.enumerate()}
+    with ScriptedServer(banner=None) as srv:  # accepts, then never says a word
+        old = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                signal.setitimer(signal.ITIMER_REAL, 0.3)
+                with pytest.raises(KeyboardInterrupt):
+                    connect(srv.url, secret=SECRET, keepalive=None, timeout=30)
+                srv.wait_for(lambda: srv.connections_made == 1 and not srv.conns, what="the client's socket closed")
+                gc.collect()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    left = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("ami-session")]
+    assert left == []
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert unraisable == []
+    assert "Event loop is closed" not in caplog.text
+
+
+# -- issue 8.6: Session and AsyncSession mirrored -----------------------------------------------------------------
+def test_session_and_async_session_have_the_same_api() -> None:
+    import inspect
+
+    shared = ["action", "aaction", "send", "on", "off", "listener_stats", "record", "live", "close"]
+    for name in shared:
+        sync, asyn = getattr(Session, name), getattr(AsyncSession, name)
+        assert list(inspect.signature(sync).parameters) == list(inspect.signature(asyn).parameters), name
+    for prop in ("url", "state", "version", "stats", "events", "loop", "client"):
+        assert hasattr(AsyncSession, prop) or prop in ("events", "client"), prop
+
+
+def test_async_session_send_timeout_record_and_listener_stats(ami_server: ScriptedServer, tmp_path: Path) -> None:
+    ami_server.reply("Stall", STALL)
+
+    async def main() -> None:
+        async with AsyncSession(ami_server.url, secret=SECRET, **FAST) as s:
+            with pytest.raises(AMITimeoutError, match=r"Stall .*within 0\.2 s"):
+                await s.send("Stall", timeout=0.2)
+            got: list[str] = []
+            s.on("Tick", lambda e: got.append(e["N"]))
+            rec = s.record(tmp_path / "a.txt")
+            ami_server.push_event({"Event": "Tick", "N": 7})
+            for _ in range(200):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
+            rec.stop()
+            assert s.listener_stats() == [{"pattern": "tick", "callback": "test_async_session_send_timeout_record_"
+                                           "and_listener_stats.<locals>.main.<locals>.<lambda>", "kind": "inline",
+                                           "delivered": 1, "skipped": 0, "queued": 0, "errors": None,
+                                           "max_queue": None}]
+        msgs = Parser(expect_banner=True).feed((tmp_path / "a.txt").read_bytes())
+        assert [m["N"] for m in msgs if m.event == "Tick"] == ["7"]
+
+    asyncio.run(asyncio.wait_for(main(), 10))

@@ -1,7 +1,9 @@
-"""LiveView: widgets follow the store, redraws are bounded by the rate, stop() stops."""
+"""Live views: they follow the live state, redraws are bounded by the rate, stop() stops, one thread serves all,
+nobody watching means no redraws, short calls stay visible, the header says when the session is gone."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -9,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+import ami_nb
+from ami_nb import sim
+from ami_nb.live_state import LiveState
 from ami_nb.protocol import Message, Parser
 from ami_nb.store import EventStore
-from ami_nb.widgets import ChannelTracker, LiveView, live, sparkline_svg
+from ami_nb.widgets import LiveView, Wallboard, live, sparkline_svg, wallboard
+from ami_nb.widgets._base import TICKER
+from ami_nb.widgets.wallboard import level
 
 TRANSCRIPTS = Path(__file__).parent / "fixtures" / "transcripts"
 
@@ -33,12 +40,16 @@ def newchannel(uid: str, chan: str, linked: str) -> Message:
               Context="demo", Uniqueid=uid, Linkedid=linked)
 
 
+def cells(block: dict) -> list[list[str]]:
+    return [r["cells"] if isinstance(r, dict) else r for r in block["rows"]]
+
+
 @pytest.fixture
 def view_factory():  # type: ignore[no-untyped-def]
-    views: list[LiveView] = []
+    views: list = []
 
-    def make(*args, **kwargs) -> LiveView:  # type: ignore[no-untyped-def]
-        v = LiveView(*args, **kwargs)
+    def make(*args, cls=LiveView, **kwargs):  # type: ignore[no-untyped-def]
+        v = cls(*args, **kwargs)
         views.append(v)
         return v
 
@@ -47,7 +58,7 @@ def view_factory():  # type: ignore[no-untyped-def]
         v.stop()
 
 
-def test_widgets_follow_events(view_factory) -> None:  # type: ignore[no-untyped-def]
+def test_view_follows_events_and_keeps_an_ended_call(view_factory) -> None:  # type: ignore[no-untyped-def]
     store = EventStore(chunk_size=8)
     view = view_factory(store, rate=20)
     assert view.running and view.counters["received"] == 0
@@ -55,19 +66,21 @@ def test_widgets_follow_events(view_factory) -> None:  # type: ignore[no-untyped
                   newchannel("2.1", "Local/200@demo-02;1", "2.1")], time.time())
     wait_for(lambda: view.counters.get("channels") == 3)
     assert view.counters["calls"] == 2 and view.counters["received"] == 3
-    assert "Local/200@demo-02;1" in view.channels_html.value
-    assert "0123" in view.channels_html.value  # caller numbers stay text
-    assert "received <b>3</b>" in view.header.value and "calls <b>2</b>" in view.header.value
-    assert "Newchannel" in view.log_html.value
-    before = view.redraws
+    channels = view.widget.channels
+    assert {r[0] for r in channels["rows"]} == {"Local/100@demo-01;1", "Local/100@demo-01;2", "Local/200@demo-02;1"}
+    assert "0123" in {r[2] for r in channels["rows"]}  # caller numbers stay text
+    assert "Newchannel" in {r[1] for r in view.widget.tail["rows"]}
     store.extend([ev("Newstate", Uniqueid="1.1", ChannelStateDesc="Up", Channel="Local/100@demo-01;1"),
-                  ev("Hangup", Uniqueid="2.1", Channel="Local/200@demo-02;1", Cause="16")], time.time())
+                  ev("Hangup", Uniqueid="2.1", Channel="Local/200@demo-02;1", Cause="17",
+                     **{"Cause-txt": "User busy"})], time.time())
     wait_for(lambda: view.counters.get("channels") == 2)
-    assert view.redraws > before
-    assert "Local/200@demo-02;1" not in view.channels_html.value
-    assert ">Up<" in view.channels_html.value and "Hangup" in view.log_html.value
-    assert view.counters["calls"] == 1 and view.tracker.hungup == 1
-    assert "<svg" in view.spark.value
+    assert "Local/200@demo-02;1" not in {r[0] for r in view.widget.channels["rows"]}
+    assert "Up" in {r[1] for r in view.widget.channels["rows"]}
+    # the ended call is still there, with how it ended
+    ended = [r["cells"] for r in view.widget.ended["rows"] if r["cls"] == "ended"]
+    assert len(ended) == 1 and ended[0][1] == "0123" and ended[0][4] == "busy"
+    assert view.counters["calls"] == 1 and view.state.calls_ended == 1
+    assert len(view.widget.series["values"]) == 30  # a new view spans what it has seen (at least 30 s)
 
 
 def test_channels_of_a_real_transcript_all_hang_up() -> None:
@@ -80,43 +93,25 @@ def test_channels_of_a_real_transcript_all_hang_up() -> None:
     assert view.counters["channels"] > 0
     store.extend(events[30:], time.time())
     view.refresh()
-    assert view.counters["channels"] == 0 and view.tracker.hungup == 9
+    linked = {e["Linkedid"] for e in events if e.event == "Newchannel"}
+    assert view.counters["channels"] == 0 and view.state.calls_ended == len(linked)
     assert not view.running
 
 
-def test_tracker_ignores_channels_it_never_saw_open() -> None:
-    tracker = ChannelTracker()
-    store = EventStore()
-    store.extend([ev("Newstate", Uniqueid="9.9", ChannelStateDesc="Up"), ev("Hangup", Uniqueid="9.8")], 1.0)
-    tracker.feed(store.frame())
-    assert tracker.channels == {} and tracker.hungup == 0
-
-
-def test_tracker_follows_a_rename() -> None:
-    """Asterisk's Rename event: ``Channel`` is the old name, ``Newname`` the new one (same Uniqueid)."""
-    tracker = ChannelTracker()
-    store = EventStore()
-    store.extend([newchannel("1.1", "Local/100@demo-01;1", "1.1"),
-                  ev("Rename", Channel="Local/100@demo-01;1", Newname="PJSIP/bob-00000001", Uniqueid="1.1")], 1.0)
-    tracker.feed(store.frame())
-    assert tracker.channels["1.1"]["Channel"] == "PJSIP/bob-00000001"
-
-
 def test_flood_does_not_flood_the_frontend(view_factory) -> None:  # type: ignore[no-untyped-def]
-    store = EventStore(capacity=50_000)
+    state = LiveState()
     rate = 10.0
-    view = view_factory(store, rate=rate)
+    view = view_factory(state, rate=rate)
     stop = threading.Event()
     sent = [0]
 
     def flood() -> None:
         i = 0
-        batch = [newchannel(f"{i}.{k}", f"Local/x-{k};1", f"{i}") for k in range(50)]
         while not stop.is_set():
-            store.extend(batch, time.time())
+            state.feed([newchannel(f"{i}.{k}", f"Local/x-{k};1", f"{i}") for k in range(50)], time.time())
             i += 1
-            sent[0] += len(batch)
-            time.sleep(0.0005)  # a socket reader waits for bytes now and then: so does this one
+            sent[0] += 50
+            time.sleep(0.0005)
 
     t = threading.Thread(target=flood, daemon=True)
     start_redraws = view.redraws
@@ -125,63 +120,178 @@ def test_flood_does_not_flood_the_frontend(view_factory) -> None:  # type: ignor
     time.sleep(1.5)
     stop.set()
     t.join(5)
-    elapsed = time.monotonic() - t0
     wait_for(lambda: view.counters["received"] == sent[0])
-    elapsed_total = time.monotonic() - t0
+    elapsed = time.monotonic() - t0
     redraws = view.redraws - start_redraws
     assert sent[0] > 10 * redraws  # many more events than redraws
-    assert redraws <= rate * elapsed_total + 2, (redraws, elapsed, elapsed_total)
+    assert redraws <= rate * elapsed + 2, (redraws, elapsed)
     assert redraws >= 2  # and it did keep moving
 
 
-def test_stop_stops(view_factory) -> None:  # type: ignore[no-untyped-def]
+def test_stop_stops_and_says_so(view_factory) -> None:  # type: ignore[no-untyped-def]
     store = EventStore()
     view = view_factory(store, rate=50)
     wait_for(lambda: view.ticks >= 2)
+    assert view.widget.status["badge"] == "live"
     view.stop()
-    assert not view.running
-    ticks, value = view.ticks, view.header.value
+    assert not view.running and view.widget.status["badge"] == "stopped"
+    ticks, status = view.ticks, view.widget.status
     store.extend([ev("Hangup")] * 5, time.time())
     time.sleep(0.2)
-    assert view.ticks == ticks and view.header.value == value
+    assert view.ticks == ticks and view.widget.status == status
     view.start()  # and it can resume
     wait_for(lambda: view.counters["received"] == 5)
+    assert view.widget.status["badge"] == "live"
 
 
-def test_live_helper_and_display() -> None:
-    store = EventStore()
-    view = live(store, rate=4)
-    try:
-        bundle = view._repr_mimebundle_()
-        assert "application/vnd.jupyter.widget-view+json" in bundle
-        assert "running" in repr(view)
-    finally:
-        view.stop()
+def test_one_thread_for_every_view_and_a_second_live_replaces_the_first(view_factory) -> None:  # type: ignore[no-untyped-def]
+    state = LiveState()
+    first = view_factory(state, rate=20)
+    second = view_factory(state, rate=20)  # the same source and kind: the first gives way
+    board = view_factory(state, rate=20, cls=Wallboard)  # another kind runs beside it
+    assert not first.running and second.running and board.running
+    assert first.widget.status["note"] == "replaced by a newer view"
+    names = [t.name for t in threading.enumerate() if t.name == "ami-live-views"]
+    assert names == ["ami-live-views"]
+    second.stop()
+    board.stop()
+    wait_for(lambda: TICKER.thread is None or not TICKER.thread.is_alive())
+
+
+def test_nobody_watching_means_no_redraws(view_factory) -> None:  # type: ignore[no-untyped-def]
+    state = LiveState()
+    view = view_factory(state, rate=50, idle_after=0.2)
+    time.sleep(0.4)  # no browser ever said hello
+    state.feed([newchannel("1.1", "PJSIP/a-1", "1.1")], time.time())
+    redraws = view.redraws
+    time.sleep(0.2)
+    assert view.idle and view.redraws == redraws and view.skipped > 0
+    view._on_frontend(view.widget, {"kind": "hello", "visible": True}, [])  # a browser shows it
+    assert not view.idle
+    wait_for(lambda: view.counters["channels"] == 1)
+    view._on_frontend(view.widget, {"kind": "visibility", "visible": False}, [])  # tab hidden / scrolled away
+    redraws = view.redraws
+    state.feed([newchannel("2.1", "PJSIP/b-1", "2.1")], time.time())
+    time.sleep(0.2)
+    assert view.idle and view.redraws == redraws
+    view._on_frontend(view.widget, {"kind": "visibility", "visible": True}, [])
+    wait_for(lambda: view.counters["channels"] == 2)
+
+
+def test_controls_pause_rate_and_filter(view_factory) -> None:  # type: ignore[no-untyped-def]
+    state = LiveState()
+    view = view_factory(state, rate=50)
+    state.feed([newchannel("1.1", "PJSIP/alice-1", "1.1"), newchannel("2.1", "PJSIP/bob-1", "2.1"),
+                ev("Hangup", Uniqueid="2.1", Channel="PJSIP/bob-1", Cause="16")], time.time())
+    view.widget.filter = "alice"  # as the browser's filter box sets it
+    wait_for(lambda: {r[2] for r in view.widget.tail["rows"]} == {"PJSIP/alice-1"})
+    assert [r[0] for r in view.widget.channels["rows"]] == ["PJSIP/alice-1"]
+    view.widget.filter = "hangup"  # an event name
+    wait_for(lambda: [r[1] for r in view.widget.tail["rows"]] == ["Hangup"])
+    view.widget.paused = True
+    assert view.widget.status["badge"] == "paused"
+    redraws = view.redraws
+    state.feed([newchannel("3.1", "PJSIP/carol-1", "3.1")], time.time())
+    time.sleep(0.2)
+    assert view.redraws == redraws
+    view.resume()
+    wait_for(lambda: view.counters["channels"] == 2)
+    view.widget.rate = 4.0
+    assert view.rate == 4.0
+
+
+def test_static_fallback_is_a_picture_not_a_repr(view_factory) -> None:  # type: ignore[no-untyped-def]
+    state = LiveState()
+    state.feed([newchannel("1.1", "PJSIP/alice-1", "1.1")], time.time())
+    view = view_factory(state, rate=4)
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    page = bundle["text/html"]
+    assert "Active channels (1)" in page and "PJSIP/alice-1" in page and "<svg" in page
+    assert "VBox" not in bundle["text/plain"] and "LiveView running" in bundle["text/plain"]
+    assert "var(--jp-" in page  # theme colours, with fallbacks for nbviewer
+
+
+def test_live_helper_rejects_a_bad_rate() -> None:
     with pytest.raises(ValueError, match="rate"):
-        LiveView(store, rate=0)
+        live(LiveState(), rate=0)
+    with pytest.raises(TypeError, match="Session, an EventStore or a LiveState"):
+        live(object())
+    with pytest.raises(ValueError, match="unknown threshold"):
+        wallboard(LiveState(), thresholds={"queue_depth": (1, 2)})
 
 
-def test_sparkline_scales_to_max() -> None:
-    svg = sparkline_svg([0, 5, 10], width=100, height=40)
-    assert svg.startswith("<svg") and "max 10/s" in svg
-    assert "0.0,38.0" in svg and "100.0,12.0" in svg
-    assert "max 1/s" in sparkline_svg([])
+def test_sparkline_is_log_scaled_so_a_flood_does_not_flatten_it() -> None:
+    svg = sparkline_svg([0, 9, 99], width=100, height=54)
+    assert svg.startswith("<svg") and "peak 99/s" in svg and "log scale" in svg
+    pts = re.search(r'points="([^"]+)"', svg).group(1).split()  # type: ignore[union-attr]
+    ys = [float(p.split(",")[1]) for p in pts]
+    # 0, 9, 99 on two decades: bottom, middle, top of the plot area (4 .. 40)
+    assert ys == [40.0, 22.0, 4.0]
 
 
-def test_session_live_follows_a_simulated_call() -> None:
-    """``session.live()`` against the simulated PBX: the view shows the connection and a call's channels."""
-    import ami_nb
-    from ami_nb import sim
+def test_thresholds_colour_by_definition() -> None:
+    th = {"waiting": (1, 4), "service_level": (80, 60)}
+    assert [level("waiting", n, th) for n in (0, 1, 3, 4)] == ["ok", "warn", "warn", "bad"]
+    assert [level("service_level", p, th) for p in (95, 79, 60, 10)] == ["ok", "warn", "bad", "bad"]
+    assert level("service_level", float("nan"), th) == "none" and level("other", 3, th) == "none"
 
-    with sim.start() as pbx, ami_nb.connect(pbx.url, secret="amp111", keepalive=None) as session:
-        view = session.live(rate=20)
+
+def test_session_views_show_a_short_call_and_the_disconnect() -> None:
+    """Against the simulated PBX: a 0.3 s Originate shows in the calls panel after it ended; session.close() makes
+    the header read "disconnected" and the view stop by itself."""
+    with sim.start() as pbx:
+        session = ami_nb.connect(pbx.url, secret="amp111", keepalive=None)
         try:
+            view = session.live(rate=20)
             assert isinstance(view, LiveView)
-            wait_for(lambda: "connected" in view.header.value)
-            session.action("Originate", Channel="Local/100@demo", Context="demo", Exten="long", Priority=1,
-                           Async=True)
-            # the redraw thread sets the counters, then the table: wait for the table itself
-            wait_for(lambda: "Local/100@demo" in view.channels_html.value, timeout=10)
-            assert (view.counters.get("channels") or 0) >= 2
+            wait_for(lambda: view.widget.status.get("connection") == "connected")
+            session.action("Originate", Channel="Local/100@demo", Application="Wait", Data="0.3", Async=True)
+            wait_for(lambda: any(r["cls"] == "ended" for r in view.widget.ended["rows"]), timeout=10)
+            (row,) = [r["cells"] for r in view.widget.ended["rows"] if r["cls"] == "ended"]
+            truth = pbx.ground_truth().iloc[0]
+            assert row[2] == truth["callee"] == "100" and row[4] == truth["disposition"] == "answered"
+            assert float(row[3].split()[0]) == pytest.approx((truth["end"] - truth["start"]).total_seconds(),
+                                                              abs=0.15)
         finally:
-            view.stop()
+            session.close()
+        wait_for(lambda: view.widget.status["badge"] == "disconnected")
+        wait_for(lambda: not view.running)
+
+
+def test_wallboard_of_a_busy_queue() -> None:
+    with sim.start() as pbx, ami_nb.connect(pbx.url, secret="amp111", keepalive=None) as session:
+        members = [e for e in session.action("QueueStatus", Queue="support").events if e.event == "QueueMember"]
+        for m in members:
+            session.action("QueuePause", Queue="support", Interface=m["Location"], Paused="true", Reason="training")
+        board = wallboard(session, rate=20, thresholds={"waiting": (1, 2)}, queues=["support"])
+        try:
+            pbx.call("queue")
+            pbx.call("queue")
+            wait_for(lambda: board.counters.get("support", {}).get("waiting") == 2, timeout=10)
+            wait_for(lambda: board.widget.queues and board.widget.queues[0]["waiting"] == 2)
+            (card,) = board.widget.queues
+            assert card["lvl_waiting"] == "bad" and card["available"] == 0 and card["lvl_available"] == "bad"
+            assert card["paused"] == len(members)
+            assert len(board.widget.callers["rows"]) == 2
+            assert {r[5] for r in board.widget.members["rows"]} == {"training"}
+            assert "waiting" in board.snapshot_html()
+        finally:
+            board.stop()
+
+
+def test_magic_ami_live_queues_gives_the_wallboard() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "ami_nb")
+    try:
+        ip.run_line_magic("ami_connect", "")
+        board = ip.run_line_magic("ami_live", "--queues --rate 5")
+        view = ip.run_line_magic("ami_live", "")
+        assert isinstance(board, Wallboard) and isinstance(view, LiveView) and board.running and view.running
+        ip.run_line_magic("ami_disconnect", "")
+        assert not board.running and not view.running
+        wait_for(lambda: view.widget.status["badge"] == "disconnected")
+    finally:
+        ip.run_line_magic("unload_ext", "ami_nb")

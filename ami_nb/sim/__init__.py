@@ -41,13 +41,14 @@ in ~1 MiB chunks (about 500,000 events/s to one loopback client), followed by on
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import math
 import ssl
-import threading
 import warnings
+from collections.abc import Coroutine
 from typing import Any
 
+from ..errors import AMITimeoutError
+from ..loop import LoopThread
 from . import traffic as _traffic
 from .flood import flood as _flood
 from .model import DEFAULT_MIX, Traffic
@@ -58,12 +59,11 @@ __all__ = ["DEFAULT_MIX", "DEFAULT_USERS", "SimPBX", "Traffic", "User", "start",
 
 
 class SimPBX:
-    """Handle on a running simulated PBX (its asyncio loop runs in a daemon thread)."""
+    """Handle on a running simulated PBX (its asyncio loop runs on a :class:`~ami_nb.loop.LoopThread`)."""
 
-    def __init__(self, server: AMIServer, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    def __init__(self, server: AMIServer, loop_thread: LoopThread) -> None:
         self._server = server
-        self._loop = loop
-        self._thread = thread
+        self._lt = loop_thread
         self.host: str = server.host
         self.port: int = server.port
         self.users: dict[str, User] = dict(server.users)
@@ -106,15 +106,13 @@ class SimPBX:
         state = "stopped" if self._stopped else "running"
         return f"<SimPBX {state} {self.host}:{self.port} seed={self.seed} time_scale={self.time_scale}>"
 
-    def _run(self, coro: Any, timeout: float | None = 30.0) -> Any:
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = 30.0) -> Any:
         if self._stopped:
             coro.close()
             raise RuntimeError("the simulated PBX is stopped")
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
+            return self._lt.run(coro, timeout)
+        except AMITimeoutError:
             raise TimeoutError(f"the simulated PBX did not finish within {timeout} s") from None
 
     def stop(self) -> None:
@@ -125,8 +123,7 @@ class SimPBX:
             self._run(self._server.close(), 10.0)
         finally:
             self._stopped = True
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10.0)
+            self._lt.stop(10.0)
 
     def __enter__(self) -> SimPBX:
         return self
@@ -275,26 +272,20 @@ class SimPBX:
         if not wait:
             if self._stopped:
                 raise RuntimeError("the simulated PBX is stopped")
-            return asyncio.run_coroutine_threadsafe(go(), self._loop)
+            return self._lt.submit(go())
         return self._run(go(), timeout + 5.0)
 
     def ground_truth(self) -> Any:
-        """One row per call: linkedid, caller, callee, scenario, start, answer, end (UTC datetimes), queue,
-        agent, transferred, disposition, hangup_cause."""
-        import pandas as pd
+        """One row per call, the schema documented in :class:`~ami_nb.sim.state.CallRecord`: linkedid, caller,
+        callee, scenario, start, answer, end (UTC datetimes), queue, agent, transferred, disposition,
+        hangup_cause, linkedids, caller_channel, answered_by, hop, transfer_type, transferer, transfer_target,
+        transfer_time, other_linkedid, queue_stints, finished."""
+        from .state import ground_truth_frame
 
         async def go() -> list[dict[str, Any]]:
             return [rec.row() for rec in self._server.pbx.calls.values()]
 
-        rows = self._run(go())
-        cols = ["linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue", "agent",
-                "transferred", "disposition", "hangup_cause"]
-        df = pd.DataFrame(rows, columns=cols)
-        for c in ("start", "answer", "end"):
-            df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True)
-        df["hangup_cause"] = df["hangup_cause"].astype("Int64")
-        df["transferred"] = df["transferred"].astype(bool)
-        return df
+        return ground_truth_frame(self._run(go()))
 
 
 def start(
@@ -325,29 +316,16 @@ def start(
     server = AMIServer(seed=seed, users=users, timestampevents=timestampevents, traffic=traffic,
                        time_scale=time_scale, start_time=start_time, authtimeout=authtimeout,
                        auth_fail_delay=auth_fail_delay, max_client_buffer=max_client_buffer)
-    loop = asyncio.new_event_loop()
-    ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+    lt = LoopThread(f"ami-sim-{port}").start()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
+    async def boot() -> None:
+        await server.start(host, port, tls=server_tls(tls))
+        if background_traffic:
+            _traffic.start_traffic(server.pbx)
 
-        async def boot() -> None:
-            await server.start(host, port, tls=server_tls(tls))
-            if background_traffic:
-                _traffic.start_traffic(server.pbx)
-
-        try:
-            loop.run_until_complete(boot())
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, name=f"ami-sim-{port}", daemon=True)
-    thread.start()
-    ready.result(30.0)
-    return SimPBX(server, loop, thread)
+    try:
+        lt.run(boot(), 30.0, "starting the simulated PBX")
+    except BaseException:
+        lt.stop()
+        raise
+    return SimPBX(server, lt)

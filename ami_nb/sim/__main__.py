@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--flood-clients", type=int, default=1, help="clients to wait for before flooding (default 1)")
     f.add_argument("--exit-after-flood", action="store_true", help="stop after the flood")
     f.add_argument("--replay", metavar="FILE", help="serve a recorded transcript instead of the simulation")
-    f.add_argument("--replay-rate", type=float, default=None, help="replay events per second (default: at once)")
+    f.add_argument("--replay-speed", type=float, default=None,
+                   help="replay at this multiple of the recorded pace (1 = as recorded; default: all at once)")
+    f.add_argument("--replay-rate", type=float, default=None, help="replay events per second, evenly spaced")
     p.add_argument("-v", "--verbose", action="store_true", help="log connections and errors")
     return p
 
@@ -74,7 +76,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.replay:
         from .replay import ReplayServer
 
-        rs = ReplayServer(args.replay, rate=args.replay_rate)
+        rs = ReplayServer(args.replay, speed=args.replay_speed, rate=args.replay_rate)
         await rs.start(args.host, args.port)
         _announce(args, rs.port, f"replaying {len(rs.events)} events from {args.replay}")
         await asyncio.Event().wait()

@@ -21,7 +21,7 @@ from . import configs
 from .access import ORIGINATE_FORBIDDEN, Pairs, classes, events_mask, originate_permitted, parse_filter
 from .connection import ManagerConnection
 from .flood import flood
-from .model import CALL, DIALPLAN, REASON_ANSWERED, STATE_DESC, Channel, _split_callerid
+from .model import CALL, DIALPLAN, PBX, REASON_ANSWERED, STATE_DESC, Channel, Scenario, _split_callerid
 from .registry import ServerView, action
 from .wire import list_item, list_response
 
@@ -211,7 +211,7 @@ async def _status(server: ServerView, conn: ManagerConnection, msg: Message) -> 
 
 # -- Command ---------------------------------------------------------------------------------------------------
 def _uptime(secs: int) -> str:
-    parts = []
+    parts: list[str] = []
     for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
         q, secs = divmod(secs, size)
         if q or (unit == "second" and not parts):
@@ -458,17 +458,23 @@ def _find(server: ServerView, name: str) -> Channel | None:
 
 @action("Hangup")
 async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    # manager.c's ast_manager_hangup_helper: its checks and messages
     name = msg.get("Channel", "")
     try:
         cause = int(msg.get("Cause", "16") or 16)
     except ValueError:
         cause = 16
-
-    if len(name) > 2 and name.startswith("/") and name.endswith("/"):
+    if not name:
+        conn.respond(msg, "Error", ("Message", "No channel specified"))
+        return True
+    if name.startswith("/"):
+        if len(name) < 2 or not name.endswith("/"):
+            conn.respond(msg, "Error", ("Message", "Regex format invalid, Channel param should be /regex/"))
+            return True
         try:
             rx = re.compile(name[1:-1])
         except re.error:
-            conn.respond(msg, "Error", ("Message", "Invalid regex"))
+            conn.respond(msg, "Error", ("Message", f"Regex compile failed on: {name}"))
             return True
         hit = [c for c in list(server.pbx.channels.values()) if rx.search(c.name)]
         items = [list_item(msg, "ChannelHungup", [("Channel", c.name)], aid_last=True) for c in hit]
@@ -485,6 +491,11 @@ async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> 
     server.pbx.soft_hangup(ch, cause)
     server.wake()
     return True
+
+
+def _dialplan(pbx: PBX, ch: Channel, ctx: str, exten: str, prio: int) -> Scenario:
+    """The dialplan as a scheduler scenario (its outcome, which a Redirect does not wait for, dropped)."""
+    yield from pbx.run_dialplan(ch, ctx, exten, start=prio)
 
 
 @action("Redirect")
@@ -511,7 +522,7 @@ async def _redirect(server: ServerView, conn: ManagerConnection, msg: Message) -
         for other in list(b.channels):
             if other.dialed:
                 pbx.kick(other)
-    pbx.sched.add(pbx.run_dialplan(ch, ctx, exten, start=prio))
+    pbx.sched.add(_dialplan(pbx, ch, ctx, exten, prio))
     server.wake()
     return True
 

@@ -354,7 +354,7 @@ def get_config_json(filename: str) -> str | None:
 @functools.lru_cache(maxsize=64)
 def dialplan(context: str | None = None) -> tuple[tuple[str, str, str, str, str | None], ...]:
     """(context, exten, priority, app, appdata-or-None-for-hint) from extensions.conf, numbering ``n``."""
-    out = []
+    out: list[tuple[str, str, str, str, str | None]] = []
     for cname, lines in EXTENSIONS:
         if cname in ("general", "globals") or (context is not None and cname != context):
             continue

@@ -77,6 +77,7 @@ class PBX:
         self.channels: dict[str, Channel] = {}
         self.linked: dict[str, list[Channel]] = {}
         self.calls: dict[str, CallRecord] = {}
+        self._chan_calls: dict[str, list[CallRecord]] = {}  # uniqueid -> the calls that channel belongs to
         self.db: dict[str, str] = {}
         self.globals: dict[str, str] = configs.globals_()
         self.processed_calls = 0
@@ -130,6 +131,9 @@ class PBX:
         ch = Channel(name, uid, linkedid or uid, context, exten, state=state, created=self.now, device=device)
         self.channels[name] = ch
         self.linked.setdefault(ch.linkedid, []).append(ch)
+        rec = self.calls.get(ch.linkedid)
+        if rec is not None:
+            self._join_call(ch, rec)
         if announce:
             if cel:
                 self.cel(ch, "CHAN_START")
@@ -345,11 +349,12 @@ class PBX:
         if ch.hungup:
             return
         ch.hungup = True
-        bridged = ch.bridge is not None
-        if not bridged:
+        bridge = ch.bridge
+        bridged = bridge is not None
+        if bridge is None:
             self.emit("HangupRequest", CALL, [*ch.snapshot(), ("Cause", str(cause))])
         else:
-            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": ch.bridge.id, "bridge_technology": "simple_bridge"})
+            self.cel(ch, "BRIDGE_EXIT", extra={"bridge_id": bridge.id, "bridge_technology": "simple_bridge"})
         self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
         self.cel(ch, "CHAN_END")
         self._linkedid_end(ch, cause)
@@ -410,11 +415,49 @@ class PBX:
             return
         self.cel(ch, "LINKEDID_END")
         self.processed_calls += 1
-        rec = self.calls.get(ch.linkedid)
-        if rec is not None and rec.end is None:
-            rec.end = self.now
-            if rec.hangup_cause is None:
-                rec.hangup_cause = cause
+
+    def _join_call(self, ch: Channel, rec: CallRecord) -> None:
+        """``ch`` belongs to the call ``rec`` from now on (until it hangs up)."""
+        calls = self._chan_calls.setdefault(ch.uniqueid, [])
+        if rec not in calls:
+            calls.append(rec)
+            rec.open_channels.add(ch.uniqueid)
+        if ch.call is None:
+            ch.call = rec
+
+    def _left_calls(self, ch: Channel, cause: int) -> None:
+        """``ch`` hung up: a call whose last channel this was has ended."""
+        for rec in self._chan_calls.pop(ch.uniqueid, []):
+            rec.open_channels.discard(ch.uniqueid)
+            if not rec.open_channels and rec.end is None:
+                rec.end = self.now
+                if rec.hangup_cause is None:
+                    rec.hangup_cause = cause
+
+    def relink(self, ch: Channel, linkedid: str) -> None:
+        """Asterisk gives the channels of a bridge the oldest Linkedid: ``ch`` moves to ``linkedid``'s call.
+
+        Its later events carry the new Linkedid; the old Linkedid ends (CEL LINKEDID_END) once no live channel
+        carries it. The call ``ch`` came from keeps it as a member (its row ends when ``ch`` hangs up)."""
+        old = ch.linkedid
+        if old == linkedid:
+            return
+        chans = self.linked.get(old, [])
+        if ch in chans:
+            chans.remove(ch)
+        ch.linkedid = linkedid
+        self.linked.setdefault(linkedid, []).append(ch)
+        for rec in self._chan_calls.get(ch.uniqueid, []):
+            rec.add_linkedid(linkedid)
+        joined = self.calls.get(linkedid)
+        if joined is not None:
+            self._join_call(ch, joined)
+        if not any(not c.hungup for c in chans):
+            self.linked.pop(old, None)
+            ch.linkedid = old
+            self.cel(ch, "LINKEDID_END")
+            ch.linkedid = linkedid
+            self.processed_calls += 1
 
     def _final(self, ch: Channel, cause: int, *, h_exten: bool) -> None:
         if h_exten and ch.runs_dialplan and ch.context == "demo":
@@ -422,6 +465,7 @@ class PBX:
         self.emit("Hangup", CALL, [*ch.snapshot(), ("Cause", str(cause)),
                                    ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))])
         self.channels.pop(ch.name, None)
+        self._left_calls(ch, cause)
         if ch.device:
             self.devstate(ch.device, "NOT_INUSE")
         gone = ch.on_hangup
@@ -434,9 +478,11 @@ class PBX:
 
     # -- calls ---------------------------------------------------------------------------------------------------
     def record(self, ch: Channel, caller: str, callee: str, scenario: str) -> CallRecord:
-        rec = CallRecord(ch.linkedid, caller, callee, scenario, self.now)
+        rec = CallRecord(ch.linkedid, caller, callee, scenario, self.now, caller_channel=ch.name)
         self.calls[ch.linkedid] = rec
-        ch.call = rec
+        for c in self.linked.get(ch.linkedid, [ch]):
+            if not c.hungup:
+                self._join_call(c, rec)
         return rec
 
     def originate(
@@ -635,11 +681,11 @@ class PBX:
                     self._final(ch, cause, h_exten=False)
                 return result
             elif app == "Ringing":
-                target = ch.peer if ch.peer is not None and ch.peer.state != 6 else ch
-                self.newstate(target, 5)
-                cb = ch.on_ringing
-                if cb is not None:
-                    cb()
+                ringing = ch.peer if ch.peer is not None and ch.peer.state != 6 else ch
+                self.newstate(ringing, 5)
+                on_ringing = ch.on_ringing
+                if on_ringing is not None:
+                    on_ringing()
             elif app == "Dial":
                 target, _, tmo = data.partition(",")
                 status = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)

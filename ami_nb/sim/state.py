@@ -169,9 +169,45 @@ class Bridge:
         ]
 
 
+#: ground_truth() columns, in order (see :class:`CallRecord` for what each one means).
+GROUND_TRUTH_COLUMNS = [
+    "linkedid", "caller", "callee", "scenario", "start", "answer", "end", "queue", "agent", "transferred",
+    "disposition", "hangup_cause", "linkedids", "caller_channel", "answered_by", "hop", "transfer_type",
+    "transferer", "transfer_target", "transfer_time", "other_linkedid", "queue_stints", "finished",
+]
+
+
 @dataclass(eq=False)
 class CallRecord:
-    """Ground truth for one call (one Linkedid)."""
+    """Ground truth for one call as an analyst means it: one row of :meth:`SimPBX.ground_truth`.
+
+    A row starts with the call's first channel; its id is that channel's Linkedid (``linkedid``).
+
+    * ``linkedids``: every Linkedid the call's channels carried, first one first. A pickup's picking channel
+      and a transfer target's channel start under their own Linkedid and end under this call's one (Asterisk
+      gives the channels of a bridge the oldest Linkedid), so a call can span several.
+    * ``caller``: the calling party's number: for a click-to-dial Originate the A party (the phone rung
+      first), not the caller ID shown to B. ``caller_channel``: that party's first channel. ``callee``: what
+      was dialled (an extension, a queue name, a ring group number).
+    * ``answered_by``: the endpoint device that answered (``PJSIP/bob``, ``Local/agent1@agents`` when the
+      Local channel itself answers as in the recorded ``agents`` context), never a Local routing hop; None
+      when nobody did. ``hop``: the routing hop the answer came through, where it says something: the queue
+      member interface (``Local/agent1@agents/n``) or the ring group / follow-me Local channel
+      (``Local/2002@ringgroup``); None for a direct call.
+    * ``disposition``: ``answered`` (the caller was bridged to someone), ``busy``, ``no answer``, ``failed``,
+      ``abandoned`` (the caller hung up while waiting in a queue). An outbound leg that answered while the
+      caller was never bridged (follow-me not accepted, click-to-dial with B busy) is not ``answered``.
+    * ``answer``: when the caller was first bridged; ``end``: when the last channel that belonged to the call
+      hung up, whichever Linkedid it carried then; ``finished``: that has happened.
+    * Transfers: ``transfer_type`` ``blind`` / ``attended`` / ``blonde`` (None: no transfer; ``transferred``
+      is the same as a flag), ``transferer`` (the endpoint that transferred), ``transfer_target`` (the
+      endpoint or extension the call went to), ``transfer_time`` (epoch seconds), ``other_linkedid`` (the
+      consultation call's id on the original call's row and the other way round; None for a blind transfer).
+    * ``queue_stints``: one dict per queue the caller was in, in order: ``queue``, ``joined``, ``left`` (epoch
+      s), ``outcome`` (``answered``, ``abandon``, ``timeout``, ``exitwithkey``, ``joinempty``,
+      ``leaveempty``, ``full``), ``member`` (the member name that answered, else None). ``queue`` / ``agent``
+      are the last stint's queue and answering member (kept for older users).
+    """
 
     linkedid: str
     caller: str
@@ -185,6 +221,42 @@ class CallRecord:
     transferred: bool = False
     disposition: str = ""
     hangup_cause: int | None = None
+    linkedids: list[str] = field(default_factory=list)
+    caller_channel: str = ""
+    answered_by: str | None = None
+    hop: str | None = None
+    transfer_type: str | None = None
+    transferer: str | None = None
+    transfer_target: str | None = None
+    transfer_time: float | None = None
+    other_linkedid: str | None = None
+    queue_stints: list[dict[str, Any]] = field(default_factory=list)
+    #: channels (by uniqueid) that belong to this call and have not hung up yet
+    open_channels: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not self.linkedids:
+            self.linkedids = [self.linkedid]
+
+    def add_linkedid(self, linkedid: str) -> None:
+        if linkedid not in self.linkedids:
+            self.linkedids.append(linkedid)
+
+    def stint(self, queue: str, joined: float) -> dict[str, Any]:
+        """Open a queue stint (closed with :meth:`end_stint`)."""
+        s: dict[str, Any] = {"queue": queue, "joined": joined, "left": None, "outcome": None, "member": None}
+        self.queue_stints.append(s)
+        self.queue = queue
+        return s
+
+    def end_stint(self, left: float, outcome: str, member: str | None = None) -> None:
+        if self.queue_stints and self.queue_stints[-1]["outcome"] is None:
+            self.queue_stints[-1].update(left=left, outcome=outcome, member=member)
+
+    def transfer(self, kind: str, transferer: str, target: str, when: float, other: str | None = None) -> None:
+        self.transferred = True
+        self.transfer_type, self.transferer, self.transfer_target = kind, transferer, target
+        self.transfer_time, self.other_linkedid = when, other
 
     def row(self) -> dict[str, Any]:
         return {
@@ -200,7 +272,32 @@ class CallRecord:
             "transferred": self.transferred,
             "disposition": self.disposition,
             "hangup_cause": self.hangup_cause,
+            "linkedids": list(self.linkedids),
+            "caller_channel": self.caller_channel,
+            "answered_by": self.answered_by,
+            "hop": self.hop,
+            "transfer_type": self.transfer_type,
+            "transferer": self.transferer,
+            "transfer_target": self.transfer_target,
+            "transfer_time": self.transfer_time,
+            "other_linkedid": self.other_linkedid,
+            "queue_stints": [dict(s) for s in self.queue_stints],
+            "finished": self.end is not None,
         }
+
+
+def ground_truth_frame(rows: list[dict[str, Any]]) -> Any:
+    """The ground-truth DataFrame: :data:`GROUND_TRUTH_COLUMNS`, times as UTC datetimes (stint times stay
+    epoch seconds)."""
+    import pandas as pd  # type: ignore[import-untyped]
+
+    df = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS)
+    for c in ("start", "answer", "end", "transfer_time"):
+        df[c] = pd.to_datetime(df[c].astype("float64"), unit="s", utc=True)
+    df["hangup_cause"] = df["hangup_cause"].astype("Int64")
+    df["transferred"] = df["transferred"].astype(bool)
+    df["finished"] = df["finished"].astype(bool)
+    return df
 
 
 @dataclass(eq=False)

@@ -11,6 +11,9 @@ call, :func:`start_traffic` / :func:`stop_traffic` run Poisson arrivals, :func:`
 
 from __future__ import annotations
 
+from typing import Any
+
+from . import topologies
 from .model import PBX
 from .scheduler import Scenario, Signal
 from .state import (
@@ -38,9 +41,16 @@ def _party(pbx: PBX) -> tuple[str, str, str]:
 
 def scenario(pbx: PBX, kind: str, *, caller: str | None = None, callee: str | None = None,
              talk: float | None = None, ring: float | None = None,
-             patience: float | None = None) -> Scenario:
+             patience: float | None = None, **options: Any) -> Scenario:
     """One call of the given kind (see :data:`DEFAULT_MIX`); ``patience`` (queue calls) is how long the
-    caller waits for an agent before hanging up (drawn when not given)."""
+    caller waits for an agent before hanging up (drawn when not given). The topologies of
+    :mod:`~ami_nb.sim.topologies` (``ringgroup``, ``followme``, ``queue_phones``, ``attended``, ``blonde``,
+    ``pickup``, ``click2dial``) take their own options."""
+    if kind in topologies.SCENARIOS:
+        extra = {k: v for k, v in (("talk", talk), ("ring", ring)) if v is not None}
+        return topologies.scenario(pbx, kind, **extra, **options)
+    if options:
+        raise TypeError(f"scenario {kind!r} does not take {sorted(options)}")
     t = pbx.traffic
     cu, cname, cnum = _party(pbx)
     if caller:
@@ -123,6 +133,7 @@ def _direct_call(pbx: PBX, kind: str, cu: str, cname: str, cnum: str, du: str, d
     pbx.newstate(caller, 6)
     rec.answer = pbx.now
     rec.disposition = "answered"
+    rec.answered_by = dest.device
     pbx.dial_end(caller, dest, "ANSWER")
     b = pbx.bridge_create()
     pbx.bridge_enter(b, dest)
@@ -155,7 +166,7 @@ def _blind_transfer(pbx: PBX, caller: Channel, dest: Channel, b: Bridge, talk: f
         ("Context", "from-internal"),
         ("Extension", tnum),
     ])
-    rec.transferred = True
+    rec.transfer("blind", dest.device, f"PJSIP/{tu}", pbx.now)
     pbx.bridge_leave(caller)
     pbx.hangup(dest, 16, dest_channel="")
     pbx.newexten(caller, "Dial", f"PJSIP/{tu},30", priority=1, exten=tnum, context="from-internal")
@@ -205,6 +216,7 @@ def _queue_call(pbx: PBX, kind: str, cu: str, cname: str, cnum: str, talk: float
     offered = Signal()
     q.offers[caller] = offered
     joined = pbx.now
+    rec.stint(q.name, joined)
     pbx.emit("QueueCallerJoin", AGENT, [*caller.snapshot(), ("Queue", q.name),
                                          ("Position", str(len(q.callers))), ("Count", str(len(q.callers)))])
     gives_up = joined + patience
@@ -254,6 +266,7 @@ def _queue_call(pbx: PBX, kind: str, cu: str, cname: str, cnum: str, talk: float
                                               ("Count", str(len(q.callers))), ("Position", str(pos))])
         queue_changed(pbx, q)
         rec.disposition, rec.hangup_cause = ("abandoned" if abandoned else "no answer"), 16
+        rec.end_stint(pbx.now, "abandon" if abandoned else "timeout")
         pbx.hangup(caller, 16)
         return
     pbx.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
@@ -263,6 +276,9 @@ def _queue_call(pbx: PBX, kind: str, cu: str, cname: str, cnum: str, talk: float
     rec.agent = member.name
     rec.callee = member.interface
     rec.disposition = "answered"
+    rec.answered_by = member.state_interface
+    rec.hop = member.interface
+    rec.end_stint(pbx.now, "answered", member.name)
     hold = pbx.now - joined
     b = pbx.bridge_create()
     pbx.bridge_enter(b, agent_ch)

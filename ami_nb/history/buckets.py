@@ -1,0 +1,191 @@
+"""Per-call work over more events than memory holds: buckets of whole calls.
+
+The analysis of a call needs only that call's events, and the events of calls joined by a transfer. Every
+archived row carries ``call_id`` and ``call_hash`` (crc32 of it), and ``links`` on the rare row that joins calls
+(a transfer naming two calls, a channel moving to another ``Linkedid``). So:
+
+1. the rows with ``links`` (few) give the joined components, found with a union-find in Python;
+2. a call in no component goes to the bucket its ``call_hash`` falls in: ``N`` equal ranges of the hash, ``N``
+   chosen so a bucket holds about ``bucket_rows`` events. A bucket is one scan with a range filter (row groups
+   sorted by ``call_hash`` are skipped by their statistics) minus the joined calls (an anti-join);
+3. the joined calls go to extra buckets grouped by component (a semi-join), so a component is never split.
+
+Each bucket runs the pandas :func:`ami_nb.analysis.calls`, per PBX (call ids are unique per PBX only). A
+:class:`Task` is plain data, so the same buckets run here or on Dask workers.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import analysis
+from .schema import typed_frame
+
+__all__ = ["CALL_COLUMNS", "Task", "plan_tasks", "run_task"]
+
+_SPAN = 1 << 32
+#: The AMI keys :func:`ami_nb.analysis.calls` reads (every ``*Linkedid`` / ``*Uniqueid`` key is read too).
+CALL_COLUMNS = analysis.CALL_KEYS
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class Task:
+    """One bucket: a hash range of unjoined calls, or a group of joined components (``members``)."""
+
+    root: str
+    where: str
+    columns: list[str]
+    lo: int = 0
+    hi: int = _SPAN
+    members: pa.Table | None = None  # (pbx, call_id) of the joined calls this task takes
+    exclude: pa.Table | None = None  # (pbx, call_id) of every joined call (a hash-range task skips them)
+    label: str = field(default="")
+
+    def sql(self) -> str:
+        from .reader import scan_sql
+
+        cols = ", ".join('e."' + c.replace('"', '""') + '"' for c in self.columns)
+        if self.members is not None:
+            inner = f"SELECT * FROM {scan_sql(self.root)} WHERE {self.where}"
+            return (f"SELECT {cols} FROM ({inner}) e SEMI JOIN members m ON e.pbx = m.pbx AND e.call_id = m.call_id "
+                    "ORDER BY e.pbx, e.seq")
+        inner = f"SELECT * FROM {scan_sql(self.root)} WHERE {self.where} AND call_hash >= {self.lo} " \
+                f"AND call_hash < {self.hi}"
+        if self.exclude is not None and self.exclude.num_rows:
+            return (f"SELECT {cols} FROM ({inner}) e ANTI JOIN exclude x ON e.pbx = x.pbx AND e.call_id = x.call_id "
+                    "ORDER BY e.pbx, e.seq")
+        return f"SELECT {cols} FROM ({inner}) e ORDER BY e.pbx, e.seq"
+
+    def arrow(self, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+        """This bucket's rows, in arrival order per PBX."""
+        if con is None:
+            from .reader import connect
+
+            con = connect()
+        cur = con.cursor()  # own registrations, safe beside other cursors
+        try:
+            if self.members is not None:
+                cur.register("members", self.members)
+            if self.exclude is not None:
+                cur.register("exclude", self.exclude)
+            return cur.sql(self.sql()).to_arrow_table()
+        finally:
+            cur.close()
+
+    def frame(self, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+        """This bucket's events as typed frames (``received``, ``pbx``, AMI keys)."""
+        return typed_frame(self.arrow(con), keep=("pbx",))
+
+
+def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+    """:func:`ami_nb.analysis.calls` of one bucket, per PBX, with a ``pbx`` column first."""
+    ev = task.frame(con)
+    out = []
+    if len(ev):
+        for name, sub in ev.groupby("pbx", sort=True, observed=True):
+            c = analysis.calls(sub.drop(columns=["pbx"]).reset_index(drop=True))
+            c.insert(0, "pbx", pd.array([name] * len(c), dtype="str"))
+            out.append(c)
+    if not out:
+        return pd.DataFrame()
+    return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(self, x: tuple[str, str]) -> tuple[str, str]:
+        p = self.parent.setdefault(x, x)
+        while p != x:
+            gp = self.parent[p]
+            self.parent[x] = gp
+            x, p = p, self.parent.setdefault(gp, gp)
+        return x
+
+    def union(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            self.parent[rb] = ra
+
+
+def components(con: duckdb.DuckDBPyConnection, root: str, where: str) -> pa.Table:
+    """``(pbx, call_id, component)`` for every call joined to another one (by the rows' ``links``)."""
+    from .reader import scan_sql
+
+    cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(root)}").fetchall()}
+    if "links" not in cols:
+        return pa.table({"pbx": pa.array([], pa.string()), "call_id": pa.array([], pa.string()),
+                         "component": pa.array([], pa.string())})
+    rows = con.execute(f"SELECT pbx, call_id, links FROM {scan_sql(root)} WHERE links IS NOT NULL "
+                       f"AND {where}").fetchall()
+    uf = _Union()
+    for pbx, call, links in rows:
+        for other in links:
+            uf.union((pbx, call), (pbx, other))
+    pbxs, calls, comps = [], [], []
+    for node in uf.parent:
+        pbxs.append(node[0])
+        calls.append(node[1])
+        comps.append(uf.find(node)[1])
+    return pa.table({"pbx": pa.array(pbxs, pa.string()), "call_id": pa.array(calls, pa.string()),
+                     "component": pa.array(comps, pa.string())})
+
+
+def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_rows: int = 1_000_000,
+               columns: list[str] | None = None) -> list[Task]:
+    """The buckets covering every call of ``where``, each about ``bucket_rows`` events."""
+    from .reader import scan_sql
+
+    if bucket_rows < 1:
+        raise ValueError(f"bucket_rows must be at least 1, got {bucket_rows}")
+    if not any(Path(root).glob("pbx=*/date=*/*.parquet")):
+        return []
+    have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(root)}").fetchall()]
+    wanted = columns if columns is not None else [
+        c for c in have if c in CALL_COLUMNS or c.endswith(("Linkedid", "Uniqueid"))]
+    cols = ["received", "seq", "pbx", *[c for c in wanted if c in have and c not in ("received", "seq", "pbx")]]
+    if "_repeats" in have:
+        cols.append("_repeats")
+    where = f"call_id IS NOT NULL AND {where}"
+    total = con.execute(f"SELECT count(*) FROM {scan_sql(root)} WHERE {where}").fetchone()
+    n_rows = int(total[0]) if total else 0
+    if not n_rows:
+        return []
+    comp = components(con, root, where)
+    tasks: list[Task] = []
+    n = max(1, math.ceil(n_rows / bucket_rows))
+    exclude = comp.select(["pbx", "call_id"]) if comp.num_rows else None
+    for b in range(n):
+        lo, hi = b * _SPAN // n, (b + 1) * _SPAN // n
+        tasks.append(Task(root, where, cols, lo, hi, exclude=exclude, label=f"hash {b + 1}/{n}"))
+    if comp.num_rows:
+        cur = con.cursor()
+        cur.register("members", comp)
+        got = cur.execute(f"SELECT count(*) FROM (SELECT pbx, call_id FROM {scan_sql(root)} WHERE {where}) e "
+                          "SEMI JOIN members m ON e.pbx = m.pbx AND e.call_id = m.call_id").fetchone()
+        cur.close()
+        joined_rows = int(got[0]) if got else 0
+        k = max(1, math.ceil(joined_rows / bucket_rows))
+        groups = [zlib.crc32(c.encode("utf-8", "surrogatepass")) % k for c in comp["component"].to_pylist()]
+        g = pa.array(groups, pa.int64())
+        for i in range(k):
+            mask = pc.equal(g, i)
+            members = comp.filter(mask).select(["pbx", "call_id"])
+            if members.num_rows:
+                tasks.append(Task(root, where, cols, members=members, label=f"joined {i + 1}/{k}"))
+    return tasks

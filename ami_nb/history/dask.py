@@ -1,0 +1,41 @@
+"""The buckets of :meth:`History.calls` on a Dask cluster: one partition per bucket, the same pandas code.
+
+Each :class:`~ami_nb.history.buckets.Task` is plain data (the dataset's path, a SQL condition, a hash range or
+the joined calls it takes), so a worker reads its own bucket from the Parquet files with its own DuckDB and runs
+:func:`ami_nb.analysis.calls` on it; only the call tables travel back. The workers must see the dataset at the
+same path (a shared filesystem, or one machine).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .buckets import Task, run_task
+
+__all__ = ["run_tasks"]
+
+
+def _run(task: Task) -> pd.DataFrame:
+    from .reader import connect
+
+    con = connect(threads=1, memory_limit="1GB")  # one thread per task: Dask runs tasks side by side
+    try:
+        return run_task(task, con=con)
+    finally:
+        con.close()
+
+
+def run_tasks(client: Any, tasks: list[Task]) -> list[pd.DataFrame]:
+    """Run ``tasks`` on ``client`` (a ``dask.distributed.Client``) as ``map_partitions`` of a bag of buckets."""
+    import dask.bag as db
+
+    if not tasks:
+        return []
+    bag = db.from_sequence(tasks, npartitions=len(tasks))
+    futures = client.compute(bag.map_partitions(lambda part: [_run(t) for t in part]).to_delayed())
+    out: list[pd.DataFrame] = []
+    for part in client.gather(futures):
+        out.extend(part)
+    return out

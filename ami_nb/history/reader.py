@@ -1,0 +1,294 @@
+"""Reading an archive back: :func:`open` -> :class:`History`, DuckDB over the Parquet files.
+
+Filters (time range, PBX, event names, columns) are pushed down to the Parquet scan: the ``pbx`` and ``date``
+directories prune whole partitions, row-group statistics prune the rest. :meth:`History.calls` runs the same
+:func:`ami_nb.analysis.calls` as the live path, one bucket of calls at a time (see :mod:`ami_nb.history.buckets`),
+so its memory stays bounded by the bucket size, not by the period.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from .. import analysis
+from ..store import to_epoch
+from .buckets import plan_tasks, run_task
+from .schema import key_of, typed_frame
+
+__all__ = ["History", "open"]
+
+_DAY = 86400.0
+
+
+def _ts(value: Any) -> pd.Timestamp:
+    return pd.Timestamp(to_epoch(value) * 1e9, unit="ns", tz="UTC")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scan_sql(root: str | os.PathLike[str]) -> str:
+    """The DuckDB table expression that reads the dataset at ``root`` (every file, schemas unioned by name)."""
+    glob = str(Path(root) / "pbx=*" / "date=*" / "*.parquet")
+    return (f"read_parquet({_lit(glob)}, hive_partitioning=true, union_by_name=true, "
+            "hive_types={'pbx': VARCHAR, 'date': DATE})")
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with bounded threads and memory (spilling to a temporary directory beyond it)."""
+    con = duckdb.connect()
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+class History:
+    """An archive opened for reading (see :func:`open`). Cheap to create; every call reads the files anew, so
+    events written since are included."""
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None,
+                 memory_limit: str | None = "2GB") -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"no archive at {self.path} (a directory holding pbx=<name>/date=<day>/)")
+        self.threads = threads
+        self.memory_limit = memory_limit
+        self.con = connect(threads, memory_limit)
+        self._view()
+
+    def _files(self) -> list[Path]:
+        return sorted(self.path.glob("pbx=*/date=*/*.parquet"))
+
+    def _view(self) -> None:
+        if self._files():
+            self.con.execute(f"CREATE OR REPLACE VIEW events AS SELECT * FROM {scan_sql(self.path)}")
+        else:  # an archive with nothing written yet: an empty view with the fixed columns
+            self.con.execute("CREATE OR REPLACE VIEW events AS SELECT CAST(NULL AS TIMESTAMPTZ) AS received, "
+                             "CAST(NULL AS BIGINT) AS seq, CAST(NULL AS VARCHAR) AS call_id, "
+                             "CAST(NULL AS BIGINT) AS call_hash, CAST(NULL AS VARCHAR[]) AS links, "
+                             "CAST(NULL AS VARCHAR) AS pbx, CAST(NULL AS DATE) AS date WHERE false")
+
+    def refresh(self) -> History:
+        """See files written since this History was opened (the view lists files when it is created)."""
+        self._view()
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column of the dataset (AMI keys and the archive's own)."""
+        return [r[0] for r in self.con.execute("DESCRIBE events").fetchall()]
+
+    # -- the simple questions -------------------------------------------------------------------------------------
+    @property
+    def pbxes(self) -> list[str]:
+        """The PBX names in the archive."""
+        return sorted({p.name.partition("=")[2] for p in self.path.glob("pbx=*") if p.is_dir()})
+
+    @property
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """``(first, last)`` received time over the archive, or None when it is empty."""
+        lo, hi = self.con.execute("SELECT min(received), max(received) FROM events").fetchone() or (None, None)
+        if lo is None:
+            return None
+        return pd.Timestamp(lo).tz_convert("UTC"), pd.Timestamp(hi).tz_convert("UTC")
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        """When no data was recorded: ``pbx``, ``start``, ``end``, ``reason`` (``reconnect``: the connection was
+        down; ``stopped``: no recorder ran; ``crashed``: a recorder died without closing, from its last event)."""
+        rows: list[dict[str, Any]] = []
+        for pdir in sorted(self.path.glob("_gaps/pbx=*")):
+            pbx = pdir.name.partition("=")[2]
+            marks: list[dict[str, Any]] = []
+            for f in pdir.glob("*.jsonl"):
+                with f.open(encoding="utf-8") as fh:
+                    marks += [json.loads(line) for line in fh if line.strip()]
+            marks.sort(key=lambda m: m["t"])
+            down: dict[str, Any] | None = None
+            last_run_open: dict[str, Any] | None = None
+            for m in marks:
+                kind = m["mark"]
+                if kind == "down":
+                    down = m
+                elif kind == "up" and down is not None:
+                    rows.append({"pbx": pbx, "start": down["t"], "end": m["t"], "reason": "reconnect"})
+                    down = None
+                elif kind == "close":
+                    down = {**m, "reason": "stopped"}
+                    last_run_open = None
+                elif kind == "open":
+                    if down is not None:
+                        rows.append({"pbx": pbx, "start": down["t"], "end": m["t"],
+                                     "reason": down.get("reason", "reconnect")})
+                    elif last_run_open is not None:  # the previous run never closed: it died
+                        last = self._last_before(pbx, m["t"])
+                        if last is not None:
+                            rows.append({"pbx": pbx, "start": last, "end": m["t"], "reason": "crashed"})
+                    down = None
+                    last_run_open = m
+        df = pd.DataFrame(rows, columns=["pbx", "start", "end", "reason"])
+        for c in ("start", "end"):
+            us = (df[c].astype("float64") * 1e6).round().astype("int64")  # the archive's resolution
+            df[c] = pd.to_datetime(us, unit="us", utc=True).astype("datetime64[ns, UTC]")
+        return df.sort_values(["start", "pbx"], kind="stable").reset_index(drop=True)
+
+    def _last_before(self, pbx: str, t: float) -> float | None:
+        row = self.con.execute(
+            "SELECT epoch_us(max(received)) FROM events WHERE pbx = ? AND received < to_timestamp(?)",
+            [pbx, t]).fetchone()
+        return None if row is None or row[0] is None else row[0] / 1e6
+
+    # -- events ---------------------------------------------------------------------------------------------------
+    def where(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
+              pattern: str | Sequence[str] | None = None) -> str:
+        """The SQL condition for a period, PBXs and event names (partition pruning by ``date`` included)."""
+        conds = ["true"]
+        if pbx is not None:
+            names = [pbx] if isinstance(pbx, str) else list(pbx)
+            conds.append(f"pbx IN ({', '.join(_lit(p) for p in names)})")
+        if start is not None:
+            s = _ts(start)
+            conds.append(f"date >= DATE {_lit(s.strftime('%Y-%m-%d'))}")
+            conds.append(f"received >= TIMESTAMPTZ {_lit(s.isoformat())}")
+        if end is not None:
+            e = _ts(end)
+            conds.append(f"date <= DATE {_lit(e.strftime('%Y-%m-%d'))}")
+            conds.append(f"received < TIMESTAMPTZ {_lit(e.isoformat())}")
+        if pattern is not None:
+            pats = [pattern] if isinstance(pattern, str) else list(pattern)
+            if "Event" not in self.columns:
+                return "false"
+            conds.append("(" + " OR ".join(f"lower(\"Event\") GLOB {_lit(p.lower())}" for p in pats) + ")")
+        return " AND ".join(conds)
+
+    def events(self, pattern: str | Sequence[str] | None = None, *, start: Any = None, end: Any = None,
+               pbx: str | Sequence[str] | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Events as the live store frames them (``received``, ``pbx``, then AMI keys), in arrival order.
+
+        ``pattern``: an event name or fnmatch-style wildcard, case-insensitive (or a list); ``start`` / ``end``:
+        received in ``[start, end)`` (datetimes, ISO strings or epoch seconds); ``pbx``: one name or several;
+        ``columns``: only these AMI keys.
+        """
+        return typed_frame(self._arrow(self.where(start=start, end=end, pbx=pbx, pattern=pattern), columns),
+                           keep=("pbx",))
+
+    def _arrow(self, where: str, columns: Sequence[str] | None, *, extra: Sequence[str] = ()) -> pa.Table:
+        have = self.columns
+        if columns is None:
+            cols = [c for c in have if c != "date"]
+        else:
+            wanted = {"received", "seq", "pbx", "_repeats", *extra, *columns}
+            cols = [c for c in have if key_of(c) in wanted]
+        sel = ", ".join(_quote(c) for c in cols)
+        return self.con.sql(f"SELECT {sel} FROM events WHERE {where} ORDER BY pbx, seq").to_arrow_table()
+
+    def frame_before(self, seq: int, *, since: Any = None, pattern: Any = None, columns: Any = None,
+                     pbx: str | None = None) -> pd.DataFrame:
+        """Events with a sequence number below ``seq`` received at or after ``since`` (the store's hook)."""
+        where = self.where(start=since, pbx=pbx, pattern=pattern) + f" AND seq < {int(seq)}"
+        df = typed_frame(self._arrow(where, columns), keep=())
+        return df
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Run SQL over the view ``events`` (every event; ``pbx`` and ``date`` included) -> a DataFrame.
+
+        ``self.con`` is the DuckDB connection itself for relations, ``EXPLAIN`` or other views.
+        """
+        return self.con.execute(query, params or []).df()
+
+    # -- analysis over any period ---------------------------------------------------------------------------------
+    def calls(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
+              client: Any = None, bucket_rows: int = 1_000_000, margin: float = _DAY) -> pd.DataFrame:
+        """:func:`ami_nb.analysis.calls` over the archive: one row per call, with a ``pbx`` column first.
+
+        Calls that started in ``[start, end)`` (their events up to ``margin`` seconds outside it are read too, so
+        a call across the boundary is whole). The work runs a bucket of calls at a time (about ``bucket_rows``
+        events each), so memory is bounded by the bucket, not the period; ``client`` (a ``dask.distributed``
+        Client) runs the buckets on its cluster instead.
+        """
+        lo = None if start is None else to_epoch(start) - margin
+        hi = None if end is None else to_epoch(end) + margin
+        where = self.where(start=lo, end=hi, pbx=pbx)
+        tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows)
+        if client is not None:
+            from .dask import run_tasks
+
+            parts = run_tasks(client, tasks)
+        else:
+            parts = [run_task(t, con=self.con) for t in tasks]
+        out = _combine(parts)
+        if start is not None:
+            out = out[out["start"] >= _ts(start)]
+        if end is not None:
+            out = out[out["start"] < _ts(end)]
+        return out.reset_index(drop=True)
+
+    def iter_buckets(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
+                     bucket_rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+        """The call events a bucket at a time (each call, with every call transfers joined to it, whole in one
+        bucket): for per-call analyses of your own over more than memory holds."""
+        where = self.where(start=start, end=end, pbx=pbx)
+        for t in plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows):
+            yield t.frame(self.con)
+
+    def report(self, fn: Any, *, start: Any = None, end: Any = None, pbx: str | None = None,
+               pattern: Any = None, **kwargs: Any) -> Any:
+        """``fn(events, **kwargs)`` (any :mod:`ami_nb.analysis` function) over the events of a period and PBX."""
+        if pbx is None and len(self.pbxes) > 1:
+            raise ValueError(f"this archive holds several PBXs ({', '.join(self.pbxes)}): name one with pbx=")
+        ev = self.events(pattern, start=start, end=end, pbx=pbx)
+        return fn(ev.drop(columns=["pbx"], errors="ignore"), **kwargs)
+
+    def queue_stats(self, *, start: Any = None, end: Any = None, pbx: str | None = None,
+                    **kwargs: Any) -> pd.DataFrame:
+        """:func:`ami_nb.analysis.queue_stats` over a period (the queue and call events of it)."""
+        return self.report(analysis.queue_stats, start=start, end=end, pbx=pbx, **kwargs)
+
+    def channels(self, *, start: Any = None, end: Any = None, pbx: str | None = None) -> pd.DataFrame:
+        """:func:`ami_nb.analysis.channels` over a period."""
+        return self.report(analysis.channels, start=start, end=end, pbx=pbx)
+
+    def concurrency(self, freq: str = "1min", *, start: Any = None, end: Any = None,
+                    pbx: str | None = None) -> pd.DataFrame:
+        """:func:`ami_nb.analysis.concurrency` over a period."""
+        return self.report(analysis.concurrency, start=start, end=end, pbx=pbx, freq=freq)
+
+    def kpis(self, **kwargs: Any) -> pd.Series:
+        """:func:`ami_nb.analysis.kpis` of :meth:`calls` (same arguments)."""
+        return analysis.kpis(self.calls(**kwargs))
+
+    def __repr__(self) -> str:
+        return f"<History {str(self.path)!r} pbxes={self.pbxes}>"
+
+
+def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Bucket results -> one table ordered as :func:`analysis.calls` orders (start, then call id, then PBX)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return analysis.calls(pd.DataFrame()).assign(pbx=pd.Series(dtype="str"))[
+            ["pbx", *analysis.calls(pd.DataFrame()).columns]]
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["start", "linkedid", "pbx"], kind="stable").reset_index(drop=True)
+    return out
+
+
+def open(path: str | os.PathLike[str], **options: Any) -> History:
+    """Open the archive at ``path`` for reading (``threads``, ``memory_limit``: DuckDB's limits)."""
+    return History(path, **options)

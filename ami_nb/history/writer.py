@@ -1,0 +1,261 @@
+"""The archive writer: batches of events -> a Hive-partitioned Parquet dataset, on its own thread.
+
+``path/pbx=<name>/date=<YYYY-MM-DD>/part-<first seq>-<random>.parquet``, one file per flush and date (UTC, from
+``received``). The batch sink (:meth:`Archive.write`, on the client's loop thread) only appends a reference to a
+list, so the session never waits for the disk; the writer thread turns what arrived into one Arrow table and
+writes it every ``flush_seconds`` or ``flush_rows`` events, whichever comes first.
+
+Crash safety: a file is written under a hidden name (``.part-...tmp``, which Parquet readers skip), flushed to
+disk, then renamed into place, so a process killed at any instant leaves only complete files; what is lost is
+what had not been flushed yet (at most ``flush_seconds``). Gaps (the connection was down, the recorder was not
+running) go to ``path/_gaps/pbx=<name>/<run>.jsonl``, one JSON object per line, for :attr:`History.gaps`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .schema import RowBuilder
+
+__all__ = ["Archive", "check_pbx"]
+
+log = logging.getLogger("ami_nb.archive")
+
+_PBX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_pbx(name: str) -> str:
+    """A PBX name usable as a partition value (letters, digits, ``.``, ``_``, ``-``); else ValueError."""
+    if not isinstance(name, str) or not _PBX.match(name):
+        raise ValueError(f"PBX name {name!r} cannot name a partition: use letters, digits, '.', '_' or '-'")
+    return name
+
+
+def pbx_from_host(host: str) -> str:
+    """A default PBX name from a host name (characters a partition cannot hold become ``_``)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", host).strip("._-") or "pbx"
+    return check_pbx(name[:100])
+
+
+def write_table(table: pa.Table, directory: Path, first_seq: int) -> Path:
+    """Write ``table`` into ``directory`` crash-safely (hidden temporary name, fsync, rename); the final path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"part-{first_seq:020d}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = directory / f".{name}.tmp"
+    final = directory / name
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd", row_group_size=128 * 1024)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def write_partitions(table: pa.Table, root: Path, pbx: str) -> list[Path]:
+    """Split ``table`` by UTC date of ``received`` and write one file per date; the paths written."""
+    if table.num_rows == 0:
+        return []
+    days = pc.strftime(table["received"], format="%Y-%m-%d").combine_chunks()
+    out = []
+    uniq = days.unique().to_pylist()
+    for day in uniq:
+        part = table if len(uniq) == 1 else table.filter(pc.equal(days, day))
+        first = int(pc.min(part["seq"]).as_py())
+        out.append(write_table(part, root / f"pbx={pbx}" / f"date={day}", first))
+    return out
+
+
+class Archive:
+    """Appends every event handed to :meth:`write` to the dataset at ``path`` under ``pbx=<pbx>``.
+
+    ``seq_base`` (default: now in nanoseconds) is added to the sequence numbers; with the default, a later run's
+    events sort after an earlier run's. Use as a batch sink (``client.add_batch_sink(archive.write)``), or let
+    :meth:`ami_nb.Session.archive` wire it. :meth:`flush` waits until everything handed over is on disk;
+    :meth:`close` flushes and stops the thread.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, pbx: str = "default", flush_seconds: float = 5.0,
+                 flush_rows: int = 500_000, seq_base: int | None = None) -> None:
+        if not flush_seconds > 0:
+            raise ValueError(f"flush_seconds must be positive, got {flush_seconds}")
+        if flush_rows < 1:
+            raise ValueError(f"flush_rows must be at least 1, got {flush_rows}")
+        self.path = Path(path)
+        self.pbx = check_pbx(pbx)
+        self.flush_seconds = float(flush_seconds)
+        self.flush_rows = int(flush_rows)
+        self.seq_base = time.time_ns() if seq_base is None else int(seq_base)
+        self.run = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._builder = RowBuilder()
+        self._cond = threading.Condition()
+        self._queue: list[tuple[Sequence[Any], float, int]] = []
+        self._queued_rows = 0
+        self._next = 0  # sequence numbers handed out when the caller gives none
+        self._handed = 0  # events handed over
+        self._written = 0  # events on disk
+        self._closing = False
+        self._flush_wanted = False
+        self.on_detach: Callable[[], None] | None = None
+        self._error: BaseException | None = None
+        self.files_written = 0
+        self.bytes_written = 0
+        self._gap_file = self.path / "_gaps" / f"pbx={self.pbx}" / f"{self.run}.jsonl"
+        self.mark("open")
+        self._thread = threading.Thread(target=self._run, name=f"ami-archive-{self.pbx}", daemon=True)
+        self._thread.start()
+
+    # -- the hot path (loop thread) -------------------------------------------------------------------------------
+    def write(self, events: Sequence[Any], received: float, seq: int | None = None) -> None:
+        """Hand over one read's events (the batch-sink signature); ``seq``: the first one's sequence number."""
+        n = len(events)
+        if not n:
+            return
+        if self._error is not None:
+            raise RuntimeError(f"archive writer for {self.path} stopped: {self._error}") from self._error
+        with self._cond:
+            if seq is None:
+                seq = self._next
+            self._next = max(self._next, seq + n)
+            self._queue.append((events, received, self.seq_base + seq))
+            self._queued_rows += n
+            self._handed += n
+            if self._queued_rows >= self.flush_rows:
+                self._cond.notify()
+
+    __call__ = write
+
+    # -- gaps -------------------------------------------------------------------------------------------------------
+    def mark(self, what: str, t: float | None = None, **info: Any) -> None:
+        """Record a lifecycle mark (``open``, ``close``, ``down``, ``up``) for :attr:`History.gaps`."""
+        rec = {"mark": what, "t": time.time() if t is None else t, "run": self.run, **info}
+        self._gap_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._gap_file, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def on_state(self, state: str) -> None:
+        """A client state callback: a lost connection is a ``down`` mark, connected again an ``up`` mark."""
+        if state == "reconnecting":
+            self.mark("down")
+        elif state == "connected":
+            self.mark("up")
+
+    # -- the writer thread -----------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_seconds
+        while True:
+            with self._cond:
+                while not self._closing and self._queued_rows < self.flush_rows and time.monotonic() < deadline \
+                        and not self._flush_wanted:
+                    self._cond.wait(max(0.0, deadline - time.monotonic()))
+                batch, self._queue, self._queued_rows = self._queue, [], 0
+                self._flush_wanted = False
+                closing = self._closing
+            deadline = time.monotonic() + self.flush_seconds
+            if batch:
+                try:
+                    self._write_batch(batch)
+                except BaseException as exc:  # the disk is full, the path vanished...: say so, keep the error
+                    log.exception("archive writer for %s failed", self.path)
+                    self._error = exc
+                    with self._cond:
+                        self._cond.notify_all()
+                    return
+            with self._cond:
+                self._cond.notify_all()
+            if closing:
+                return
+
+    def _write_batch(self, batch: list[tuple[Sequence[Any], float, int]]) -> None:
+        start, rows = 0, 0
+        for i, (events, _r, _s) in enumerate(batch):  # a backlog is written in files of ~flush_rows events
+            rows += len(events)
+            if rows >= self.flush_rows or i == len(batch) - 1:
+                table = self._builder.table(batch[start:i + 1])
+                for p in write_partitions(table, self.path, self.pbx):
+                    self.files_written += 1
+                    self.bytes_written += p.stat().st_size
+                with self._cond:
+                    self._written += table.num_rows
+                start, rows = i + 1, 0
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every event handed over so far is on disk (TimeoutError after ``timeout`` seconds)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            target = self._handed
+            self._flush_wanted = True
+            self._cond.notify_all()
+            while self._written < target:
+                if self._error is not None:
+                    raise RuntimeError(f"archive writer for {self.path} stopped: {self._error}") from self._error
+                if not self._thread.is_alive():
+                    raise RuntimeError(f"archive writer for {self.path} is not running")
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"archive {self.path}: {target - self._written} events not written after "
+                                       f"{timeout} s")
+                self._flush_wanted = True
+                self._cond.notify_all()
+                self._cond.wait(min(left, 0.5))
+
+    def detach(self) -> None:
+        """Stop receiving batches (whoever wired the archive as a batch sink sets :attr:`on_detach`)."""
+        if self.on_detach is not None:
+            self.on_detach()
+            self.on_detach = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Write what is pending, stop the thread, record a ``close`` mark (idempotent)."""
+        if self._closing:
+            return
+        self.detach()
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"archive {self.path}: writer still busy after {timeout} s")
+        self.mark("close")
+        if self._error is not None:
+            raise RuntimeError(f"archive writer for {self.path} stopped: {self._error}") from self._error
+
+    stop = close  # what Session.close() calls on the recordings it stops
+
+    @property
+    def written(self) -> int:
+        """Events on disk."""
+        return self._written
+
+    @property
+    def pending(self) -> int:
+        """Events handed over and not on disk yet."""
+        return self._handed - self._written
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Archive {str(self.path)!r} pbx={self.pbx} written={self._written} pending={self.pending}>"

@@ -1,0 +1,129 @@
+"""Bounded delivery to slow listeners: each sync ``session.on(...)`` callback gets its own queue and worker thread.
+
+Why: a callback slower than the event rate (printing in Jupyter, calling ``action()``) used to get every event
+queued without limit, so memory grew until the notebook died and delivery lagged by minutes, silently.
+
+Overflow policy (documented in :meth:`ami_nb.session.Session.on`): a listener's queue keeps the **newest**
+``maxsize`` events; when it is full the oldest queued event is skipped (dropped for that listener only) and
+counted in :attr:`ListenerQueue.skipped`; the first skip logs one warning naming the listener. Other listeners and
+the event store are unaffected: the store is a batch sink on the loop thread, filled before any listener runs,
+and putting an event on a queue never blocks the loop. Standard library only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DEFAULT_QUEUE", "ListenerQueue"]
+
+log = logging.getLogger("ami_nb")
+
+DEFAULT_QUEUE = 10_000  # events held per slow listener (a few MiB of messages) before the oldest are skipped
+
+
+def callback_name(cb: Callable[..., Any]) -> str:
+    return str(getattr(cb, "__qualname__", None) or getattr(cb, "__name__", None) or repr(cb))
+
+
+class ListenerQueue:
+    """One sync listener: a bounded queue of events and the daemon thread that calls ``callback`` in order.
+
+    :meth:`put` runs on the session's loop thread and never blocks; the worker thread runs the callback, logs and
+    counts what it raises (``on_error``) and carries on.
+    """
+
+    def __init__(self, pattern: str, callback: Callable[[Any], Any], maxsize: int = DEFAULT_QUEUE, *,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        if maxsize < 1:
+            raise ValueError(f"a listener queue holds at least 1 event, not {maxsize}")
+        self.pattern = pattern
+        self.callback = callback
+        self.maxsize = int(maxsize)
+        self.delivered = 0  #: events the callback was called with (raising or not)
+        self.skipped = 0  #: events dropped for this listener because its queue was full
+        self.errors = 0  #: calls that raised
+        self._queue: deque[Any] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = False  # the worker waits for an event: put() must wake it
+        self._closed = False
+        self._on_error = on_error
+        self._thread = threading.Thread(target=self._run, name=f"ami-callbacks-{pattern}", daemon=True)
+        self._thread.start()
+
+    def put(self, event: Any) -> None:
+        """Queue ``event`` (loop thread; never blocks). A full queue skips its oldest event."""
+        first_skip = False
+        with self._cond:
+            if self._closed:
+                return
+            q = self._queue
+            if len(q) >= self.maxsize:
+                q.popleft()
+                self.skipped += 1
+                first_skip = self.skipped == 1
+            q.append(event)
+            if self._idle:
+                self._cond.notify()
+        if first_skip:
+            log.warning(
+                "AMI listener %r for %r is slower than the events: its queue is full (%d); the oldest queued "
+                "events are skipped for it from now on (see session.listener_stats()); the event store keeps all",
+                callback_name(self.callback), self.pattern, self.maxsize,
+            )
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def _run(self) -> None:
+        q = self._queue
+        cond = self._cond
+        cb = self.callback
+        while True:
+            with cond:
+                while not q and not self._closed:
+                    self._idle = True
+                    cond.wait()
+                self._idle = False
+                if self._closed:
+                    return
+                event = q.popleft()
+            try:
+                cb(event)
+            except Exception as exc:
+                self.errors += 1
+                log.exception("AMI event callback %r raised; the session carries on", callback_name(cb))
+                if self._on_error is not None:
+                    self._on_error(exc)
+            self.delivered += 1
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop after the running callback (queued events are dropped); wait ``timeout`` s for the thread."""
+        with self._cond:
+            self._closed = True
+            self._queue.clear()
+            self._cond.notify_all()
+        if timeout is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def stats(self) -> dict[str, Any]:
+        """``pattern``, ``callback``, ``kind`` (``"sync"``), ``delivered``, ``skipped``, ``queued``, ``errors``,
+        ``max_queue``."""
+        return {
+            "pattern": self.pattern,
+            "callback": callback_name(self.callback),
+            "kind": "sync",
+            "delivered": self.delivered,
+            "skipped": self.skipped,
+            "queued": len(self._queue),
+            "errors": self.errors,
+            "max_queue": self.maxsize,
+        }

@@ -1,0 +1,295 @@
+"""The archive and its reader: real Parquet files, real DuckDB, the simulated PBX over loopback sockets."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import ami_nb
+import ami_nb.sim
+from ami_nb import analysis
+from ami_nb.history import Archive, History
+from ami_nb.history import open as open_history
+from ami_nb.history.schema import column_name, key_of
+from ami_nb.protocol import Parser, encode_message
+from ami_nb.sim.model import PBX
+from ami_nb.sim.traffic import start_traffic
+from ami_nb.store import EventStore
+
+T0 = 1_800_000_000.0
+
+
+def sim_reads(seconds: float, *, seed: int = 0, rate: float = 200.0, per_read: int = 40,
+              start: float = T0) -> list[tuple[list, float]]:
+    """Simulated call traffic as the client would receive it: parsed messages, a few dozen per socket read."""
+    out: list[tuple[float, bytes]] = []
+
+    def sink(name: str, priv: str, pairs: list, now: float) -> None:
+        out.append((now, encode_message([("Event", name), ("Privilege", priv), ("Timestamp", f"{now:.6f}"),
+                                         *pairs])))
+
+    pbx = PBX(sink, seed=seed, start_time=start, traffic={"rate": rate})
+    start_traffic(pbx, until=start + seconds)
+    pbx.sched.run_until(start + seconds + 4000)
+    parser = Parser(expect_banner=False)
+    reads = []
+    for i in range(0, len(out), per_read):
+        chunk = out[i:i + per_read]
+        reads.append((parser.feed(b"".join(d for _, d in chunk)), chunk[-1][0] + 0.0005))
+    return reads
+
+
+def archive_reads(root: Path, reads: list, *, pbx: str = "pbx1", store: EventStore | None = None,
+                  **options: object) -> EventStore:
+    """Feed ``reads`` to a store and an archive as a session does (store first, archive numbered by it)."""
+    store = store if store is not None else EventStore()
+    with Archive(root, pbx=pbx, **options) as a:  # type: ignore[arg-type]
+        for events, received in reads:
+            store.extend(events, received)
+            a.write(events, received, store.total - len(events))
+    return store
+
+
+def assert_same_frame(live: pd.DataFrame, archived: pd.DataFrame, *, ordered: bool = True) -> None:
+    """Equal values and dtypes (a category's order of categories is not part of the contract). ``ordered``:
+    the columns in the same order too (not when the store saw events the archive did not: its first-seen order
+    counts those)."""
+    archived = archived.drop(columns=["pbx"], errors="ignore")
+    if not ordered:
+        assert set(live.columns) == set(archived.columns)
+        archived = archived[list(live.columns)]
+        live = live.copy()  # its categories also list values of the events it saw first
+        for c in live.columns:
+            if isinstance(live[c].dtype, pd.CategoricalDtype):
+                live[c] = live[c].cat.remove_unused_categories()
+    assert list(live.columns) == list(archived.columns)
+    diff = {c: (live[c].dtype, archived[c].dtype) for c in live.columns if live[c].dtype != archived[c].dtype}
+    assert not diff
+    pd.testing.assert_frame_equal(live, archived, check_categorical=False)
+
+
+@pytest.fixture
+def sim():  # type: ignore[no-untyped-def]
+    pbx = ami_nb.sim.start(timestampevents=True, time_scale=math.inf, start_time=T0)
+    try:
+        yield pbx
+    finally:
+        pbx.stop()
+
+
+def test_session_archive_round_trip_equals_the_live_frame(tmp_path: Path, sim) -> None:  # type: ignore[no-untyped-def]
+    s = ami_nb.connect(sim.url, secret=sim.users["admin"].secret)
+    try:
+        archive = s.archive(tmp_path, pbx="lab", flush_seconds=0.1)
+        truth = sim.simulate(900, rate=240)
+        deadline = time.monotonic() + 10
+        while archive.written < s.events.total - 2 and time.monotonic() < deadline:  # Fully booted etc. came first
+            time.sleep(0.05)
+        first = int(s.events.total - archive.written)
+    finally:
+        s.close()
+    assert archive.closed
+    h = open_history(tmp_path)
+    assert h.pbxes == ["lab"]
+    live = s.events.frame(after=first)
+    assert len(live) > 1000
+    assert_same_frame(live, h.events(), ordered=False)  # the login events came before the archive
+    assert h.events()["pbx"].eq("lab").all()
+    # files are plain Hive-partitioned Parquet, named by PBX and UTC day
+    days = {p.parent.name for p in tmp_path.glob("pbx=lab/date=*/*.parquet")}
+    assert days == set(live["received"].dt.strftime("date=%Y-%m-%d"))  # the UTC day each read arrived
+    calls = h.calls()
+    assert set(truth["linkedid"]) <= set(calls["linkedid"])
+
+
+def test_range_reads_span_memory_and_disk(tmp_path: Path, sim) -> None:  # type: ignore[no-untyped-def]
+    """A store that keeps 1,500 events, an archive that keeps everything: frame(since=...) is whole."""
+    s = ami_nb.connect(sim.url, secret=sim.users["admin"].secret, store_capacity=1000)
+    try:
+        archive = s.archive(tmp_path, pbx="lab", flush_seconds=0.1)
+        sim.simulate(900, rate=240)
+        time.sleep(0.3)
+        store = s.events
+        assert store.dropped > store.capacity  # most of it left memory
+        archive.flush()
+        h = open_history(tmp_path)
+        everything = h.events()
+        mid = everything["received"].iloc[len(everything) // 3]
+        got = store.frame(since=mid)
+        want = everything[everything["received"] >= mid].reset_index(drop=True)
+        assert len(got) == len(want) > store.capacity
+        assert_same_frame(want.drop(columns=["pbx"]), got, ordered=False)  # the same events, typed as one frame
+        hangups = store.frame("Hangup", since=mid)
+        assert len(hangups) == (want["Event"] == "Hangup").sum()
+        assert store.frame("Hangup", since=mid, last=3)["Uniqueid"].tolist() == hangups["Uniqueid"].tail(3).tolist()
+        assert len(store.frame()) == len(store)  # without since: memory only, as before
+    finally:
+        s.close()
+
+
+_KILLED_WRITER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_history import sim_reads
+from ami_nb.history import Archive
+reads = sim_reads(3600, rate=300)
+a = Archive({root!r}, pbx="k", flush_seconds=0.02, flush_rows=500)
+print("writing", flush=True)
+while True:
+    for events, received in reads:
+        a.write(events, received)
+        time.sleep(0.002)
+"""
+
+
+def test_sigkill_mid_write_leaves_a_readable_archive(tmp_path: Path) -> None:
+    root = tmp_path / "arc"
+    code = _KILLED_WRITER.format(tests=str(Path(__file__).parent), root=str(root))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get(
+        "PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"writing"
+        deadline = time.monotonic() + 30
+        while len(list(root.glob("pbx=k/date=*/*.parquet"))) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.013)  # land somewhere inside a write
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    files = list(root.glob("pbx=k/date=*/*.parquet"))
+    assert len(files) >= 8
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)  # every visible file is complete
+    h = open_history(root)
+    ev = h.events(columns=["Event", "Uniqueid"])
+    assert len(ev) == total > 0
+    assert ev["Event"].notna().all()
+
+
+def test_calls_a_bucket_at_a_time_equal_the_in_memory_calls(tmp_path: Path) -> None:
+    reads = sim_reads(4 * 3600, rate=150)
+    store = archive_reads(tmp_path, reads)
+    want = analysis.calls(store.frame())
+    assert want["transferred"].any() and (want["disposition"] == "abandoned").any()
+    h = open_history(tmp_path)
+    for rows in (1_000_000, 3_000):  # one bucket; many
+        got = h.calls(bucket_rows=rows)
+        assert got["pbx"].eq("pbx1").all()
+        pd.testing.assert_frame_equal(want, got.drop(columns=["pbx"]))
+    # a period: the calls that started in it, whole
+    mid = want["start"].iloc[len(want) // 2]
+    part = h.calls(start=mid, bucket_rows=3_000)
+    pd.testing.assert_frame_equal(want[want["start"] >= mid].reset_index(drop=True), part.drop(columns=["pbx"]))
+
+
+def test_several_pbxs_in_one_history(tmp_path: Path) -> None:
+    """Two PBXs with the same call ids (the same seed): kept apart everywhere by the pbx column."""
+    reads = sim_reads(1800, rate=200)
+    a = archive_reads(tmp_path, reads, pbx="east")
+    archive_reads(tmp_path, sim_reads(1800, rate=200), pbx="west")
+    h = open_history(tmp_path)
+    assert h.pbxes == ["east", "west"]
+    want = analysis.calls(a.frame())
+    got = h.calls(bucket_rows=2_000)
+    assert len(got) == 2 * len(want)
+    for name in ("east", "west"):
+        mine = got[got["pbx"] == name].drop(columns=["pbx"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(want, mine)
+    assert_same_frame(a.frame(), h.events(pbx="west"))
+    n = h.sql("SELECT pbx, count(*) AS n FROM events GROUP BY pbx ORDER BY pbx")
+    assert n["n"].tolist() == [a.total, a.total]
+    with pytest.raises(ValueError, match="several PBXs"):
+        h.queue_stats()
+    pd.testing.assert_frame_equal(h.queue_stats(pbx="east"), analysis.queue_stats(a.frame()))
+
+
+def test_filters_are_pushed_down_and_match_the_store(tmp_path: Path) -> None:
+    reads = sim_reads(3600, rate=200)
+    store = archive_reads(tmp_path, reads, flush_seconds=0.05, flush_rows=1000)
+    h = open_history(tmp_path)
+    assert len(list(tmp_path.glob("pbx=pbx1/date=*/*.parquet"))) > 3
+    full = store.frame()
+    lo, hi = full["received"].iloc[1000], full["received"].iloc[4000]
+    got = h.events("Queue*", start=lo, end=hi, columns=["Event", "Queue", "Uniqueid"])
+    want = full[(full["received"] >= lo) & (full["received"] < hi)
+                & full["Event"].astype(str).str.lower().str.startswith("queue")]
+    assert list(got.columns) == ["received", "pbx", "Event", "Uniqueid", "Queue"] or \
+        list(got.columns) == ["received", "pbx", "Event", "Queue", "Uniqueid"]
+    assert got["Uniqueid"].tolist() == want["Uniqueid"].tolist()
+    assert len(got) > 0
+    plan = h.sql("EXPLAIN SELECT * FROM events WHERE " + h.where(start=lo, end=hi))
+    assert "Filters" in plan.to_string() or "filters" in plan.to_string().lower()
+    first, last = h.span  # type: ignore[misc]
+    assert first == full["received"].iloc[0] and last == full["received"].iloc[-1]
+
+
+def test_case_variants_of_a_key_stay_apart() -> None:
+    """CEL spells CallerIDnum, Newchannel CallerIDNum: SQL engines would merge them, the archive does not."""
+    taken: set[str] = set()
+    names = []
+    for k in ("CallerIDNum", "CallerIDnum", "Uniqueid", "UniqueID"):
+        n = column_name(k, taken)
+        taken.add(n.lower())
+        names.append(n)
+    assert names[0] == "CallerIDNum" and names[2] == "Uniqueid"
+    assert len({n.lower() for n in names}) == 4
+    assert [key_of(n) for n in names] == ["CallerIDNum", "CallerIDnum", "Uniqueid", "UniqueID"]
+
+
+def test_gaps_say_when_nothing_was_recorded(tmp_path: Path) -> None:
+    events = sim_reads(60, rate=600)[0][0]
+    a = Archive(tmp_path, pbx="g")
+    a.write(events, time.time())
+    down = time.time()
+    a.on_state("reconnecting")  # what the client reports when the connection drops, then when it is back
+    time.sleep(0.05)
+    a.on_state("connected")
+    up = time.time()
+    a.close()
+    time.sleep(0.02)
+    b = Archive(tmp_path, pbx="g")  # a crashed run: it opened, wrote, and never closed
+    last = time.time()
+    b.write(events, last)
+    b.flush()  # ...and is never closed: what a SIGKILL leaves behind (no close mark)
+    time.sleep(0.02)
+    Archive(tmp_path, pbx="g").close()
+    gaps = open_history(tmp_path).gaps
+    assert gaps["reason"].tolist() == ["reconnect", "stopped", "crashed"]
+    g = gaps.iloc[0]
+    assert down <= g["start"].timestamp() < g["end"].timestamp() <= up
+    assert g["end"] - g["start"] >= pd.Timedelta(seconds=0.05)
+    assert gaps.iloc[2]["start"] == pd.Timestamp(round(last * 1e6) * 1000, tz="UTC")  # from its last event
+
+
+def test_bad_input_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot name a partition"):
+        Archive(tmp_path, pbx="a/b")
+    with pytest.raises(FileNotFoundError, match="no archive"):
+        History(tmp_path / "missing")
+    empty = open_history(tmp_path)
+    assert empty.span is None and len(empty.events()) == 0 and len(empty.calls()) == 0
+
+
+def test_calls_on_a_dask_cluster_equal_the_local_calls(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    archive_reads(tmp_path, sim_reads(3600, rate=200), pbx="east")
+    archive_reads(tmp_path, sim_reads(1800, rate=200, seed=3), pbx="west")
+    h = open_history(tmp_path)
+    local = h.calls(bucket_rows=2_500)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        remote = h.calls(bucket_rows=2_500, client=client)
+    assert len(local) > 100 and set(local["pbx"]) == {"east", "west"}
+    pd.testing.assert_frame_equal(local, remote)
