@@ -187,10 +187,10 @@ class RowBuilder:
                 del memo[next(iter(memo))]
         cells: list[list[str] | None] = [None] * n
         calls = call.to_pylist() if links else []
-        for i, s in links.items():
-            s.discard(calls[i])
-            if s:
-                cells[i] = sorted(s)
+        for row, others in links.items():
+            others.discard(calls[row])
+            if others:
+                cells[row] = sorted(others)
         return {"call_id": call, "call_hash": pa.array(chash), "links": pa.array(cells, pa.list_(pa.string()))}
 
 
