@@ -171,7 +171,9 @@ def cell_value(result: Any) -> Any:
     from .response import Response
 
     if isinstance(result, Response) and result.is_list:
-        frame = result.to_frame()
+        from .display import ListFrame
+
+        frame = ListFrame(result.to_frame())  # displayed with its constant columns once, scrolling
         frame.attrs["response"] = result.to_dict()
         return frame
     return result
