@@ -186,7 +186,7 @@ def raw_messages(result: Any) -> list[Any]:
     resp = result if isinstance(result, Response) else getattr(result, "response", None)
     if resp is None:
         return [result]
-    out = [resp.message, *resp.events]
+    out = [resp.message, *resp.list_items]
     if resp.complete is not None:
         out.append(resp.complete)
     return out
