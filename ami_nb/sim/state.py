@@ -126,6 +126,8 @@ class Channel:
     in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
     no_cdr: bool = False  # its last Cdr went out already (a queue attempt's)
     attempts: list[tuple[float, float, str]] = field(default_factory=list)  # unanswered queue rings
+    dial_partner: Channel | None = None  # set by an attended transfer: the caller's Dial now waits on this one
+    on_soft_hangup: Callable[[int], bool] | None = None  # True: the hangup request was taken care of
     in_queue: Signal | None = None  # set while the channel is in Queue(): a hangup request wakes it
     on_hangup: Signal | None = None
     plan_token: object | None = None
