@@ -37,8 +37,11 @@ def test_answered_call_with_nested_dial(t19: pd.DataFrame) -> None:
     assert row["channels"] == 4
     assert (row["cause"], row["cause_txt"]) == (16, "Normal Clearing")
     assert not row["partial"] and not row["in_progress"] and not row["transferred"]
-    # sink waits 3 s after the answer; the timeline gives the real times
-    assert 2.9 < row["talk"] < 3.2
+    # Answered means the caller was bridged: not the Originate's own DialEnd ANSWER of Local/100@demo;1 at
+    # +1.004 s, but "BridgeEnter Channel=Local/100@demo-0000000b;2 ... BridgeNumChannels=2" at +2.509 s (joining
+    # Local/200@demo-0000000c;1); the last "Hangup Channel=Local/200@demo-0000000c;2" is at +4.013 s.
+    assert row["talk"] == pytest.approx(4.013 - 2.509, abs=0.05)
+    assert row["hop"] is None or pd.isna(row["hop"])  # 200's own dialplan answered: no hop beyond it
     assert row["duration"] == pytest.approx(row["wait"] + row["talk"])
     assert row["start"] <= row["answer"] <= row["end"]
 

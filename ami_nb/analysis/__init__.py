@@ -24,6 +24,7 @@ disposition summary), :mod:`.cdr`, :mod:`.plots`; :mod:`.schemas` declares every
 
 from __future__ import annotations
 
+from ._events import CALL_KEYS
 from ._events import event_times as _times  # noqa: F401  (the event-time rule, for tests and notebooks)
 from .calls import DISPOSITIONS, calls, channels
 from .cdr import cdrs
@@ -33,6 +34,7 @@ from .queues import queue_stats
 from .summary import disposition_summary, kpis
 
 __all__ = [
+    "CALL_KEYS",
     "DISPOSITIONS",
     "calls",
     "cdrs",

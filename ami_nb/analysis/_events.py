@@ -35,6 +35,18 @@ TRANSFER_LINKED = (
     "SecondTransfererLinkedid",
     "TransferTargetLinkedid",
 )
+#: Every AMI key :func:`~ami_nb.analysis.calls` reads (besides ``received``), for stores that load only what the
+#: analysis needs (``*Linkedid`` / ``*Uniqueid`` keys of transfers are among them).
+CALL_KEYS = (
+    "Event", "Linkedid", "DestLinkedid", "Uniqueid", "DestUniqueid", "Timestamp", "Channel", "ChannelStateDesc",
+    "ChannelState", "CallerIDNum", "CallerIDName", "Exten", "Context", "Cause", "Cause-txt", "DestChannel",
+    "DialStatus", "Queue", "MemberName", "Interface", "Result", "HoldTime", "BridgeUniqueid", "Variable", "Value",
+    "Application", "AppData", "DestType", "Extension", "TransfererChannel", "OrigTransfererChannel",
+    "SecondTransfererChannel", "TransfereeChannel", "TransferTargetChannel", "TransferTargetChannelStateDesc",
+    "TransfererUniqueid", "OrigTransfererUniqueid", "SecondTransfererUniqueid", "TransfereeUniqueid",
+    "TransferTargetUniqueid", "TransfererLinkedid", "OrigTransfererLinkedid", "SecondTransfererLinkedid",
+    "TransfereeLinkedid", "TransferTargetLinkedid",
+)  # fmt: skip
 NO_ID = ("", "none", "<unknown>")
 UNKNOWN = ("", "<unknown>")
 CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"
@@ -116,6 +128,12 @@ ROW_TEXT = (
     "Queue",
     "MemberName",
     "Interface",
+    "DestUniqueid",
+    "BridgeUniqueid",
+    "Variable",
+    "Value",
+    "Application",
+    "AppData",
 )
 
 
@@ -131,7 +149,11 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
     dial = ev.isin(("DialBegin", "DialEnd"))
     if dial.any():
         lid = lid.where(lid.notna(), ids(col(events, "DestLinkedid")).where(dial))
-    keep = (lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)).to_numpy()
+    keep = lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)
+    varset = ev == "VarSet"
+    if varset.any():  # of the many VarSets only QUEUESTATUS says something about the call (Queue()'s outcome)
+        keep &= ~varset | col(events, "Variable").eq("QUEUESTATUS")
+    keep = keep.to_numpy()
     sub = events[keep]
     df = pd.DataFrame(
         {
@@ -147,6 +169,7 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
         df[key] = col(sub, key)
     df["state"] = num(sub, "ChannelState")
     df["cause"] = num(sub, "Cause")
+    df["hold"] = num(sub, "HoldTime")
     return df
 
 

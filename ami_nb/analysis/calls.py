@@ -6,18 +6,10 @@ import numpy as np
 import pandas as pd
 
 from . import schemas
-from ._events import (
-    TRANSFER_EVENTS,
-    TRANSFER_LINKED,
-    call_rows,
-    col,
-    device,
-    event_times,
-    first_by,
-    is_up,
-    known,
-    seconds,
-)
+from ._events import call_rows, device, first_by, is_up, known, seconds
+from ._legs import Legs, legs
+from .queues import stints
+from .transfers import transfer_rows
 
 #: The dispositions :func:`calls` reports, in display order.
 DISPOSITIONS = ["answered", "busy", "no answer", "failed", "abandoned"]
@@ -101,45 +93,77 @@ def channels(events: pd.DataFrame) -> pd.DataFrame:
 
 # -- calls --------------------------------------------------------------------------------------------------
 def calls(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per call (the channels sharing a ``Linkedid``), ordered by start.
+    """One row per call, ordered by start. A call is the channels created under one ``Linkedid`` (its id), and
+    keeps them when Asterisk moves one to another Linkedid (a pickup, an attended or blonde transfer: a bridge
+    gives its channels the oldest Linkedid); a Linkedid whose channels all moved to one other call (a pickup's
+    picking phone) is folded into it (``linkedids`` lists them).
 
-    Columns: ``linkedid``; ``start``/``answer``/``end`` (UTC datetimes; ``end`` is NaT while a channel is up);
-    ``wait`` (start to answer, or to the end when unanswered), ``talk`` (answer to end), ``duration`` (seconds);
-    ``caller_num``/``caller_name`` and ``dialled`` (the first channel's caller and extension); ``answered_by``
-    (the queue member, else the device the answering dial reached, e.g. ``PJSIP/201``); ``disposition``, one of
-    :data:`DISPOSITIONS`; hangup ``cause``/``cause_txt`` (the first channel's, unless another one gives a
-    reason where it says 0); ``queue``, ``agent`` and ``queue_wait`` (join to connect or leave) for queue calls;
-    ``transferred``; ``channels`` (count); ``partial`` (joined mid-call); ``in_progress``.
+    Columns: ``linkedid``; ``start``/``answer``/``end`` (UTC datetimes; ``end`` is NaT until the call's last
+    channel hung up, whichever Linkedid it carried then: ``in_progress``); ``wait`` (start to answer, or to the
+    end when unanswered), ``talk`` (answer to end), ``duration`` (seconds); ``caller_num``/``caller_name`` and
+    ``dialled`` (the first channel's caller and extension: for a click-to-dial Originate the A party, the phone
+    rung first) and ``caller_channel`` (its device); ``answered_by``: the endpoint that answered, at the far end of
+    any Local-channel chain (``PJSIP/201``; a Local device when its own dialplan answered), and ``hop``: the
+    routing hop it answered through where it says something (the queue member interface, the ring group's or
+    follow-me's Local channel); ``disposition``, one of :data:`DISPOSITIONS`; hangup ``cause``/``cause_txt`` (the
+    first channel's, unless another one gives a reason where it says 0); queue calls: ``queue`` and ``agent``
+    (of the last stint), ``queues`` (every queue, in order, ``>``-joined), ``queue_outcome`` (the last stint's,
+    see :func:`queue_stints`), ``queue_wait`` (seconds in queues, all stints); transfers: ``transferred``,
+    ``transfer_type`` (blind / attended / blonde), ``transferer``, ``transfer_target``, ``transfer_time``,
+    ``transfer_linkedid`` (the other call an attended transfer joined), ``before_transfer`` (talk before it) and
+    ``after_transfer`` (seconds from it to the end); ``channels`` (count); ``partial`` (joined mid-call).
 
-    The disposition follows the call's outcome: a queue call is answered when an agent connects, abandoned when
-    the caller gave up (``QueueCallerAbandon``, or gone without leaving), ``no answer`` when it left the queue
-    unanswered (a timeout); a call that dialled is answered when a dial answered, else takes the last dial's
-    status (BUSY, NOANSWER, CONGESTION/CHANUNAVAIL = failed); a call that never dialled is answered when a
-    channel went Up, else it follows the hangup cause (17 busy; 16, 18, 19, 21 no answer; the rest failed).
+    Answered means the caller was bridged with another party (its channel, or the other half of its Local pair,
+    entered a bridge with a channel outside it): an outbound leg that answered is not enough (a follow-me
+    mobile that answered but was not accepted; a click-to-dial whose A party answered and whose B was busy).
+    A queue call is answered when its last stint was (as contact-centre reports count it), abandoned when the
+    caller hung up in the queue, ``no answer`` for the other queue exits (timeout, exit with key, join/leave
+    empty, full) unless the dialplan then bridged the caller elsewhere; a call that dialled and was not bridged
+    takes its last dial's status (BUSY, NOANSWER, CONGESTION/CHANUNAVAIL = failed); a call that never dialled is
+    answered when a channel went Up, else it follows the hangup cause (17 busy; 16, 18, 19, 21 no answer; the
+    rest failed). Streams without bridge events fall back to "a dial answered".
     """
     rows = call_rows(events)
     if rows.empty:
         return schemas.CALLS.empty()
+    g = legs(rows)
+    folded = g.owner[g.owner.index.isin(rows["lid"].unique())]
+    fold = pd.Series(folded.to_numpy(), index=folded.index)  # a Linkedid -> the call that owns it
+    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(rows["lid"].map(lambda x: fold.get(x, x))))
     out = _spans(rows)
-    caller = _caller(rows, out.index)
+    who = _caller(rows, out.index)
     cause = _cause(rows, out.index)
-    agent, queue = _queue_parts(rows, out.index)
-    answer_dial = _answering_dial(rows, events)
+    q = _queue_summary(stints(rows, g.owner), out.index)
+    side = _caller_side(who["uid"], g)
+    dial = _dials(rows, side, who["uid"], out.index)
+    peer = _bridged(rows, g, side, q["connect"], out.index)
+    xfer = _transfers(transfer_rows(events, rows, g), out.index)
 
-    queued = out["join"].notna()
-    # a queue call is answered by an agent, or by a dial after it left the queue (a timeout sent elsewhere)
-    after_queue = out["dial_answer"].where(out["dial_answer"] > out["left"])
-    answer = (
-        out["connect"].fillna(after_queue).where(queued, out["dial_answer"].where(out["dialled_any"], out["up_first"]))
-    )
-    answered = pd.Series(np.where(queued | out["dialled_any"], answer.notna(), out["up_any"]), index=out.index)
-    disposition = _disposition(rows, out, answered, cause["cause"])
+    queued = q["stints"] > 0
+    if g.has_bridges:
+        bridged_answer = peer["t"]
+        after_queue = bridged_answer.where(bridged_answer > q["left"])
+        answer = pd.Series(
+            np.where(
+                queued,
+                q["connect"].where(q["outcome"] == "answered").fillna(after_queue),
+                bridged_answer.where(dial["dialled"], bridged_answer.fillna(out["up_first"])),
+            ),
+            index=out.index,
+        ).astype("datetime64[ns, UTC]")
+    else:  # no bridge events: the answered dial (or agent) is all there is to go by
+        after_queue = out["dial_answer"].where(out["dial_answer"] > out["left"])
+        legacy = out["dial_answer"].where(out["dialled_any"], out["up_first"])
+        answer = q["connect"].where(q["outcome"] == "answered").fillna(after_queue).where(queued, legacy)
+    answered = answer.notna() | (~queued & ~dial["dialled"] & out["up_any"] & ~out["dialled_any"])
+    disposition = _disposition(out, q, dial, answered, cause["cause"])
 
+    ends = _endpoints(g, peer["b"], q)
     end = out["end"]
     # An unanswered call rang until it ended; an answered one until its answer. An answered call whose answer was
     # not seen (joined mid-call) has no known wait: NaN, never its whole duration.
     ringing_until = answer.where(answered, end)
-    queue_end = out["connect"].fillna(out["leave"])
+    xt = xfer["transfer_time"]
     result = pd.DataFrame(
         {
             "linkedid": out.index,
@@ -149,20 +173,32 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
             "wait": seconds(ringing_until - out["start"]),
             "talk": seconds(end - answer),
             "duration": seconds(end - out["start"]),
-            "caller_num": caller["caller_num"],
-            "caller_name": caller["caller_name"],
-            "dialled": caller["dialled"],
-            "answered_by": agent.fillna(device(answer_dial.reindex(out.index))).where(answered),
+            "caller_num": who["caller_num"],
+            "caller_name": who["caller_name"],
+            "dialled": who["dialled"],
+            "answered_by": ends["answered_by"].fillna(q["agent"]).fillna(dial["answer_device"]).where(answered),
             "disposition": disposition,
             "cause": cause["cause"],
             "cause_txt": cause["Cause-txt"],
-            "queue": queue,
-            "agent": agent,
-            "queue_wait": seconds(queue_end - out["join"]),
-            "transferred": out.index.isin(_transfer_times(events).index),
+            "queue": q["queue"],
+            "agent": q["agent"],
+            "queue_wait": q["wait"],
+            "transferred": xfer["transfer_type"].notna(),
             "channels": out["channels"],
             "partial": out["partial"],
             "in_progress": out["in_progress"],
+            "caller_channel": who["uid"].map(g.device),
+            "hop": ends["hop"].where(answered),
+            "queues": q["queues"],
+            "queue_outcome": q["outcome"],
+            "transfer_type": xfer["transfer_type"],
+            "transferer": xfer["transferer"],
+            "transfer_target": xfer["target"],
+            "transfer_time": xt,
+            "transfer_linkedid": xfer["other_linkedid"],
+            "before_transfer": seconds(xt - answer),
+            "after_transfer": seconds(end - xt),
+            "linkedids": _linkedids(rows, out.index),
         }
     )
     result = schemas.CALLS.apply(result)
@@ -170,30 +206,26 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def _spans(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per Linkedid: when it started and ended, when dials, queue joins and connects happened, how many channels."""
+    """Per call: when it started and ended, when dials and Up states happened, how many channels."""
     ev = rows["ev"]
     t = rows["t"]
     is_hup = ev == "Hangup"
     frame = pd.DataFrame(
         {
-            "lid": rows["lid"],
+            "call": rows["call"],
             "t": t,
             "new_t": t.where(ev == "Newchannel"),
-            "origin_new": (ev == "Newchannel") & (rows["uid"] == rows["lid"]),
+            "origin_new": (ev == "Newchannel") & (rows["uid"] == rows["call"]),
             "hup_t": t.where(is_hup),
             "dial_answer_t": t.where((ev == "DialEnd") & (rows["DialStatus"] == "ANSWER")),
             "dial": ev.isin(("DialBegin", "DialEnd")),
             "up": is_up(rows) & ev.ne("DialEnd") & ev.ne("DialBegin"),
             "up_t": t.where((ev == "Newstate") & is_up(rows)),
-            "join_t": t.where(ev == "QueueCallerJoin"),
-            "connect_t": t.where(ev == "AgentConnect"),
-            "leave_t": t.where(ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))),
-            "abandon": ev == "QueueCallerAbandon",
-            "left_t": t.where(ev == "QueueCallerLeave"),
+            "left_t": t.where(ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))),
             "uid": rows["uid"],
         }
     )
-    out = frame.groupby("lid", sort=False).agg(
+    out = frame.groupby("call", sort=False).agg(
         first=("t", "min"),
         start=("new_t", "min"),
         origin_new=("origin_new", "any"),
@@ -202,14 +234,10 @@ def _spans(rows: pd.DataFrame) -> pd.DataFrame:
         dialled_any=("dial", "any"),
         up_any=("up", "any"),
         up_first=("up_t", "min"),
-        join=("join_t", "min"),
-        connect=("connect_t", "min"),
-        leave=("leave_t", "min"),
-        abandoned=("abandon", "any"),
         left=("left_t", "max"),
         channels=("uid", "nunique"),
     )
-    hung = frame[is_hup].groupby("lid")["uid"].nunique()
+    hung = frame[is_hup].groupby("call")["uid"].nunique()
     out["in_progress"] = hung.reindex(out.index).fillna(0).to_numpy() < out["channels"].to_numpy()
     out["end"] = out["end"].where(~out["in_progress"])
     out["start"] = out["start"].fillna(out["first"])
@@ -218,74 +246,152 @@ def _spans(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """Caller and dialled number: the originating channel's (Uniqueid == Linkedid), else the call's first channel's."""
-    rank = np.where(rows["uid"] == rows["lid"], 0, 1)
-    primary = rows.assign(rank=rank).sort_values(["rank", "seq"], kind="stable")
-    primary = primary.drop_duplicates("lid").set_index("lid")["uid"]
-    mine = rows[rows["uid"].to_numpy() == primary.reindex(rows["lid"]).to_numpy()]
+    """The caller's channel (``uid``: the originating one, Uniqueid == the call's id, else the call's first
+    channel), its last known caller id and the extension it dialled first."""
+    withuid = rows[rows["uid"].notna()]
+    rank = np.where(withuid["uid"] == withuid["call"], 0, 1)
+    primary = withuid.assign(rank=rank).sort_values(["rank", "seq"], kind="stable")
+    primary = primary.drop_duplicates("call").set_index("call")["uid"]
+    mine = withuid[withuid["uid"].to_numpy() == primary.reindex(withuid["call"]).to_numpy()]
     who = mine.assign(caller_num=known(mine["CallerIDNum"]), caller_name=known(mine["CallerIDName"]))
-    who = who.groupby("lid", sort=False).agg(caller_num=("caller_num", "last"), caller_name=("caller_name", "last"))
-    first_new = mine[mine["ev"] == "Newchannel"].drop_duplicates("lid").set_index("lid")["Exten"]
-    first_any = mine.drop_duplicates("lid").set_index("lid")["Exten"]
+    who = who.groupby("call", sort=False).agg(caller_num=("caller_num", "last"), caller_name=("caller_name", "last"))
+    first_new = mine[mine["ev"] == "Newchannel"].drop_duplicates("call").set_index("call")["Exten"]
+    first_any = mine.drop_duplicates("call").set_index("call")["Exten"]
     who = who.reindex(index)
     who["dialled"] = first_new.reindex(index).fillna(first_any.reindex(index))
+    who["uid"] = primary.reindex(index)
     return who
 
 
 def _cause(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """Hangup cause: the originating channel's, unless it says 0 and another channel gives a reason."""
     hups = rows[rows["ev"] == "Hangup"]
-    rank = np.where(hups["cause"].fillna(0) != 0, 0, 2) + np.where(hups["uid"] == hups["lid"], 0, 1)
-    cause = hups.assign(rank=rank).sort_values(["rank", "seq"], kind="stable").drop_duplicates("lid")
-    return cause.set_index("lid")[["cause", "Cause-txt"]].reindex(index)
+    rank = np.where(hups["cause"].fillna(0) != 0, 0, 2) + np.where(hups["uid"] == hups["call"], 0, 1)
+    cause = hups.assign(rank=rank).sort_values(["rank", "seq"], kind="stable").drop_duplicates("call")
+    return cause.set_index("call")[["cause", "Cause-txt"]].reindex(index)
 
 
-def _queue_parts(rows: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Series]:
-    """The agent who connected (member name, else interface) and the queue joined first, per call."""
-    agent_rows = rows[rows["ev"] == "AgentConnect"].drop_duplicates("lid", keep="first").set_index("lid")
-    agent = agent_rows["MemberName"].fillna(agent_rows["Interface"]).reindex(index)
-    queue = rows[rows["ev"] == "QueueCallerJoin"].drop_duplicates("lid").set_index("lid")["Queue"].reindex(index)
-    return agent, queue
+def _caller_side(primary: pd.Series, g: Legs) -> pd.DataFrame:
+    """(call, uid): the caller's channel and, when it is a Local half, the other half (which runs the dialplan)."""
+    p = primary.dropna()
+    mate = p.map(g.partner).dropna()
+    side = pd.concat(
+        [
+            pd.DataFrame({"call": p.index, "uid": p.to_numpy()}),
+            pd.DataFrame({"call": mate.index, "uid": mate.to_numpy()}),
+        ],
+        ignore_index=True,
+    )
+    return side.astype(object)
 
 
-def _answering_dial(rows: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
-    """Per call, the DestChannel of the last answered dial, but none made after the call was transferred (that
-    one is the transfer target, while ``answer`` and ``wait`` belong to whoever answered first)."""
-    dials = rows[(rows["ev"] == "DialEnd") & (rows["DialStatus"] == "ANSWER")]
-    cut = _transfer_times(events).reindex(dials["lid"].to_numpy())
-    later = dials["t"].reset_index(drop=True) > cut.reset_index(drop=True)  # NaT (no transfer) compares False
-    dials = dials[~later.to_numpy()]
-    return dials.drop_duplicates("lid", keep="last").set_index("lid")["DestChannel"]
+def _dials(rows: pd.DataFrame, side: pd.DataFrame, primary: pd.Series, index: pd.Index) -> pd.DataFrame:
+    """Per call: whether the caller's side dialled, the last status of its dials (else of the Originate's own
+    dial of the caller), and the device an answered dial reached (for streams without bridges)."""
+    d = rows[rows["ev"].isin(("DialBegin", "DialEnd"))]
+    mine = d.merge(side, on=["call", "uid"], how="inner")
+    status = mine[mine["ev"] == "DialEnd"].drop_duplicates("call", keep="last").set_index("call")["DialStatus"]
+    orig = d[d["uid"].isna() & (d["ev"] == "DialEnd")]
+    orig = orig[orig["DestUniqueid"].to_numpy() == primary.reindex(orig["call"]).to_numpy()]
+    orig_status = orig.drop_duplicates("call", keep="last").set_index("call")["DialStatus"]
+    answered = d[(d["ev"] == "DialEnd") & (d["DialStatus"] == "ANSWER")]
+    answer_dev = device(answered.drop_duplicates("call", keep="last").set_index("call")["DestChannel"])
+    return pd.DataFrame(
+        {
+            "dialled": pd.Series(index.isin(mine["call"].unique()), index=index),
+            "status": status.reindex(index).fillna(orig_status.reindex(index)),
+            "answer_device": answer_dev.reindex(index),
+        },
+        index=index,
+    )
 
 
-def _disposition(rows: pd.DataFrame, out: pd.DataFrame, answered: pd.Series, code: pd.Series) -> np.ndarray:
+def _bridged(rows: pd.DataFrame, g: Legs, side: pd.DataFrame, connect: pd.Series, index: pd.Index) -> pd.DataFrame:
+    """Per call: the first channel outside the caller's side bridged with it (``b``) and when (``t``); for a
+    queue call answered by an agent, the first one from the agent's connect on."""
+    pairs = g.pairs.merge(side.rename(columns={"uid": "a"}), on="a")
+    inside = pairs.merge(side.rename(columns={"uid": "b"}), on=["call", "b"], how="left", indicator=True)
+    pairs = inside[inside["_merge"] == "left_only"].drop(columns="_merge")
+    times = rows.drop_duplicates("seq").set_index("seq")["t"]
+    pairs = pairs.assign(t=pairs["seq"].map(times)).sort_values("seq", kind="stable")
+    since = connect.reindex(pairs["call"]).to_numpy()
+    late = pairs[~(pairs["t"].to_numpy() < since)]  # NaT connect compares False: every pair counts
+    first = late.drop_duplicates("call").set_index("call")
+    return first[["b", "t"]].reindex(index).astype({"t": "datetime64[ns, UTC]"})
+
+
+def _endpoints(g: Legs, peer: pd.Series, q: pd.DataFrame) -> pd.DataFrame:
+    """The endpoint device at the end of each call's answering chain, and the hop (a queue call's member
+    interface, else the first Local hop of the chain)."""
+    found = {c: g.endpoint(b) for c, b in peer.dropna().items()}
+    ends = pd.DataFrame(
+        {"answered_by": {c: e for c, (e, _) in found.items()}, "hop": {c: h for c, (_, h) in found.items()}},
+        index=peer.index,
+        dtype=object,
+    )
+    ends["hop"] = q["interface"].where(q["outcome"] == "answered").fillna(ends["hop"])
+    return ends
+
+
+def _queue_summary(st: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """Per call, from its queue stints: how many, the queues in order, the last stint's queue, outcome, agent,
+    interface, connect and leave times, and the total time in queues."""
+    g = st.groupby("call", sort=False)
+    last = st.drop_duplicates("call", keep="last").set_index("call")
+    out = pd.DataFrame(
+        {
+            "stints": g.size(),
+            "queues": g["queue"].agg(lambda s: ">".join(map(str, s))),
+            "wait": g["wait"].sum(min_count=1),
+        }
+    ).reindex(index)
+    for c in ("queue", "outcome", "agent", "interface", "connect", "left"):
+        out[c] = last[c].reindex(index) if c in last.columns else None
+    out["stints"] = out["stints"].fillna(0).astype(int)
+    out["connect"] = pd.to_datetime(out["connect"], utc=True).astype("datetime64[ns, UTC]")
+    out["left"] = pd.to_datetime(out["left"], utc=True).astype("datetime64[ns, UTC]")
+    out["agent"] = out["agent"].where(out["outcome"] == "answered")
+    return out
+
+
+def _disposition(
+    out: pd.DataFrame, q: pd.DataFrame, dial: pd.DataFrame, answered: pd.Series, code: pd.Series
+) -> np.ndarray:
     """One of :data:`DISPOSITIONS` per call (None while an unanswered call is in progress)."""
-    queued = out["join"].notna()
-    last_dial = rows[rows["ev"] == "DialEnd"].drop_duplicates("lid", keep="last").set_index("lid")["DialStatus"]
+    queued = q["stints"] > 0
     by_cause = np.select([code.isin(BUSY_CAUSES), code.isin(NOANSWER_CAUSES)], ["busy", "no answer"], default="failed")
-    by_dial = last_dial.reindex(out.index).map(DIAL_DISPOSITIONS).fillna(pd.Series(by_cause, index=out.index))
-    timed_out = queued & ~out["abandoned"] & out["left"].notna()  # left the queue unanswered: a timeout
+    by_dial = dial["status"].map(DIAL_DISPOSITIONS).fillna(pd.Series(by_cause, index=out.index))
     disposition = np.select(
-        [answered.to_numpy(), timed_out.to_numpy(), queued.to_numpy(), out["dialled_any"].to_numpy()],
-        ["answered", "no answer", "abandoned", by_dial.to_numpy(dtype=object)],
+        [
+            answered.to_numpy(),
+            (queued & (q["outcome"] == "abandon")).to_numpy(),
+            (queued & q["outcome"].notna()).to_numpy(),
+            queued.to_numpy(),
+            (dial["dialled"] | dial["status"].notna()).to_numpy(),
+        ],
+        ["answered", "abandoned", "no answer", "abandoned", by_dial.to_numpy(dtype=object)],
         default=by_cause,
     )
     pending = (out["in_progress"] & ~answered).to_numpy()
     return np.where(pending, np.array(None, dtype=object), disposition)
 
 
-def _transfer_times(events: pd.DataFrame) -> pd.Series:
-    """Linkedid -> time of the call's first successful ``BlindTransfer`` / ``AttendedTransfer`` (any Linkedid key)."""
-    ev = col(events, "Event")
-    xfer = events[ev.isin(TRANSFER_EVENTS).to_numpy()]
-    names = [c for c in TRANSFER_LINKED if c in xfer.columns]
-    if xfer.empty or not names:
-        return pd.Series(dtype="datetime64[ns, UTC]")
-    if "Result" in xfer.columns:
-        xfer = xfer[col(xfer, "Result").fillna("Success").eq("Success").to_numpy()]
-    t = event_times(xfer)
-    pairs = pd.concat([pd.DataFrame({"lid": col(xfer, c).to_numpy(), "t": t.array}) for c in names])
-    return pairs.dropna(subset=["lid"]).groupby("lid")["t"].min()
+def _transfers(x: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """Per call, its first transfer (on the transferred party's call and on the consultation call alike)."""
+    mine = x.assign(call=x["linkedid"])
+    theirs = x[x["other_linkedid"].notna()].assign(call=x["other_linkedid"], other_linkedid=x["linkedid"])
+    both = pd.concat([mine, theirs], ignore_index=True).sort_values("seq", kind="stable")
+    first = both.drop_duplicates("call").set_index("call")
+    cols = ["transfer_type", "transferer", "target", "other_linkedid"]
+    out = first[cols].reindex(index)
+    out["transfer_time"] = first["time"].reindex(index).astype("datetime64[ns, UTC]")
+    return out
+
+
+def _linkedids(rows: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """Every Linkedid a call's rows carried, first seen first, comma-joined."""
+    seen = rows.drop_duplicates(["call", "lid"])
+    return seen.groupby("call", sort=False)["lid"].agg(lambda s: ",".join(map(str, s))).reindex(index)
 
 
 def as_calls(table: pd.DataFrame) -> pd.DataFrame:

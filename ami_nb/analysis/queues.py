@@ -2,59 +2,169 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from . import schemas
 from ._events import call_rows, col, seconds
+from ._legs import legs
 
-_ENTRY_COLUMNS = [
-    "uid",
-    "Queue",
-    "join",
-    "lid",
-    "connect",
-    "agent",
-    "end",
+#: How a caller's stay in a queue ended, as Asterisk reports it: ``answered`` (AgentConnect); ``abandon`` (the
+#: caller hung up: QueueCallerAbandon with no QUEUESTATUS after it); Queue()'s QUEUESTATUS otherwise, lower-cased
+#: (``timeout``, ``joinempty``, ``leaveempty``, ``joinunavail``, ``leaveunavail``, ``full``, ``withdraw``);
+#: ``exitwithkey`` (left with neither: app_queue sets no QUEUESTATUS for a digit exit). None while waiting.
+QUEUE_OUTCOMES = [
     "answered",
-    "abandoned",
-    "timed_out",
-    "wait",
+    "abandon",
+    "timeout",
+    "exitwithkey",
+    "joinempty",
+    "leaveempty",
+    "joinunavail",
+    "leaveunavail",
+    "full",
+    "withdraw",
 ]
+_QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect", "VarSet", "Newexten")
 
 
-def _queue_entries(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per caller's stay in a queue: join, connect/abandon/leave times, agent, wait (seconds)."""
-    rows = call_rows(events)
+def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
+    """One row per caller's stay in a queue (a stint), in order (see :func:`queue_stints`)."""
     ev = rows["ev"]
-    key = ["uid", "Queue"]
-    joins = rows[ev == "QueueCallerJoin"].drop_duplicates(key)[[*key, "t", "lid"]].rename(columns={"t": "join"})
-    if joins.empty:
-        return pd.DataFrame(columns=_ENTRY_COLUMNS)
-    con = rows[ev == "AgentConnect"].drop_duplicates(key)
-    con = con.assign(agent=con["MemberName"].fillna(con["Interface"]))[[*key, "t", "agent"]]
-    con = con.rename(columns={"t": "connect"})
-    ab = rows[ev == "QueueCallerAbandon"].drop_duplicates(key)[key].assign(abandon_event=True)
-    lv = rows[ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))].groupby(key)["t"].min().rename("left")
-    hup = rows[ev == "Hangup"].groupby("uid")["t"].min().rename("hungup")
-    e = joins.merge(con, on=key, how="left").merge(ab, on=key, how="left").join(lv, on=key).join(hup, on="uid")
-    e["answered"] = e["connect"].notna()
-    gave_up = e["abandon_event"].fillna(False).astype(bool)
-    gone = ~e["answered"] & e["left"].isna() & e["hungup"].notna()  # hung up, no Leave seen: gave up too
-    e["abandoned"] = ~e["answered"] & (gave_up | gone)
-    e["timed_out"] = ~e["answered"] & ~gave_up & e["left"].notna()
-    e["end"] = e["connect"].fillna(e["left"]).fillna(e["hungup"].where(gone))
-    e["wait"] = seconds(e["end"] - e["join"])
-    return e
+    q = rows[
+        ev.isin(_QUEUE_EVENTS[:4])
+        | ((ev == "VarSet") & (rows["Variable"] == "QUEUESTATUS"))
+        | ((ev == "Newexten") & (rows["Application"] == "Queue"))
+    ]
+    q = q[q["uid"].notna()]
+    hup = rows[(ev == "Hangup") & rows["uid"].notna()].drop_duplicates("uid").set_index("uid")["t"]
+    out: list[dict[str, object]] = []
+    for uid, g in q.groupby("uid", sort=False):
+        mine: list[dict[str, object]] = []
+        pending: str | None = None  # the queue a Queue() application was started for, before any join
+        for r in g.itertuples(index=False):
+            kind = r.ev
+            if kind == "Newexten":
+                pending = str(r.AppData).split(",")[0] if isinstance(r.AppData, str) else None
+                continue
+            if kind == "VarSet":
+                status = str(r.Value).lower()
+                last = mine[-1] if mine else None
+                if last is not None and last["closed"] and last["status"] is None:
+                    last["status"] = status
+                elif pending and status in ("joinempty", "joinunavail", "full"):
+                    mine.append(_stint(uid, r, pending, joined=r.t, left=r.t, status=status))
+                pending = None
+                continue
+            queue = r.Queue
+            cur = next((s for s in reversed(mine) if s["queue"] == queue), None)
+            fresh = kind == "QueueCallerJoin" or cur is None
+            if cur is not None and cur["closed"]:  # after a Leave only that stint's late AgentConnect belongs to it
+                fresh = fresh or kind != "AgentConnect" or cur["connect"] is not pd.NaT
+            if fresh:
+                cur = _stint(uid, r, queue, joined=r.t if kind == "QueueCallerJoin" else pd.NaT)
+                mine.append(cur)
+                pending = None
+                if kind == "QueueCallerJoin":
+                    continue
+            assert cur is not None
+            if kind == "AgentConnect":
+                agent = r.MemberName if isinstance(r.MemberName, str) else r.Interface
+                cur.update(connect=r.t, agent=agent, interface=r.Interface, hold=r.hold)
+            elif kind == "QueueCallerAbandon":
+                cur.update(abandon=True, hold=r.hold)
+            else:  # QueueCallerLeave
+                cur["closed"] = True
+            if cur["left"] is pd.NaT:
+                cur["left"] = r.t
+        out.extend(mine)
+    cols = [
+        "uid",
+        "lid",
+        "seq",
+        "queue",
+        "joined",
+        "left",
+        "connect",
+        "agent",
+        "interface",
+        "hold",
+        "abandon",
+        "status",
+    ]
+    df = pd.DataFrame(out, columns=cols)
+    if df.empty:
+        return pd.DataFrame(
+            {c: pd.Series([], dtype=object) for c in [*cols, "hungup", "outcome", "partial", "wait", "call"]}
+        )
+    df["hungup"] = df["uid"].map(hup)
+    df["joined"] = pd.to_datetime(df["joined"], utc=True).astype("datetime64[ns, UTC]")
+    for c in ("left", "connect", "hungup"):
+        df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[ns, UTC]")
+    df["outcome"] = _outcome(df, statuses_seen=bool(df["status"].notna().any()))
+    # a caller that hung up in the queue without a Leave seen gave up too
+    gone = df["outcome"].isna() & df["left"].isna() & df["hungup"].notna()
+    df.loc[gone, "outcome"] = "abandon"
+    df["left"] = df["left"].fillna(df["hungup"].where(gone))
+    df["partial"] = df["joined"].isna()
+    wait = seconds(df["connect"].fillna(df["left"]) - df["joined"])
+    df["wait"] = wait.fillna(df["hold"].astype("float64"))  # joined before the stream began: Asterisk's HoldTime
+    df["call"] = df["uid"].map(owner) if owner is not None else df["lid"]
+    df["call"] = df["call"].fillna(df["lid"])
+    return df.sort_values("seq", kind="stable").reset_index(drop=True)
+
+
+def _stint(
+    uid: object, r: Any, queue: object, *, joined: object = pd.NaT, left: object = pd.NaT, status: str | None = None
+) -> dict[str, object]:
+    return {
+        "uid": uid,
+        "lid": r.lid,
+        "seq": r.seq,
+        "queue": queue,
+        "joined": joined,
+        "left": left,
+        "connect": pd.NaT,
+        "agent": None,
+        "interface": None,
+        "hold": np.nan,
+        "abandon": False,
+        "status": status,
+        "closed": status is not None,
+    }
+
+
+def _outcome(df: pd.DataFrame, *, statuses_seen: bool) -> pd.Series:
+    """Each stint's outcome. Where the stream carries no QUEUESTATUS at all (dialplan-class events off, or a
+    source that does not send them) a timeout cannot be told from an abandon by it: then QueueCallerAbandon
+    counts as an abandon and a bare QueueCallerLeave as a timeout, the best reading left."""
+    status = df["status"].where(df["status"] != "continue")  # CONTINUE: answered, then the dialplan went on
+    answered = df["connect"].notna()
+    bare_leave = "exitwithkey" if statuses_seen else "timeout"  # app_queue sets no QUEUESTATUS for a digit exit
+    out = pd.Series(
+        np.select(
+            [answered, status.notna(), df["abandon"].astype(bool), df["left"].notna()],
+            ["answered", status.fillna(""), "abandon", bare_leave],
+            default="",
+        ),
+        index=df.index,
+        dtype=object,
+    )
+    return out.where(out != "")
 
 
 def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "queue") -> pd.DataFrame:
     """Per queue (``by="queue"``) or per queue and agent (``by="agent"``).
 
-    Per queue: ``offered`` callers that joined, ``answered``, ``abandoned`` (the caller gave up:
-    ``QueueCallerAbandon``, or hung up with no ``QueueCallerLeave``), ``timed_out`` (left the queue unanswered
-    otherwise), ``wait_mean`` and ``wait_p90`` (seconds from join to connect or leave, over the callers that left
-    the queue), and ``service_level``: the share of offered callers answered within ``service_level`` seconds.
-    Callers still waiting count as offered only.
+    Per queue, over the callers' stints (:func:`queue_stints`): ``offered`` (callers that came to the queue,
+    refused ones included), ``answered``, and the unanswered outcomes as Asterisk reports them: ``abandoned``
+    (the caller hung up), ``timed_out`` (Queue()'s timeout: QUEUESTATUS=TIMEOUT, although Asterisk sends
+    QueueCallerAbandon for it too), ``exited_with_key``, ``join_empty`` (JOINEMPTY / JOINUNAVAIL), ``leave_empty``
+    (LEAVEEMPTY / LEAVEUNAVAIL), ``full``; ``wait_mean`` and ``wait_p90`` (seconds from join to the agent's answer
+    or the exit, over the callers that left the queue), and ``service_level``: the share of offered callers
+    answered within ``service_level`` seconds. Callers still waiting count as offered only.
 
     Per agent, what the agent did with the calls the queue offered it: ``offered`` (times it was rung,
     ``AgentCalled``), ``answered`` (``AgentConnect``), ``ring_no_answer`` (``AgentRingNoAnswer``),
@@ -65,17 +175,22 @@ def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "q
         raise ValueError(f"by must be 'queue' or 'agent', not {by!r}")
     if by == "agent":
         return _agent_stats(events)
-    e = _queue_entries(events)
+    e = stints(call_rows(events))
     if e.empty:
         return schemas.QUEUES.empty()
-    e = e.assign(fast=e["answered"] & (e["wait"] <= service_level))
-    g = e.groupby("Queue", sort=True)
+    e = e.assign(fast=(e["outcome"] == "answered") & (e["wait"] <= service_level))
+    g = e.groupby("queue", sort=True)
+    n = pd.crosstab(e["queue"], e["outcome"]).reindex(index=g.size().index, columns=QUEUE_OUTCOMES, fill_value=0)
     out = pd.DataFrame(
         {
             "offered": g.size(),
-            "answered": g["answered"].sum(),
-            "abandoned": g["abandoned"].sum(),
-            "timed_out": g["timed_out"].sum(),
+            "answered": n["answered"],
+            "abandoned": n["abandon"],
+            "timed_out": n["timeout"],
+            "exited_with_key": n["exitwithkey"],
+            "join_empty": n["joinempty"] + n["joinunavail"],
+            "leave_empty": n["leaveempty"] + n["leaveunavail"],
+            "full": n["full"],
             "wait_mean": g["wait"].mean(),
             "wait_p90": g["wait"].quantile(0.9),
             "service_level": g["fast"].sum() / g.size(),
@@ -83,6 +198,29 @@ def queue_stats(events: pd.DataFrame, service_level: float = 20, *, by: str = "q
     )
     out.index.names = ["queue"]
     return schemas.QUEUES.apply(out)
+
+
+def queue_stints(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per caller's stay in a queue (a *stint*), in order: a call through several queues has several.
+
+    ``linkedid`` (the call, as in :func:`calls`), ``uniqueid`` (the caller's channel in the queue), ``stint``
+    (1, 2, ... within the call), ``queue``, ``joined`` / ``left`` (UTC; ``joined`` NaT when the caller joined
+    before the stream began, then ``partial``), ``wait`` (seconds to the agent's answer or the exit; Asterisk's
+    HoldTime when the join was not seen), ``outcome`` (one of :data:`QUEUE_OUTCOMES`; None while waiting),
+    ``agent`` (the member that answered) and its ``interface``.
+
+    Asterisk 22 sends QueueCallerAbandon for a timeout too (app_queue's ``record_abandoned()``, with HoldTime
+    equal to the timeout), then QueueCallerLeave; what tells them apart is the QUEUESTATUS variable Queue() sets
+    (a VarSet) and does not set when the caller hung up. A caller refused at the door (JOINEMPTY, FULL) never
+    joins: its stint comes from the Queue() application and its QUEUESTATUS, with a zero wait.
+    """
+    rows = call_rows(events)
+    e = stints(rows, legs(rows).owner)
+    if e.empty:
+        return schemas.QUEUE_STINTS.empty()
+    out = e.rename(columns={"call": "linkedid", "uid": "uniqueid"})
+    out["stint"] = out.groupby("linkedid").cumcount() + 1
+    return schemas.QUEUE_STINTS.apply(out)
 
 
 def _per_agent(events: pd.DataFrame, ev: pd.Series, name: str) -> pd.DataFrame:
@@ -100,10 +238,10 @@ def _agent_stats(events: pd.DataFrame) -> pd.DataFrame:
     done = _per_agent(events, ev, "AgentComplete")
     talk = pd.to_numeric(col(events.loc[done.index], "TalkTime"), errors="coerce")
     talk_mean = done.assign(talk=talk.to_numpy()).groupby(["queue", "agent"])["talk"].mean()
-    e = _queue_entries(events)
+    e = stints(call_rows(events))
     if e.empty and rung.empty:
         return schemas.AGENTS.empty()
-    e = e[e["answered"]].rename(columns={"Queue": "queue"}).astype({"wait": "float64"})
+    e = e[e["outcome"] == "answered"].astype({"wait": "float64"})
     g = e.groupby(["queue", "agent"], sort=True)["wait"]
     out = pd.DataFrame({"answered": g.size(), "wait_mean": g.mean(), "wait_p90": g.quantile(0.9)})
     out = out.join(rung.rename("offered"), how="outer").join(missed.rename("ring_no_answer"), how="left")

@@ -95,6 +95,32 @@ CALLS = Schema(
         "channels": COUNT,
         "partial": FLAG,
         "in_progress": FLAG,
+        "caller_channel": TEXT,
+        "hop": TEXT,
+        "queues": TEXT,
+        "queue_outcome": TEXT,
+        "transfer_type": TEXT,
+        "transferer": TEXT,
+        "transfer_target": TEXT,
+        "transfer_time": TIME,
+        "transfer_linkedid": TEXT,
+        "before_transfer": FLOAT,
+        "after_transfer": FLOAT,
+        "linkedids": TEXT,
+    },
+)
+
+TRANSFERS = Schema(
+    "transfers",
+    {
+        "time": TIME,
+        "transfer_type": TEXT,
+        "linkedid": TEXT,
+        "other_linkedid": TEXT,
+        "transferer": TEXT,
+        "transferee": TEXT,
+        "target": TEXT,
+        "extension": TEXT,
     },
 )
 
@@ -105,11 +131,32 @@ QUEUES = Schema(
         "answered": COUNT,
         "abandoned": COUNT,
         "timed_out": COUNT,
+        "exited_with_key": COUNT,
+        "join_empty": COUNT,
+        "leave_empty": COUNT,
+        "full": COUNT,
         "wait_mean": FLOAT,
         "wait_p90": FLOAT,
         "service_level": FLOAT,
     },
     index={"queue": TEXT},
+)
+
+QUEUE_STINTS = Schema(
+    "queue_stints",
+    {
+        "linkedid": TEXT,
+        "uniqueid": TEXT,
+        "stint": COUNT,
+        "queue": TEXT,
+        "joined": TIME,
+        "left": TIME,
+        "wait": FLOAT,
+        "outcome": TEXT,
+        "agent": TEXT,
+        "interface": TEXT,
+        "partial": FLAG,
+    },
 )
 
 AGENTS = Schema(

@@ -33,11 +33,7 @@ __all__ = ["CALL_COLUMNS", "Task", "plan_tasks", "run_task"]
 
 _SPAN = 1 << 32
 #: The AMI keys :func:`ami_nb.analysis.calls` reads (every ``*Linkedid`` / ``*Uniqueid`` key is read too).
-CALL_COLUMNS = (
-    "Event", "Linkedid", "DestLinkedid", "Uniqueid", "DestUniqueid", "Timestamp", "Channel", "ChannelStateDesc",
-    "ChannelState", "CallerIDNum", "CallerIDName", "Exten", "Context", "Cause", "Cause-txt", "DestChannel",
-    "DialStatus", "Queue", "MemberName", "Interface", "Result",
-)
+CALL_COLUMNS = analysis.CALL_KEYS
 
 
 def _lit(value: str) -> str:

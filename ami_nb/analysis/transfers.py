@@ -1,0 +1,110 @@
+"""Transfers: one row per successful BlindTransfer / AttendedTransfer, with the calls it joined.
+
+Why its own module: a transfer is the one place where two calls meet. Asterisk reports it once (main/
+stasis_bridges.c), naming channels, not calls; which call each channel belongs to comes from the channel graph
+(:mod:`._legs`), since an attended transfer's consultation call has its own Linkedid until the bridges merge.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import schemas
+from ._events import TRANSFER_EVENTS, call_rows, col, device, event_times, ids
+from ._legs import Legs, legs
+
+
+def _field(x: pd.DataFrame, name: str) -> pd.Series:
+    return ids(col(x, name))
+
+
+def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataFrame:
+    """The successful transfers of ``events``, oldest first (columns as :data:`schemas.TRANSFERS`, plus
+    ``seq``)."""
+    if events is None or len(events) == 0 or "Event" not in events.columns:
+        return schemas.TRANSFERS.empty().assign(seq=pd.Series([], dtype="int64"))
+    events = events.reset_index(drop=True)
+    ev = col(events, "Event")
+    keep = ev.isin(TRANSFER_EVENTS).to_numpy()
+    x = events[keep]
+    if x.empty:
+        return schemas.TRANSFERS.empty().assign(seq=pd.Series([], dtype="int64"))
+    ok = col(x, "Result").fillna("Success").eq("Success").to_numpy()
+    x = x[ok]
+    blind = col(x, "Event").eq("BlindTransfer")
+    kind = pd.Series("attended", index=x.index, dtype=object)
+    dest = col(x, "DestType")
+    target_state = col(x, "TransferTargetChannelStateDesc")
+    # blonde: completed while the target still rang (the target is still in Dial(): DestType App, or not Up)
+    kind[(dest == "App") | (target_state.notna() & (target_state != "Up"))] = "blonde"
+    kind[blind] = "blind"
+    transferer_ch = col(x, "TransfererChannel").where(blind, col(x, "OrigTransfererChannel"))
+    transferee = _field(x, "TransfereeUniqueid")
+    first = _field(x, "TransfererUniqueid").where(blind, _field(x, "OrigTransfererUniqueid"))
+    second = _field(x, "SecondTransfererUniqueid").where(~blind)
+
+    def call_of(uid: pd.Series, linkedid: pd.Series) -> pd.Series:
+        return uid.map(g.owner).fillna(linkedid)
+
+    own = call_of(transferee, _field(x, "TransfereeLinkedid")).fillna(
+        call_of(first, _field(x, "TransfererLinkedid").fillna(_field(x, "OrigTransfererLinkedid")))
+    )
+    other = call_of(second, _field(x, "SecondTransfererLinkedid"))
+    other = other.where(other != own)
+    seq = pd.Series(x.index.to_numpy(), index=x.index)  # the event's position in the frame, as rows' seq
+    target = [_target(g, rows, k, r, s) for k, r, s in zip(kind, x.to_dict("records"), seq, strict=True)]
+    out = pd.DataFrame(
+        {
+            "time": event_times(x),
+            "transfer_type": kind,
+            "linkedid": own,
+            "other_linkedid": other,
+            "transferer": device(transferer_ch),
+            "transferee": device(col(x, "TransfereeChannel")),
+            "target": target,
+            "extension": col(x, "Extension"),
+            "seq": seq,
+        }
+    )
+    out = out[out["linkedid"].notna()]
+    typed = schemas.TRANSFERS.apply(out)
+    return typed.assign(seq=out["seq"].to_numpy()).reset_index(drop=True)
+
+
+def _target(g: Legs, rows: pd.DataFrame, kind: str, r: dict[str, object], seq: int) -> str | None:
+    """Where the transferred party went: the endpoint it was bridged with after the transfer (blind: the
+    extension when nobody answered), the attended target's endpoint, or for a blonde transfer without a target
+    in the event, whom the consultation channel was dialling."""
+
+    def known(key: str) -> str | None:
+        v = r.get(key)
+        return v if isinstance(v, str) and v not in ("", "<unknown>") else None
+
+    if kind == "blind":
+        party = known("TransfereeUniqueid")
+        if party is not None:
+            side = {party, *([g.partner[party]] if party in g.partner.index else [])}
+            later = g.pairs[g.pairs["a"].isin(side) & ~g.pairs["b"].isin(side) & (g.pairs["seq"] > seq)]
+            if len(later):
+                return g.endpoint(str(later["b"].iloc[0]))[0]
+        return known("Extension")
+    uid = known("TransferTargetUniqueid")
+    if uid is None:
+        dialler = known("SecondTransfererUniqueid")
+        dials = rows[(rows["ev"] == "DialBegin") & (rows["uid"] == dialler) & (rows["seq"] < seq)]
+        uid = dials["DestUniqueid"].dropna().iloc[-1] if len(dials["DestUniqueid"].dropna()) else None
+    if uid is not None and uid in g.device.index:
+        return g.endpoint(uid)[0]
+    ch = known("TransferTargetChannel")
+    return str(device(pd.Series([ch])).iloc[0]) if ch else None
+
+
+def transfers(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per successful transfer: ``time``, ``transfer_type`` (``blind``, ``attended``, ``blonde``: an
+    attended transfer completed while the target still rang), ``linkedid`` (the transferred party's call),
+    ``other_linkedid`` (an attended transfer's consultation call, when it had its own Linkedid), ``transferer``
+    (the device that transferred), ``transferee`` (the transferred party's channel device), ``target`` (the
+    endpoint the call went to, or a blind transfer's extension while nobody answered there), ``extension``."""
+    rows = call_rows(events)
+    out = transfer_rows(events, rows, legs(rows))
+    return out.drop(columns="seq")
