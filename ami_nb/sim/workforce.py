@@ -97,9 +97,9 @@ class AgentSpec:
 def default_day() -> tuple[list[QueueSpec], list[AgentSpec], list[TrunkSpec], dict[str, str]]:
     """The demo contact centre: 3 queues, 7 agents with overlapping skills, 2 carriers, 4 DIDs (one unrouted)."""
     queues = [
-        QueueSpec("sales", "442071230100", "carrier-a", wrapup=15, rate=24, talk_mean=170),
-        QueueSpec("support", "442071230200", "carrier-a", wrapup=30, rate=30, talk_mean=210),
-        QueueSpec("billing", "442071230300", "carrier-b", wrapup=10, rate=12, talk_mean=140),
+        QueueSpec("sales", "442071230100", "carrier-a", wrapup=15, rate=34, talk_mean=170),
+        QueueSpec("support", "442071230200", "carrier-a", wrapup=30, rate=38, talk_mean=210),
+        QueueSpec("billing", "442071230300", "carrier-b", wrapup=10, rate=16, talk_mean=140, timeout=120),
     ]
     lunch = "lunch"
     agents = [
@@ -584,7 +584,7 @@ class ContactCentre:
             for m in a.sessions:
                 by_queue.setdefault(m.queue, []).append(m)
             for queue, sessions in by_queue.items():
-                r = {"queue": queue, "interface": a.spec.interface, "member_name": a.name, "logged_in": 0.0,
+                r: dict[str, Any] = {"queue": queue, "interface": a.spec.interface, "member_name": a.name, "logged_in": 0.0,
                      "paused": 0.0, "talk": 0.0, "hold": 0.0, "wrapup": 0.0, "other_queue": 0.0, "busy": 0.0,
                      "calls": 0}
                 for m in sessions:
