@@ -70,6 +70,20 @@ def test_agents_report_equals_ground_truth(day: tuple[pd.DataFrame, dict[str, An
     assert ((m["occupancy"] - occupancy).abs() < 1e-6).all()
 
 
+def test_agents_by_agent_equal_ground_truth(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
+    """``by="agent"``: each agent once across its queues (a call of any queue is its talk)."""
+    events, truth = day
+    gt = truth["agent_totals"].set_index("interface")
+    rep = A.agents(events, by="agent").set_index("interface")
+    assert sorted(rep.index) == sorted(gt.index)
+    rep = rep.loc[gt.index]
+    for col in ("logged_in", "paused", "talk", "hold", "wrapup", "busy"):
+        assert ((rep[col] - gt[col]).abs() < TOL).all(), (col, rep[col], gt[col])
+    assert (rep["calls"] == gt["calls"]).all() and (rep["other_queue"] == 0).all()
+    idle = gt["logged_in"] - gt[["paused", "talk", "hold", "wrapup", "busy"]].sum(axis=1)
+    assert ((rep["idle"] - idle).abs() < TOL).all()
+
+
 def test_agent_pauses_per_reason_equal_ground_truth(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
     events, truth = day
     p = truth["pauses"].explode("queues").rename(columns={"queues": "queue"})

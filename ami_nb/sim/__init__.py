@@ -263,8 +263,9 @@ class SimPBX:
 
     def contact_centre_truth(self) -> dict[str, Any]:
         """The last :meth:`simulate_contact_centre` day's ground truth: a dict of DataFrames ``agents``,
-        ``sessions``, ``pauses``, ``agent_calls``, ``stints``, ``queues``, ``trunks``, ``trunk_kpis`` (schemas in
-        :mod:`~ami_nb.sim.workforce`) and ``calls`` (the day's rows of :meth:`ground_truth`)."""
+        ``agent_totals``, ``sessions``, ``pauses``, ``agent_calls``, ``stints``, ``queues``, ``trunks``,
+        ``trunk_kpis`` (schemas in :mod:`~ami_nb.sim.workforce`) and ``calls`` (the day's rows of
+        :meth:`ground_truth`)."""
         from .workforce import truth_of
 
         async def go() -> dict[str, Any]:

@@ -101,7 +101,7 @@ async def _serve(args: argparse.Namespace) -> int:
         start_traffic(server.pbx)
         server.wake()
     if args.contact_centre > 0:
-        day = asyncio.ensure_future(_contact_centre(server, args))  # kept referenced while serving
+        _TASKS.add(asyncio.ensure_future(_contact_centre(server, args)))  # kept referenced while serving
     if args.flood:
         from .flood import event_pool
 
@@ -123,6 +123,9 @@ async def _serve(args: argparse.Namespace) -> int:
             return 0
     await asyncio.Event().wait()
     return 0
+
+
+_TASKS: set[asyncio.Future[None]] = set()
 
 
 async def _contact_centre(server: AMIServer, args: argparse.Namespace) -> None:

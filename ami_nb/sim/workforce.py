@@ -29,6 +29,7 @@ Ground truth (:meth:`ContactCentre.truth`, ``SimPBX.contact_centre_truth()``), s
   AgentComplete of its calls from this queue, less hold), ``hold``, ``wrapup`` (the member's wrapuptime after
   each of those calls), ``other_queue`` (on a call or wrap-up of another of its queues), ``busy`` (its device
   rang for a queue call not yet connected), ``idle`` (the rest of the logged-in time), ``calls``.
+* ``agent_totals``: the same per agent across its queues, each instant once (``logged_in`` to any queue).
 * ``sessions``: each membership's ``login``/``logout``; ``pauses``: ``reason``, ``start``, ``end``, the
   ``queues`` paused; ``agent_calls``: each call an agent handled (``queue``, ``linkedid``, ``ring_start``,
   ``connect``, ``complete``, ``talk``, ``hold``, ``wrapup``, ``wait``); ``stints``: each caller's stay in a queue
@@ -552,6 +553,7 @@ class ContactCentre:
         trunk_rows = [s.row() for s in self.seizures]
         out = {
             "agents": self._agent_table(),
+            "agent_totals": self._agent_totals(),
             "sessions": ts(pd.DataFrame(sessions, columns=["agent", "interface", "queue", "login", "logout",
                                                              "wrapuptime"]), ("login", "logout")),
             "pauses": ts(pd.DataFrame(self.pauses, columns=["agent", "interface", "reason", "start", "end",
@@ -584,9 +586,9 @@ class ContactCentre:
             for m in a.sessions:
                 by_queue.setdefault(m.queue, []).append(m)
             for queue, sessions in by_queue.items():
-                r: dict[str, Any] = {"queue": queue, "interface": a.spec.interface, "member_name": a.name, "logged_in": 0.0,
-                     "paused": 0.0, "talk": 0.0, "hold": 0.0, "wrapup": 0.0, "other_queue": 0.0, "busy": 0.0,
-                     "calls": 0}
+                r: dict[str, Any] = {"queue": queue, "interface": a.spec.interface, "member_name": a.name,
+                                     "logged_in": 0.0, "paused": 0.0, "talk": 0.0, "hold": 0.0, "wrapup": 0.0,
+                                     "other_queue": 0.0, "busy": 0.0, "calls": 0}
                 for m in sessions:
                     t0, t1 = m.login, m.logout if m.logout is not None else end_of_day
                     r["logged_in"] += t1 - t0
@@ -609,6 +611,36 @@ class ContactCentre:
         cols = ["queue", "interface", "member_name", "logged_in", "paused", "idle", "talk", "hold", "wrapup",
                 "other_queue", "busy", "calls"]
         return pd.DataFrame(rows, columns=cols).sort_values(["queue", "interface"]).reset_index(drop=True)
+
+    def _agent_totals(self) -> Any:
+        """Per agent across its queues (each instant once): logged in to any queue, paused, talk, hold, wrap-up,
+        ringing (``busy``), calls."""
+        import pandas as pd
+
+        end_of_day = self.pbx.now
+        rows = []
+        for a in self.agents:
+            spans = sorted((m.login, m.logout if m.logout is not None else end_of_day) for m in a.sessions)
+            logged, cur = 0.0, None
+            for t0, t1 in spans:
+                if cur is None or t0 > cur[1]:
+                    if cur is not None:
+                        logged += cur[1] - cur[0]
+                    cur = [t0, t1]
+                else:
+                    cur[1] = max(cur[1], t1)
+            if cur is not None:
+                logged += cur[1] - cur[0]
+            calls = [c for c in self.agent_calls if c["agent"] == a.name]
+            rows.append({
+                "interface": a.spec.interface, "member_name": a.name, "logged_in": logged,
+                "paused": sum((p["end"] or end_of_day) - p["start"] for p in self.pauses if p["agent"] == a.name),
+                "talk": sum(c["talk"] for c in calls), "hold": sum(c["hold"] for c in calls),
+                "wrapup": sum(c["wrapup"] for c in calls),
+                "busy": sum(r["end"] - r["start"] for r in self.rings if r["agent"] == a.name), "calls": len(calls),
+            })
+        cols = ["interface", "member_name", "logged_in", "paused", "talk", "hold", "wrapup", "busy", "calls"]
+        return pd.DataFrame(rows, columns=cols).sort_values("interface").reset_index(drop=True)
 
     def _queue_table(self) -> Any:
         import pandas as pd
