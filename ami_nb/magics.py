@@ -234,6 +234,14 @@ class AmiMagics(Magics):
             raise AmiUsageError(f"{what} (connections: {known}); run %ami_connect first")
         return self.connections[name]
 
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's variables (``-o`` writes there, ``{name}`` reads there)."""
+        if self.shell is None:
+            raise AmiUsageError("the AMI magics need an IPython shell (load them with %load_ext ami_nb)")
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
+
     def _report(self, exc: BaseException) -> None:
         if self.raise_errors:
             raise AmiUsageError(_fail(exc)) from None
@@ -309,7 +317,7 @@ class AmiMagics(Magics):
     def _archive(self, args: Any) -> None:
         """``--archive DIR``: the new connection's ``session.archive(DIR, pbx=...)``."""
         if args.archive:
-            a = self.connections[self.current].session.archive(args.archive, pbx=args.pbx)
+            a = self.connection().session.archive(args.archive, pbx=args.pbx)
             print(f"Archiving every event into {a.path} (pbx={a.pbx})")
 
     def _scrub(self, needle: str, replacement: str) -> None:
@@ -333,7 +341,7 @@ class AmiMagics(Magics):
                                   (needle, replacement, needle, replacement, hm.session_number))
             except Exception as exc:  # a read-only or disabled history database
                 print(f"could not scrub the history database: {type(exc).__name__}", file=sys.stderr)
-        ns = self.shell.user_ns
+        ns = self._user_ns
         for key in [k for k in ns if k in ("_i", "_ii", "_iii") or re.fullmatch(r"_i\d+", k)]:
             ns[key] = clean(ns[key])
 
@@ -343,7 +351,8 @@ class AmiMagics(Magics):
 
         if alias in self.connections:
             self._drop(alias)
-        pbx = sim.start("127.0.0.1", 0, **dict(self.sim_options))
+        options: dict[str, Any] = dict(self.sim_options)
+        pbx = sim.start("127.0.0.1", 0, **options)
         try:
             user = "admin"
             session = ami_nb.connect(pbx.host, port=pbx.port, username=user, secret=pbx.users[user].secret,
@@ -382,7 +391,7 @@ class AmiMagics(Magics):
         """
         args = parse_argstring(self.ami_action, line)
         conn = self.connection(args.alias)
-        actions = fill_actions(parse_actions(cell or "", args.action), self.shell.user_ns if cell else {})
+        actions = fill_actions(parse_actions(cell or "", args.action), self._user_ns if cell else {})
         if not actions:
             raise AmiUsageError("%%ami_action: nothing to send (give an action name or a cell body)")
         timeout = self.timeout if args.timeout is None else args.timeout
@@ -396,7 +405,7 @@ class AmiMagics(Magics):
             results.append(raw_messages(result) if args.raw else cell_value(result))
         value = results[0] if len(results) == 1 else results
         if args.out:
-            self.shell.user_ns[args.out] = value
+            self._user_ns[args.out] = value
         return value
 
     # -- %ami_events -------------------------------------------------------------------------------------------
@@ -417,7 +426,7 @@ class AmiMagics(Magics):
         since = _since(args.since) if args.since else None
         df = conn.session.events.frame(pattern, last=last, since=since)
         if args.out:
-            self.shell.user_ns[args.out] = df
+            self._user_ns[args.out] = df
         return df
 
     # -- %ami_live ---------------------------------------------------------------------------------------------
