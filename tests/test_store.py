@@ -38,6 +38,9 @@ def cell_text(value: object) -> list[str]:
     """A frame cell back as the list of wire values it came from."""
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, pd.Timestamp):  # Timestamp is kept as a datetime (recording 48 has it)
+        us = value.value // 1000
+        return [f"{us // 1_000_000}.{us % 1_000_000:06d}"]
     return [str(value)]
 
 

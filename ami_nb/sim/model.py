@@ -16,12 +16,13 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Generator
 from typing import Any
 
-from . import configs
+from . import configs, queue_app
 from .scheduler import Scenario, Scheduler, Signal
 from .state import (
     AGENT,
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 Sink = Callable[[str, str, Pairs, float], None]
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class PBX:
@@ -199,6 +201,9 @@ class PBX:
                                          ("AppData", data)])
 
     def varset(self, ch: Channel, var: str, value: str) -> None:
+        if var.startswith(("FEATUREMAP(", "FEATURE(")):  # features.conf settings of the channel: no VarSet
+            ch.vars[var] = value
+            return
         if not var.startswith(("CDR(", "CHANNEL(")):
             ch.vars[var] = value
         elif var == "CDR(userfield)":
@@ -212,7 +217,9 @@ class PBX:
             ch.answered = self.now
         self.emit("Newstate", CALL, ch.snapshot())
         if ch.device:
-            self.devstate(ch.device, "INUSE" if state in (6, 7) else "RINGING" if state == 5 else "INUSE")
+            # a Local channel's device is INUSE while it only rings (recordings 42, 46)
+            ringing = state == 5 and not ch.device.startswith("Local/")
+            self.devstate(ch.device, "RINGING" if ringing else "INUSE")
 
     def devstate(self, device: str, state: str) -> None:
         self.emit("DeviceStateChange", CALL, [("Device", device), ("State", state)])
@@ -222,6 +229,7 @@ class PBX:
             if self.hint_state.get(device) != status:
                 self.hint_state[device] = status
                 self.hint_status(hint[0], hint[1], status)
+        queue_app.device_changed(self, device)
 
     def set_callerid(self, ch: Channel, num: str, name: str) -> None:
         if (ch.cid_num, ch.cid_name) == (num, name):
@@ -292,9 +300,13 @@ class PBX:
     def user_event(self, ch: Channel, name: str, headers: Pairs) -> None:
         self.emit("UserEvent", USER, [*ch.snapshot(), ("UserEvent", name), *headers])
 
-    def cdr(self, ch: Channel, *, dest_channel: str = "", disposition: str | None = None) -> None:
-        ans = ch.answered
-        end = self.now
+    def cdr(self, ch: Channel, *, dest_channel: str = "", disposition: str | None = None,
+            span: tuple[float, float] | None = None) -> None:
+        """The channel's Cdr; ``span`` (start, end) is one dial attempt's record (answered at its start, as
+        the queue's attempts are recorded), not the channel's."""
+        ans = ch.answered if span is None else span[0]
+        end = self.now if span is None else span[1]
+        created = ch.created if span is None else span[0]
         disp = disposition or ("ANSWERED" if ans is not None else "NO ANSWER")
         cid = f'"{ch.cid_name}" <{ch.cid_num}>' if ch.cid_num != "<unknown>" else ""
         self.emit("Cdr", CDR, [
@@ -307,10 +319,10 @@ class PBX:
             ("DestinationChannel", dest_channel),
             ("LastApplication", ch.app),
             ("LastData", ch.appdata),
-            ("StartTime", cdr_time(ch.created)),
+            ("StartTime", cdr_time(created)),
             ("AnswerTime", cdr_time(ans) if ans is not None else ""),
             ("EndTime", cdr_time(end)),
-            ("Duration", str(int(end - ch.created))),
+            ("Duration", str(int(end - created))),
             ("BillableSeconds", str(int(end - ans)) if ans is not None else "0"),
             ("Disposition", disp),
             ("AMAFlags", "DOCUMENTATION"),
@@ -331,7 +343,7 @@ class PBX:
         if ch.bridge is not None:
             self.bridge_leave(ch)
         self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": source, "dialstatus": dialstatus})
-        if cdr if cdr is not None else not ch.dialed:
+        if (cdr if cdr is not None else not ch.dialed) and not ch.no_cdr:
             self.cdr(ch, dest_channel=dest_channel or ch.cdr_peer, disposition=disposition)
         if request:
             self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
@@ -466,14 +478,28 @@ class PBX:
                                    ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))])
         self.channels.pop(ch.name, None)
         self._left_calls(ch, cause)
-        if ch.device:
-            self.devstate(ch.device, "NOT_INUSE")
+        if ch.device:  # the device stays in use while another of its channels is up (recording 40)
+            pair = ch.name.rpartition(";")[0] if ch.name.startswith("Local/") else ch.name
+            busy = any(c.device == ch.device and not c.hungup and not c.name.startswith(pair)
+                       for c in self.channels.values())
+            self.devstate(ch.device, "INUSE" if busy else "NOT_INUSE")
         gone = ch.on_hangup
         if gone is not None:
             self.sched.fire(gone)
 
     def soft_hangup(self, ch: Channel, cause: int = 16) -> None:
-        """Hang a channel up from outside (Hangup action, a caller who gives up)."""
+        """Hang a channel up from outside (Hangup action, a caller who gives up). A channel in Queue() is
+        woken instead: app_queue records the abandon first, then the channel hangs up."""
+        waiting = ch.in_queue
+        if waiting is not None and not ch.hungup:
+            ch.pending_cause = cause
+            self.sched.fire(waiting)
+            return
+        hook = ch.on_soft_hangup
+        if hook is not None and not ch.hungup:
+            ch.on_soft_hangup = None
+            if hook(cause):  # e.g. the transferer of an attended transfer hangs up: the transfer completes
+                return
         self.hangup(ch, cause)
 
     # -- calls ---------------------------------------------------------------------------------------------------
@@ -621,14 +647,19 @@ class PBX:
             yield secs
 
     def run_dialplan(self, ch: Channel, context: str, exten: str, *, start: int = 1, timeout: float = 30.0,
-                     origin: Channel | None = None) -> Generator[Any, None, str]:
+                     origin: Channel | None = None, sub: bool = False,
+                     quiet_first: bool = False) -> Generator[Any, None, str]:
         """Interpret ``extensions.conf`` on a channel. Returns ``answered``/``busy``/``congestion``/``noanswer``
-        for the first answer decision, or ``done``."""
+        for the first answer decision, or ``done``. ``sub``: a Gosub's subroutine (ends at Return, no hangup
+        at its end); ``quiet_first``: the first priority's Newexten went out already (an async goto's)."""
         plan = [p for p in configs.dialplan(context) if p[1] == exten and p[2] != "hint"]
         result = "done"
         decided = False
         ch.runs_dialplan = True
-        token = ch.plan_token = object()  # a Redirect starts a new one; this one then stops
+        if sub and ch.plan_token is not None:
+            token = ch.plan_token
+        else:
+            token = ch.plan_token = object()  # a Redirect starts a new one; this one then stops
         for _ctx, _ext, prio, app, data in plan:
             if ch.plan_token is not token:
                 return "redirected"
@@ -638,13 +669,23 @@ class PBX:
             data = (data.replace("${EXTEN}", exten)
                     .replace("${CALLERID(all)}", f'"{ch.cid_name}" <{ch.cid_num}>')
                     .replace("${CHANNEL}", ch.name))
+            if "${" in data:
+                data = _VAR_RE.sub(lambda mt: ch.vars.get(mt.group(1), ""), data)
             if int(prio) > start:
                 yield STEP  # each priority takes a moment, as on a real PBX
                 if ch.hungup:
                     break
                 if ch.plan_token is not token:
                     return "redirected"
-            self.newexten(ch, app, data, priority=int(prio), exten=exten, context=context)
+            if quiet_first and int(prio) == start:
+                ch.priority, ch.exten, ch.context = int(prio), exten, context
+            else:
+                self.newexten(ch, app, data, priority=int(prio), exten=exten, context=context)
+            if app == "Return" and sub:
+                return "return"
+            if app == "Gosub":
+                yield from self.gosub(ch, data, exten, int(prio), context)
+                continue
             if app == "Set":
                 var, _, val = data.partition("=")
                 self.varset(ch, var, val)
@@ -687,22 +728,51 @@ class PBX:
                 if on_ringing is not None:
                     on_ringing()
             elif app == "Dial":
-                target, _, tmo = data.partition(",")
-                status = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)
+                parts = data.split(",")
+                target, tmo = parts[0], parts[1] if len(parts) > 1 else ""
+                opts = parts[2] if len(parts) > 2 else ""
+                predial = opts[opts.index("b(") + 2:opts.index(")", opts.index("b("))] if "b(" in opts else ""
+                status = yield from self.app_dial(ch, target, float(tmo or 3600), origin=origin,
+                                                  predial=predial.replace("^", ","))
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
             elif app == "Hangup":
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
-            elif app in ("Queue", "ConfBridge"):
+            elif app == "Queue":
+                status = yield from queue_app.queue_exec(self, ch, data)
+                if status is None:  # the caller left the queue by hanging up, or was bridged and is gone
+                    if not ch.hungup:
+                        cause = ch.pending_cause if ch.pending_cause is not None else 16
+                        ch.pending_cause = None
+                        self.hangup(ch, cause)
+                    return result
+                self.varset(ch, "QUEUESTATUS", status)
+            elif app == "ConfBridge":
                 yield 5.0
         if not ch.hungup and ch.plan_token is token:
             self.hangup(ch, 16, source="dialplan/builtin")
         return result
 
+    def gosub(self, ch: Channel, target: str, back_exten: str, back_prio: int,
+              back_context: str) -> Generator[Any, None, None]:
+        """``Gosub(ctx,exten,prio)``: the subroutine's Newexten events as recorded (44): the goto shows the old
+        application at priority ``prio - 1``, LOCAL(ARGC), the subroutine up to Return, then the return point
+        with the application Return, ARGC and GOSUB_RETVAL."""
+        ctx, _, rest = target.partition(",")
+        sub_exten, _, sub_prio = rest.partition(",")
+        prio = int(sub_prio or 1)
+        self.newexten(ch, ch.app, ch.appdata, priority=prio - 1, exten=sub_exten, context=ctx)
+        self.varset(ch, "LOCAL(ARGC)", "0")
+        yield from self.run_dialplan(ch, ctx, sub_exten, start=prio, sub=True)
+        self.newexten(ch, "Return", "", priority=back_prio, exten=back_exten, context=back_context)
+        self.varset(ch, "ARGC", "")
+        self.varset(ch, "GOSUB_RETVAL", "")
+
     def app_dial(self, caller: Channel, target: str, timeout: float, *,
-                 origin: Channel | None = None) -> Generator[Any, None, str]:
-        """``Dial(Local/x@ctx,timeout)`` from ``caller``: returns the DIALSTATUS."""
+                 origin: Channel | None = None, predial: str = "") -> Generator[Any, None, str]:
+        """``Dial(Local/x@ctx,timeout[,options])`` from ``caller``: returns the DIALSTATUS. ``predial``: the
+        ``b(ctx^exten^prio)`` subroutine run on the callee channel before it is dialled."""
         for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
                     "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"):
             self.varset(caller, var, "")
@@ -718,6 +788,8 @@ class PBX:
         one.cdr_dest = exten
         self.varset(one, "DIALEDPEERNUMBER", f"{exten}@{ctx}")
         self.newexten(one, "AppDial", "(Outgoing Line)", exten=caller.exten)
+        if predial:
+            yield from self.gosub(one, predial, caller.exten, 1, one.context)
         self.set_callerid(one, caller.exten, caller.cid_name)
         if caller.account:
             self.set_account(one, caller.account)
@@ -759,7 +831,11 @@ class PBX:
             self.varset(caller, "BRIDGEPEER", one.name)
             answered_at = state["answered"]
             caller.cdr_peer = one.name
-            while not one.hungup and not caller.hungup:
+            while True:
+                if caller.dial_partner is not None:  # an attended transfer bridged the caller to another
+                    one, caller.dial_partner = caller.dial_partner, None
+                if one.hungup or caller.hungup:
+                    break
                 wake = Signal()
                 caller.in_dial = one.on_hangup = wake
                 yield wake
