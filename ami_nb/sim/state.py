@@ -18,6 +18,8 @@ Pairs = list[tuple[str, str]]
 STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 CAUSE_TEXT = {
     0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
     16: "Normal Clearing",
     17: "User busy",
     19: "No user responding",
