@@ -296,7 +296,7 @@ class CallRecord:
 def ground_truth_frame(rows: list[dict[str, Any]]) -> Any:
     """The ground-truth DataFrame: :data:`GROUND_TRUTH_COLUMNS`, times as UTC datetimes (stint times stay
     epoch seconds)."""
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
 
     df = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS)
     for c in ("start", "answer", "end", "transfer_time"):
