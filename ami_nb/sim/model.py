@@ -708,7 +708,7 @@ class PBX:
                     on_ringing()
             elif app == "Dial":
                 target, _, tmo = data.partition(",")
-                status = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)
+                status: str | None = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
             elif app == "Hangup":
