@@ -740,14 +740,14 @@ class PBX:
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
             elif app == "Queue":
-                status = yield from queue_app.queue_exec(self, ch, data)
-                if status is None:  # the caller left the queue by hanging up, or was bridged and is gone
+                qstatus = yield from queue_app.queue_exec(self, ch, data)
+                if qstatus is None:  # the caller left the queue by hanging up, or was bridged and is gone
                     if not ch.hungup:
                         cause = ch.pending_cause if ch.pending_cause is not None else 16
                         ch.pending_cause = None
                         self.hangup(ch, cause)
                     return result
-                self.varset(ch, "QUEUESTATUS", status)
+                self.varset(ch, "QUEUESTATUS", qstatus)
             elif app == "ConfBridge":
                 yield 5.0
         if not ch.hungup and ch.plan_token is token:

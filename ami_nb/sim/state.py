@@ -18,6 +18,8 @@ Pairs = list[tuple[str, str]]
 STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 CAUSE_TEXT = {
     0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
     16: "Normal Clearing",
     17: "User busy",
     19: "No user responding",
@@ -294,7 +296,7 @@ class CallRecord:
 def ground_truth_frame(rows: list[dict[str, Any]]) -> Any:
     """The ground-truth DataFrame: :data:`GROUND_TRUTH_COLUMNS`, times as UTC datetimes (stint times stay
     epoch seconds)."""
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
 
     df = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS)
     for c in ("start", "answer", "end", "transfer_time"):

@@ -107,7 +107,7 @@ def _atxfer(pbx: PBX, transferer: Channel, context: str, exten: str, code: str) 
     state: dict[str, object] = {}
     wake = Signal()
     two.on_answer = lambda: pbx._note(state, "answered", wake)
-    pbx.sched.add(_drive(pbx.run_dialplan(two, context, exten), state, pbx, wake))  # type: ignore[arg-type]
+    pbx.sched.add(_drive(pbx.run_dialplan(two, context, exten), state, pbx, wake))
     yield (wake, 15.0)  # atxfernoanswertimeout
     if "answered" not in state or transferer.hungup:
         return
