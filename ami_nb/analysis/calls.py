@@ -137,28 +137,34 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     side = _caller_side(who["uid"], g)
     dial = _dials(rows, side, who["uid"], out.index)
     peer = _bridged(rows, g, side, q["connect"], out.index)
-    xfer = _transfers(transfer_rows(events, rows, g), out.index)
+    moves = transfer_rows(events, rows, g)
+    xfer = _transfers(moves, out.index)
 
     queued = q["stints"] > 0
     if g.has_bridges:
         bridged_answer = peer["t"]
         after_queue = bridged_answer.where(bridged_answer > q["left"])
-        answer = pd.Series(
-            np.where(
-                queued,
-                q["connect"].where(q["outcome"] == "answered").fillna(after_queue),
-                bridged_answer.where(dial["dialled"], bridged_answer.fillna(out["up_first"])),
-            ),
-            index=out.index,
-        ).astype("datetime64[ns, UTC]")
+        by_queue = q["connect"].where(q["outcome"] == "answered").fillna(after_queue)
+        answer = by_queue.where(queued, bridged_answer.where(dial["dialled"], bridged_answer.fillna(out["up_first"])))
     else:  # no bridge events: the answered dial (or agent) is all there is to go by
         after_queue = out["dial_answer"].where(out["dial_answer"] > out["left"])
         legacy = out["dial_answer"].where(out["dialled_any"], out["up_first"])
         answer = q["connect"].where(q["outcome"] == "answered").fillna(after_queue).where(queued, legacy)
     answered = answer.notna() | (~queued & ~dial["dialled"] & out["up_any"] & ~out["dialled_any"])
+    # A blonde transfer hands the consultation call's ringing target to the transferee: that call is answered
+    # when its target answers (its channel's first bridge), though its own caller is long gone.
+    peer_b = peer["b"].copy()
+    for r in moves[(moves["transfer_type"] == "blonde") & moves["other_linkedid"].notna()].itertuples():
+        consult, target = r.other_linkedid, r.target_uid
+        first = g.pairs[g.pairs["a"] == target]
+        if consult in answer.index and not answered[consult] and isinstance(target, str) and len(first):
+            times = rows.drop_duplicates("seq").set_index("seq")["t"]
+            answer[consult] = times.get(int(first["seq"].iloc[0]))
+            answered[consult] = True
+            peer_b[consult] = target
     disposition = _disposition(out, q, dial, answered, cause["cause"])
 
-    ends = _endpoints(g, peer["b"], q)
+    ends = _endpoints(g, peer_b, q)
     end = out["end"]
     # An unanswered call rang until it ended; an answered one until its answer. An answered call whose answer was
     # not seen (joined mid-call) has no known wait: NaN, never its whole duration.
