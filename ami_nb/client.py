@@ -1,13 +1,15 @@
-"""The asyncio AMI client: connect, login, ActionID futures, event lists, listeners, keepalive, reconnect.
+"""The asyncio AMI client: connect, login, keepalive, reconnect, listeners, and the futures actions wait on.
 
-Parsing lives in :mod:`ami_nb.protocol`; this module only moves bytes and futures. Everything runs on one event
-loop; :meth:`AMIClient.on`, :meth:`AMIClient.off` and the sink registrations are safe to call from other threads
-(copy-on-write lists).
+Parsing lives in :mod:`ami_nb.protocol`, matching answers to actions (ActionIDs, event lists, Originate
+outcomes) in the sans-IO :mod:`ami_nb.correlator`; this module only moves bytes and resolves futures. Everything
+runs on one event loop; :meth:`AMIClient.on`, :meth:`AMIClient.off` and the sink registrations are safe to call
+from other threads (copy-on-write lists).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import fnmatch
 import hashlib
 import inspect
@@ -21,11 +23,19 @@ import ssl
 import threading
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .correlator import (
+    Correlator,
+    EventListCompleted,
+    Failed,
+    OriginateOutcome,
+    ResponseReceived,
+    Result,
+    Unmatched,
+)
 from .errors import (
     ActionError,
     AMIConnectionError,
@@ -38,18 +48,27 @@ from .errors import (
 from .protocol import LATIN1_FALLBACK, Banner, Message, Parser, encode_action
 from .response import Response, shape_result
 
-__all__ = ["STATES", "AMIClient", "EventCallback", "Secret", "new_action_id_prefix"]
+__all__ = ["STATES", "AMIClient", "ConnectionState", "EventCallback", "Secret", "new_action_id_prefix"]
 
 log = logging.getLogger("ami_nb")
 
-STATES = ("connecting", "connected", "reconnecting", "closed")
+class ConnectionState(enum.StrEnum):
+    """The client's connection state; a ``str`` enum, so ``client.state == "connected"`` holds."""
+
+    CONNECTING = "connecting"  # connect() is opening the socket and logging in
+    CONNECTED = "connected"  # logged in: actions go out, events come in
+    RECONNECTING = "reconnecting"  # the connection was lost; retrying with backoff
+    CLOSED = "closed"  # never connected, closed, or lost with reconnect=False
+
+
+STATES = tuple(s.value for s in ConnectionState)
 EventCallback = Callable[[Message], Any]
 BatchSink = Callable[[list[Message], float], Any]
+_Answer = ResponseReceived | EventListCompleted | Failed  # what an action's caller is handed
 RawTap = Callable[[bytes], Any]
 
 _READ_SIZE = 64 * 1024  # larger reads parse slower: a bigger batch of live messages churns the allocator
 _DRAIN_ABOVE = 256 * 1024  # wait for the socket when this many bytes are queued for sending
-_MAX_KEPT_OUTCOMES = 1000
 _MAX_ROUTES = 4096  # event names whose listener route is cached
 _MAX_ROUTE_NAME = 128  # longer (invented) names are routed each time, never cached
 _WILDCARD = frozenset("*?[")
@@ -106,14 +125,6 @@ def _encode(name: str, fields: Mapping[str, Any], action_id: str) -> _Wire:
         raise InvalidActionError(str(exc), exc.field) from None
 
 
-@dataclass
-class _Pending:
-    action: str
-    future: asyncio.Future
-    response: Message | None = None
-    events: list[Message] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class _Listener:
     pattern: str  # lower-case
@@ -127,20 +138,6 @@ def _field(fields: Mapping[str, Any], key: str) -> Any:
         if k.lower() == kl:
             return v
     return None
-
-
-def _is_list_start(msg: Message) -> bool:
-    el = msg.get("EventList")
-    if el is not None:
-        return el.lower() == "start"
-    return "will follow" in (msg.get("Message") or "").lower()
-
-
-def _is_list_end(ev: Message) -> bool:
-    el = ev.get("EventList")
-    if el is not None:
-        return el.lower() in ("complete", "cancelled")
-    return (ev.event or "").lower().endswith("complete")
 
 
 class AMIClient:
@@ -199,7 +196,7 @@ class AMIClient:
         self.max_message_bytes = max_message_bytes
 
         self.banner: Banner | None = None
-        self.state = "closed"
+        self.state: ConnectionState = ConnectionState.CLOSED
         self.auth_used: str | None = None
         self._prefix = new_action_id_prefix()
         self._counter = itertools.count(1)
@@ -209,22 +206,22 @@ class AMIClient:
         self._batch_sinks: list[BatchSink] = []
         self._raw_taps: list[RawTap] = []
         self._state_callbacks: list[Callable[[str], Any]] = []
-        self._pending: dict[str, _Pending] = {}
-        self._outcomes: OrderedDict[str, asyncio.Future] = OrderedDict()  # Originates still waiting
-        self._arrived: OrderedDict[str, Message] = OrderedDict()  # OriginateResponse events already seen
+        self._corr = Correlator()  # which answer belongs to which action: pure, see ami_nb.correlator
+        self._waiters: dict[str, asyncio.Future[_Answer]] = {}  # ActionID -> the future its caller awaits
+        self._outcome_waiters: dict[str, asyncio.Future[Message]] = {}  # ActionID -> a waited-for Originate outcome
         self._events_action_mask: str | None = None
         self._filters: list[dict[str, Any]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._parser: Parser | None = None
-        self._reader_task: asyncio.Task | None = None
-        self._supervisor: asyncio.Task | None = None
-        self._keepalive_task: asyncio.Task | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
         self._connected: asyncio.Event | None = None
         self._banner_seen: asyncio.Event | None = None
         self._closing = False
         self._rx_tail = b""
         self._drop_reason: str | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         #: counters: events received, actions sent, reconnects, bytes received, callback errors
         self.stats: dict[str, int] = {
@@ -315,17 +312,17 @@ class AMIClient:
     # -- connect / login -----------------------------------------------------------------------------------------
     async def connect(self) -> AMIClient:
         """Open the connection and log in; then keep it alive (and reconnect) in the background."""
-        if self.state != "closed":
+        if self.state is not ConnectionState.CLOSED:
             raise AMIConnectionError(f"client is already {self.state}")
         self.loop = asyncio.get_running_loop()
         self._closing = False
         self._connected = asyncio.Event()
-        self._set_state("connecting")
+        self._set_state(ConnectionState.CONNECTING)
         try:
             await self._establish()
         except BaseException:
             await self._drop_connection()
-            self._set_state("closed")
+            self._set_state(ConnectionState.CLOSED)
             raise
         self._supervisor = asyncio.ensure_future(self._supervise())
         if self.keepalive:
@@ -373,10 +370,10 @@ class AMIClient:
                 banner_wait.cancel()
         if banner_wait not in done:
             if self._reader_task in done:
-                exc = self._reader_task.exception()
-                if isinstance(exc, ProtocolError):
-                    raise ProtocolError(f"{where} is not an AMI server: {exc}") from None
-                raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from exc
+                ended = self._reader_task.exception()
+                if isinstance(ended, ProtocolError):
+                    raise ProtocolError(f"{where} is not an AMI server: {ended}") from None
+                raise AMIConnectionError(f"AMI server at {where} closed the connection before its banner") from ended
             raise AMITimeoutError(f"no AMI banner from {where} within {self.timeout:g} s")
         await self._login()
         if self._events_action_mask is not None:
@@ -388,7 +385,7 @@ class AMIClient:
                 log.warning("AMI filter %r no longer accepted by %s (%s); dropped", flt.get("Filter"), where, exc)
                 self._filters.remove(flt)
         self._up_since = time.monotonic()
-        self._set_state("connected")
+        self._set_state(ConnectionState.CONNECTED)
         assert self._connected is not None
         self._connected.set()
 
@@ -465,7 +462,7 @@ class AMIClient:
                 self._writer = None
             if self._connected is not None and self._reader_task is asyncio.current_task():
                 self._connected.clear()
-            self._fail_pending(lambda p: f"connection lost while waiting for {p.action} response ({reason})")
+            self._fail_pending(lambda action: f"connection lost while waiting for {action} response ({reason})")
 
     def _dispatch(self, msgs: list[Message], received: float) -> None:
         # The hot path. ``dict.get`` reads the canonical "Event" key at C speed; only a message without it takes
@@ -476,57 +473,40 @@ class AMIClient:
             self.stats["events_received"] += len(events)
             for sink in self._batch_sinks:
                 self._safe(sink, events, received)
-        pending = self._pending
+        corr = self._corr
         for msg in msgs:
             name = dget(msg, "Event") or msg.event
             if name is not None:
-                if pending or self._outcomes:
+                if corr.busy:
                     aid = msg.get("ActionID")
                     if aid is not None:
-                        self._correlate_event(aid, msg)
+                        done = corr.receive_event(aid, msg)
+                        if done is not None:
+                            self._apply(done)
                 self._notify(name, msg)
             elif msg.is_response:
-                self._on_response(msg)
+                self._apply(corr.receive(msg) or Unmatched(msg))
             else:
                 log.debug("AMI message that is neither response nor event: %r", msg)
 
-    def _on_response(self, msg: Message) -> None:
-        aid = msg.get("ActionID")
-        if (msg.response or "").lower() == "goodbye" and (aid is None or aid not in self._pending):
-            log.info("AMI server at %s:%s said goodbye: %s", self.host, self.port, msg.get("Message", ""))
-        if aid is None:
+    def _apply(self, done: Result) -> None:
+        """Hand a correlator result to whoever awaits it (the IO half of correlation)."""
+        if isinstance(done, OriginateOutcome):
+            fut: asyncio.Future[Any] | None = self._outcome_waiters.pop(done.action_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(done.event)
             return
-        p = self._pending.get(aid)
-        if p is None:
-            log.debug("response for an unknown ActionID %r", aid)
+        if isinstance(done, Unmatched):
+            msg = done.message
+            aid = msg.get("ActionID")
+            if (msg.response or "").lower() == "goodbye":
+                log.info("AMI server at %s:%s said goodbye: %s", self.host, self.port, msg.get("Message", ""))
+            elif aid is not None:
+                log.debug("response for an unknown ActionID %r", aid)
             return
-        if p.future.done():
-            del self._pending[aid]
-            return
-        if (msg.response or "").lower() != "error" and _is_list_start(msg):
-            p.response = msg
-            return
-        del self._pending[aid]
-        p.future.set_result((msg, [], None))
-
-    def _correlate_event(self, aid: str, ev: Message) -> None:
-        p = self._pending.get(aid)
-        if p is not None and p.response is not None:
-            if _is_list_end(ev):
-                del self._pending[aid]
-                if not p.future.done():
-                    p.future.set_result((p.response, p.events, ev))
-            else:
-                p.events.append(ev)
-            return
-        if (ev.event or "").lower() == "originateresponse":
-            fut = self._outcomes.pop(aid, None)
-            if fut is not None:
-                self._arrived[aid] = ev
-                while len(self._arrived) > _MAX_KEPT_OUTCOMES:
-                    self._arrived.popitem(last=False)
-                if not fut.done():
-                    fut.set_result(ev)
+        fut = self._waiters.pop(done.action_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(done)
 
     def _route(self, name: str) -> tuple[_Listener, ...]:
         # Read the cache before the listeners: on()/off() from another thread set the listeners first and reset
@@ -566,7 +546,7 @@ class AMIClient:
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self.stats["callback_errors"] += 1
@@ -602,22 +582,21 @@ class AMIClient:
         aid = _field(fields, "ActionID")
         fields = {k: v for k, v in fields.items() if k.lower() != "actionid"}
         aid = str(aid) if aid is not None else self.next_action_id()
-        if aid in self._pending:
+        if aid in self._waiters:
             raise InvalidActionError(f"ActionID {aid!r} is already waiting for a response", "ActionID")
         data = _encode(name, fields, aid)  # raises InvalidActionError before anything is sent
         writer = self._writer
         if writer is None or writer.is_closing():
             raise AMIConnectionError(f"not connected: cannot send {name} to {self.host}:{self.port}")
-        loop = asyncio.get_running_loop()
-        pending = _Pending(name, loop.create_future())
-        self._pending[aid] = pending
         is_originate = name.lower() == "originate"
-        if is_originate:
-            # a reused ActionID (a re-run cell) must not hand back the previous call's OriginateResponse
-            self._arrived.pop(aid, None)
-            stale = self._outcomes.pop(aid, None)
+        if is_originate:  # a reused ActionID (a re-run cell): the previous call's waiter is stale
+            stale = self._outcome_waiters.pop(aid, None)
             if stale is not None and not stale.done():
                 stale.cancel()
+        self._drop_outcome_waiters(self._corr.expect(aid, name))
+        future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        self._waiters[aid] = future
+        if is_originate:
             self._expect_outcome(aid)
         try:
             writer.write(data)
@@ -626,18 +605,24 @@ class AMIClient:
                 await self._drain(writer, name, aid, deadline, t)
             remaining = max(0.0, deadline - time.monotonic())
             try:
-                msg, items, complete = await asyncio.wait_for(asyncio.shield(pending.future), remaining)
+                done = await asyncio.wait_for(asyncio.shield(future), remaining)
             except TimeoutError:
-                what = f"the end of the {name} event list" if pending.response is not None else f"response to {name}"
+                listing = self._corr.listing(aid)
+                what = f"the end of the {name} event list" if listing else f"response to {name}"
                 raise AMITimeoutError(f"no {what} (ActionID {aid}) within {t:g} s") from None
         finally:
-            if self._pending.get(aid) is pending:
-                del self._pending[aid]
+            if self._waiters.get(aid) is future:
+                del self._waiters[aid]
+                self._corr.forget(aid)
+        if isinstance(done, Failed):
+            raise done.error
+        msg = done.response
+        items, complete = (list(done.items), done.complete) if isinstance(done, EventListCompleted) else ([], None)
         resp = Response(name, msg, items, complete, action_id=aid,
                         outcome=(lambda tmo=None: self.originate_result(aid, tmo)) if is_originate else None)
         if not resp.ok:
             if is_originate:
-                self._outcomes.pop(aid, None)
+                self._outcome_waiters.pop(aid, None)
             text = msg.get("Message") or "error (no message)"
             output = msg.getall("Output")
             if output:  # a failed CLI command: its output says why
@@ -669,42 +654,47 @@ class AMIClient:
                 self._filters.append(flt)
 
     async def _wait_connected(self, name: str, t: float) -> None:
-        if self.state == "connected":
+        if self.state is ConnectionState.CONNECTED:
             return
-        if self.state == "closed" or self._connected is None:
+        if self.state is ConnectionState.CLOSED or self._connected is None:
             raise AMIConnectionError(f"cannot send {name}: the AMI client is closed")
         try:
             await asyncio.wait_for(self._connected.wait(), t)
         except TimeoutError:
             raise AMITimeoutError(f"cannot send {name}: still {self.state} after {t:g} s") from None
-        if self.state != "connected":
-            raise AMIConnectionError(f"cannot send {name}: the AMI client is {self.state}")
+        state: ConnectionState = self.state  # changed while we waited
+        if state is not ConnectionState.CONNECTED:
+            raise AMIConnectionError(f"cannot send {name}: the AMI client is {state}")
 
-    def send_nowait(self, name: str, **fields: Any) -> asyncio.Task:
+    def send_nowait(self, name: str, **fields: Any) -> asyncio.Task[Any]:
         """Fire and forget: schedule the action and return its task (a failure is logged, not raised)."""
         task = asyncio.ensure_future(self.action(name, **fields))
         task.add_done_callback(self._log_send_failure)
         return task
 
     @staticmethod
-    def _log_send_failure(task: asyncio.Task) -> None:
+    def _log_send_failure(task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.warning("AMI action sent with send_nowait failed: %s", task.exception())
 
     # -- async Originate ---------------------------------------------------------------------------------------
-    def _expect_outcome(self, aid: str) -> asyncio.Future:
-        fut = self._outcomes.get(aid)
+    def _expect_outcome(self, aid: str) -> asyncio.Future[Message]:
+        fut = self._outcome_waiters.get(aid)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
-            arrived = self._arrived.get(aid)
+            arrived = self._corr.outcome(aid)
             if arrived is not None:
                 fut.set_result(arrived)
                 return fut
-            self._outcomes[aid] = fut
-            while len(self._outcomes) > _MAX_KEPT_OUTCOMES:
-                _, old = self._outcomes.popitem(last=False)
-                old.cancel()
+            self._outcome_waiters[aid] = fut
+            self._drop_outcome_waiters(self._corr.await_outcome(aid))
         return fut
+
+    def _drop_outcome_waiters(self, action_ids: tuple[str, ...]) -> None:
+        for old in action_ids:
+            fut = self._outcome_waiters.pop(old, None)
+            if fut is not None and not fut.done():
+                fut.cancel()
 
     async def originate_result(self, action_id: str, timeout: float | None = 30.0) -> Message:
         """The ``OriginateResponse`` event carrying ``action_id`` (the Originate's ActionID).
@@ -719,12 +709,13 @@ class AMIClient:
         except TimeoutError:
             raise AMITimeoutError(f"no OriginateResponse for Originate {action_id} within {t:g} s") from None
         except asyncio.CancelledError:
-            if fut.cancelled() and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            me = asyncio.current_task()
+            if fut.cancelled() and (me is None or not me.cancelling()):
                 raise AMIConnectionError(f"stopped waiting for the outcome of Originate {action_id}") from None
             raise
 
     # -- lifetime: supervise, keepalive, reconnect, close --------------------------------------------------------
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: ConnectionState) -> None:
         if state == self.state:
             return
         self.state = state
@@ -761,20 +752,21 @@ class AMIClient:
                 if self._keepalive_task is not None:
                     self._keepalive_task.cancel()
                     self._keepalive_task = None
-                self._set_state("closed")
+                self._set_state(ConnectionState.CLOSED)
                 return
             await self._reconnect_loop()
             if self._closing:
                 return
 
-    def _fail_pending(self, text: Callable[[_Pending], str]) -> None:
-        pending, self._pending = self._pending, {}
-        for aid, p in pending.items():
-            if not p.future.done():
-                p.future.set_exception(AMIConnectionError(f"{text(p)}; ActionID {aid}"))
+    def _fail_pending(self, text: Callable[[str], str]) -> None:
+        """Fail every action still waiting: ``text(action)`` says why (the ActionID is added)."""
+        for failed in self._corr.fail_all(lambda action, aid: AMIConnectionError(f"{text(action)}; ActionID {aid}")):
+            fut = self._waiters.pop(failed.action_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(failed)
 
     async def _reconnect_loop(self) -> None:
-        self._set_state("reconnecting")
+        self._set_state(ConnectionState.RECONNECTING)
         base, cap = self.backoff
         attempt = 0
         while not self._closing:
@@ -797,13 +789,13 @@ class AMIClient:
                 log.info("AMI reconnected to %s:%s after %d attempt(s)", self.host, self.port, attempt)
                 return
             await self._drop_connection()
-            self._set_state("reconnecting")
+            self._set_state(ConnectionState.RECONNECTING)
 
     async def _keepalive_loop(self) -> None:
         assert self.keepalive
         while not self._closing:
             await asyncio.sleep(self.keepalive)
-            if self.state != "connected":
+            if self.state is not ConnectionState.CONNECTED:
                 continue
             try:
                 await self._request("Ping", {}, timeout=self.pong_timeout, internal=True)
@@ -834,20 +826,21 @@ class AMIClient:
 
     async def close(self, timeout: float = 2.0) -> None:
         """Log off (waiting at most ``timeout`` seconds) and close; pending actions fail at once."""
-        if self.state == "closed" and self._supervisor is None:
+        if self.state is ConnectionState.CLOSED and self._supervisor is None:
             return
         self._closing = True
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
-        if self.state == "connected" and self._writer is not None:
+        if self.state is ConnectionState.CONNECTED and self._writer is not None:
             try:
                 await self._request("Logoff", {}, timeout=timeout, internal=True)
             except AMIError:
                 pass
-        self._fail_pending(lambda p: f"client closed while waiting for {p.action} response")
-        for fut in self._outcomes.values():
+        self._fail_pending(lambda action: f"client closed while waiting for {action} response")
+        self._corr.clear()
+        for fut in self._outcome_waiters.values():
             fut.cancel()
-        self._outcomes.clear()
+        self._outcome_waiters.clear()
         for task in (self._supervisor, *self._tasks):
             if task is not None and not task.done():
                 task.cancel()
@@ -860,4 +853,4 @@ class AMIClient:
         self._keepalive_task = self._supervisor = None
         if self._connected is not None:
             self._connected.clear()
-        self._set_state("closed")
+        self._set_state(ConnectionState.CLOSED)

@@ -261,6 +261,9 @@ class AmiMagics(Magics):
     @argument("--tls", action="store_true", help="Use TLS (as amis:// does).")
     @argument("--events", default=None, help="Event mask at login: on, off, or classes (default AmiMagics.events).")
     @argument("--timeout", type=float, default=None, help="Seconds (default AmiMagics.timeout).")
+    @argument("--archive", default=None, metavar="DIR", help="Also write every event to the Parquet archive in DIR "
+              "(session.archive; read it with ami_nb.history.open).")
+    @argument("--pbx", default=None, help="The PBX's name in the archive (default: the host).")
     @line_magic
     def ami_connect(self, line: str) -> None:
         """Connect to an Asterisk Manager Interface and make it the default connection.
@@ -275,7 +278,8 @@ class AmiMagics(Magics):
         events = args.events or self.events
         target = args.target or (None if args.section else (self.default_url or None))
         if target is None and args.section is None:
-            return self._connect_sim(args.alias or SIM_ALIAS, events, timeout, "md5" if args.md5 else "auto")
+            self._connect_sim(args.alias or SIM_ALIAS, events, timeout, "md5" if args.md5 else "auto")
+            return self._archive(args)
 
         if target is not None and (typed := targets.url_userinfo(target)) is not None:
             self._scrub(f"//{typed}@", f"//{typed.partition(':')[0]}:***@")
@@ -300,6 +304,13 @@ class AmiMagics(Magics):
         finally:
             del resolved
         self._register(Connection(alias, session), user, "")
+        self._archive(args)
+
+    def _archive(self, args: Any) -> None:
+        """``--archive DIR``: the new connection's ``session.archive(DIR, pbx=...)``."""
+        if args.archive:
+            a = self.connections[self.current].session.archive(args.archive, pbx=args.pbx)
+            print(f"Archiving every event into {a.path} (pbx={a.pbx})")
 
     def _scrub(self, needle: str, replacement: str) -> None:
         """Replace ``needle`` (the ``//user:secret@`` of a URL) in this session's input history: In, _i*, the

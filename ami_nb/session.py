@@ -265,7 +265,8 @@ class _Base:
 
     @property
     def state(self) -> str:
-        """``connecting``, ``connected``, ``reconnecting`` or ``closed``."""
+        """``connecting``, ``connected``, ``reconnecting`` or ``closed`` (a :class:`~ami_nb.client.ConnectionState`,
+        which compares equal to those strings)."""
         return self.client.state
 
     @property
@@ -369,7 +370,7 @@ class Session(_Base):
         return self._sync_outcome(result)
 
     def send(self, name: str, fields: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-             **kwfields: Any) -> concurrent.futures.Future:
+             **kwfields: Any) -> concurrent.futures.Future[Any]:
         """Fire and forget: send the action and return a ``concurrent.futures.Future`` of its result."""
         t = self._timeout(timeout)
         self._check_open(f"send {name}")
@@ -377,10 +378,10 @@ class Session(_Base):
         async def go() -> Any:
             return await self.client.action(name, fields, timeout=t, **kwfields)
 
-        outer: concurrent.futures.Future = concurrent.futures.Future()
+        outer: concurrent.futures.Future[Any] = concurrent.futures.Future()
         inner = self._lt.submit(go())
 
-        def done(f: concurrent.futures.Future) -> None:
+        def done(f: concurrent.futures.Future[Any]) -> None:
             if f.cancelled():
                 outer.cancel()
             elif f.exception() is not None:
@@ -465,7 +466,7 @@ def connect(
     *,
     port: int = 5038,
     username: str | None = None,
-    secret: str | None = None,
+    secret: str | Secret | None = None,
     tls: bool = False,
     auth: str = "auto",
     events: str = "on",

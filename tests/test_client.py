@@ -151,7 +151,7 @@ def test_action_timeout_names_action_and_seconds(ami_server: ScriptedServer, run
         async with make_client(ami_server) as c:
             with pytest.raises(AMITimeoutError, match=r"SlowThing .*within 0.2 s"):
                 await c.action("SlowThing", timeout=0.2)
-            assert c._pending == {}
+            assert c._waiters == {} and c._corr.waiting == {}
             assert (await c.action("Ping"))["Ping"] == "Pong"  # the connection is still usable
 
     run(main())

@@ -293,3 +293,172 @@ def test_calls_on_a_dask_cluster_equal_the_local_calls(tmp_path: Path) -> None:
         remote = h.calls(bucket_rows=2_500, client=client)
     assert len(local) > 100 and set(local["pbx"]) == {"east", "west"}
     pd.testing.assert_frame_equal(local, remote)
+
+
+# -- imports ---------------------------------------------------------------------------------------------------------
+SAMPLES = Path(__file__).parent / "fixtures" / "history"
+
+
+def test_import_transcript_equals_reading_it(tmp_path: Path, transcripts: Path) -> None:
+    from ami_nb.history.imports import import_transcript
+    from ami_nb.recording import read_transcript
+
+    src = transcripts / "32_originate_sync_and_failures.txt"
+    report = import_transcript(src, tmp_path, pbx="lab")
+    want = read_transcript(src)
+    assert report.events == len(want) > 50 and not report.unmapped
+    h = open_history(tmp_path)
+    assert_same_frame(want, h.events())
+    pd.testing.assert_frame_equal(analysis.calls(want), h.calls(bucket_rows=10).drop(columns=["pbx"]))
+
+
+def test_import_jsonl_round_trip_and_what_it_skips(tmp_path: Path, transcripts: Path) -> None:
+    from ami_nb.history.imports import import_jsonl
+    from ami_nb.recording import read_transcript, to_jsonl
+
+    want = read_transcript(transcripts / "19_originate_async_100.txt")
+    path = to_jsonl(want, tmp_path / "events.jsonl")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('[1, 2]\n{"received": "2026-01-01T00:00:00Z", "Response": "Success"}\nnot json\n')
+    report = import_jsonl(path, tmp_path / "arc", pbx="lab")
+    assert report.events == len(want) and report.rows == len(want) + 3
+    assert dict(report.unmapped) == {"a JSON list, not an object": 1, "no Event key (not an event)": 1,
+                                     "not JSON": 1}
+    assert "not mapped" in str(report)
+    assert_same_frame(want, open_history(tmp_path / "arc").events())
+
+
+def test_import_cdr_master_csv(tmp_path: Path) -> None:
+    from ami_nb.history.imports import import_cdr_csv
+
+    report = import_cdr_csv(SAMPLES / "Master.csv", tmp_path, pbx="lab")
+    assert (report.rows, report.events) == (6, 4)
+    assert dict(report.unmapped) == {"5 columns (expected 16, 17, 18 or 21)": 1,
+                                     "EndTime is not a time (YYYY-MM-DD HH:MM:SS)": 1}
+    cdr = open_history(tmp_path).events("Cdr")
+    assert cdr["CallerID"].tolist()[0] == '"Xfer Caller 1" <5552001>'  # the doubled quotes undone
+    assert cdr["Disposition"].tolist() == ["ANSWERED", "ANSWERED", "BUSY", "NO ANSWER"]
+    assert cdr["Duration"].tolist() == [1, 21, 2, 20] and str(cdr["Duration"].dtype) == "Int64"
+    assert cdr["received"].iloc[1] == pd.Timestamp("2026-12-02 04:57:40", tz="UTC")  # its EndTime
+    assert cdr["LinkedID"].tolist()[3] == "1796187720.103"
+    table = analysis.cdrs(cdr.drop(columns=["pbx"]))  # Asterisk's own records, as the analysis reads them
+    assert len(table) == 4
+
+
+def test_import_cel_csv(tmp_path: Path) -> None:
+    from ami_nb.history.imports import import_cel_csv
+
+    report = import_cel_csv(SAMPLES / "Master-cel.csv", tmp_path, pbx="lab", tz="Europe/Paris")
+    assert (report.rows, report.events) == (9, 7)
+    assert dict(report.unmapped) == {"EventTime is not a time": 1, "4 columns (expected 20)": 1}
+    cel = open_history(tmp_path).events("CEL")
+    assert cel["EventName"].tolist() == ["CHAN_START", "APP_START", "CHAN_START", "ANSWER", "BRIDGE_ENTER",
+                                         "USER_DEFINED", "HANGUP"]
+    assert cel["AMAFlags"].eq("DOCUMENTATION").all()  # numeric 3 in the file, named as AMI names it
+    assert cel["received"].iloc[0] == pd.Timestamp(1796187439.962113 * 1e9, tz="UTC").round("us")
+    assert cel["LinkedID"].eq("1796187439.96").all() and cel["Peer"].iloc[4] == "PJSIP/201-0000001c"
+    assert cel["Extra"].iloc[6].startswith('{"hangupcause":16')
+    assert "CallerIDnum" in cel.columns and "CallerIDNum" not in cel.columns
+
+
+def test_import_queue_log_gives_the_queue_statistics(tmp_path: Path) -> None:
+    from ami_nb.history.imports import import_queue_log
+
+    report = import_queue_log(SAMPLES / "queue_log", tmp_path, pbx="lab")
+    assert (report.rows, report.events) == (12, 8)
+    assert dict(report.unmapped) == {"QUEUESTART (no call event)": 1, "ADDMEMBER (no call event)": 1,
+                                     "PAUSE (no call event)": 1,
+                                     "fewer than 5 fields (epoch|callid|queue|agent|event)": 1}
+    stats = open_history(tmp_path).queue_stats()
+    row = stats.loc["support"]
+    # three callers: answered after 6 s, abandoned after 20 s, timed out after 300 s (the sample's README)
+    assert (row["offered"], row["answered"], row["abandoned"], row["timed_out"]) == (3, 1, 1, 1)
+    assert row["service_level"] == pytest.approx(1 / 3)
+    agents = open_history(tmp_path).report(analysis.queue_stats, by="agent")
+    assert agents.loc[("support", "Agent One"), "answered"] == 1 if isinstance(agents.index, pd.MultiIndex) \
+        else agents["answered"].sum() == 1
+
+
+# -- the headless recorder --------------------------------------------------------------------------------------------
+def test_recorder_archives_reconnects_and_logs_the_gap(tmp_path: Path) -> None:
+    """``python -m ami_nb.archive`` against the simulated PBX; the PBX restarts; SIGTERM stops it cleanly."""
+    first = ami_nb.sim.start(timestampevents=True, time_scale=math.inf, start_time=T0)
+    port, secret = first.port, first.users["admin"].secret
+    root = tmp_path / "arc"
+    env = {**os.environ, "AMI_SECRET": secret, "AMI_CONNECTIONS_FILE": str(tmp_path / "none.ini"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "ami_nb.archive", f"ami://admin@127.0.0.1:{port}", str(root),
+                             "--pbx", "lab", "--flush-seconds", "0.1"], env=env, stderr=subprocess.PIPE)
+    second = None
+    try:
+        deadline = time.monotonic() + 20
+        while not list(root.glob("_gaps/pbx=lab/*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        first.simulate(600, rate=300)
+        first.stop()  # the PBX goes away...
+        time.sleep(1.0)
+        second = ami_nb.sim.start(port=port, timestampevents=True, time_scale=math.inf, start_time=T0 + 3600)
+        deadline = time.monotonic() + 20
+        h = open_history(root)
+        while not len(h.refresh().gaps) and time.monotonic() < deadline:  # ...and comes back: the client is up
+            time.sleep(0.1)
+        time.sleep(0.5)
+        second.simulate(600, rate=300)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        if second is not None:
+            second.stop()
+        first.stop()
+    assert proc.returncode == 0, err.decode()
+    h = open_history(root)
+    gaps = h.gaps
+    assert gaps["reason"].tolist() == ["reconnect"]
+    assert gaps["end"].iloc[0] - gaps["start"].iloc[0] >= pd.Timedelta(seconds=0.9)
+    ev = h.events("Newchannel")
+    t = ev["received"]
+    assert (t < gaps["start"].iloc[0]).any() and (t > gaps["end"].iloc[0]).any()  # events from both PBX runs
+
+
+def test_recorder_refuses_a_wrong_secret(tmp_path: Path, sim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ami_nb.archive import main
+
+    monkeypatch.setenv("AMI_SECRET", "Not-The-Secret-9")
+    monkeypatch.setenv("AMI_CONNECTIONS_FILE", str(tmp_path / "none.ini"))
+    assert main([f"ami://admin@127.0.0.1:{sim.port}", str(tmp_path)]) == 2
+
+
+def test_ami_connect_archive_flag(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``%ami_connect --archive DIR`` is ``session.archive(DIR)``; ``%ami_events --since`` reads back through it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    ip = InteractiveShell.instance()
+    loaded = "ami_nb" in ip.extension_manager.loaded
+    if not loaded:
+        ip.run_line_magic("load_ext", "ami_nb")
+    try:
+        ip.run_line_magic("config", "AmiMagics.connections_file = ''")
+        ip.run_line_magic("config", "AmiMagics.store_capacity = 300")
+        ip.run_line_magic("config", "AmiMagics.sim_options = {'time_scale': math.inf, 'timestampevents': True}"
+                          .replace("math.inf", "float('inf')"))
+        ip.run_line_magic("ami_connect", f"--archive {tmp_path / 'arc'} --pbx notebook --alias archived")
+        from ami_nb import magics
+
+        conn = magics._LOADED[id(ip)].connection("archived")
+        assert conn.sim is not None
+        conn.sim.simulate(600, rate=300)
+        time.sleep(0.3)
+        store = conn.session.events
+        assert store.dropped > 0
+        df = ip.run_line_magic("ami_events", "--since 0 --last 100000")
+        assert len(df) > store.capacity  # memory holds 300; the archive has the rest
+        ip.run_line_magic("ami_disconnect", "-a archived")
+        h = open_history(tmp_path / "arc")
+        assert h.pbxes == ["notebook"] and len(h.events()) == len(df)
+    finally:
+        ip.run_line_magic("config", "AmiMagics.store_capacity = 1000000")
+        if not loaded:
+            ip.run_line_magic("unload_ext", "ami_nb")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ami_nb.correlator import Correlator, EventListCompleted
 from ami_nb.protocol import Parser
 from ami_nb.response import Response
 
@@ -11,12 +12,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
 
 
 def list_response(name: str, action: str) -> Response:
-    """The first list answer of a transcript, as the client collects it (response, items, Complete)."""
+    """The first list answer of a transcript, collected as the client collects it (by the correlator)."""
     msgs = Parser().feed((FIXTURES / name).read_bytes())
-    start = next(i for i, m in enumerate(msgs) if m.get("EventList") == "start")
-    aid = msgs[start]["ActionID"]
-    items = [m for m in msgs[start + 1 :] if m.get("ActionID") == aid]
-    return Response(action, msgs[start], items[:-1], items[-1])
+    aid = next(m for m in msgs if m.get("EventList") == "start")["ActionID"]
+    corr = Correlator()
+    corr.expect(aid, action)
+    done = next(r for r in map(corr.receive, msgs) if isinstance(r, EventListCompleted))
+    return Response(action, done.response, list(done.items), done.complete, action_id=aid)
 
 
 def test_queue_status_frame_is_typed() -> None:

@@ -106,7 +106,7 @@ class RowBuilder:
         for c in t.column_names:
             if c in cols:
                 continue
-            name = column_name(c, taken)
+            name = c if c == "_repeats" else column_name(c, taken)
             taken.add(name.lower())
             out[name] = t[c]
         return pa.table(out)
