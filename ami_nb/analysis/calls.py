@@ -319,7 +319,7 @@ def _bridged(rows: pd.DataFrame, g: Legs, side: pd.DataFrame, connect: pd.Series
     inside = pairs.merge(side.rename(columns={"uid": "b"}), on=["call", "b"], how="left", indicator=True)
     pairs = inside[inside["_merge"] == "left_only"].drop(columns="_merge")
     times = rows.drop_duplicates("seq").set_index("seq")["t"]
-    pairs = pairs.assign(t=pairs["seq"].map(times)).sort_values("seq", kind="stable")
+    pairs = pairs.assign(t=times.reindex(pairs["seq"]).to_numpy()).sort_values("seq", kind="stable")
     since = connect.reindex(pairs["call"]).to_numpy()
     late = pairs[~(pairs["t"].to_numpy() < since)]  # NaT connect compares False: every pair counts
     first = late.drop_duplicates("call").set_index("call")

@@ -99,7 +99,7 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
         return pd.DataFrame(
             {c: pd.Series([], dtype=object) for c in [*cols, "hungup", "outcome", "partial", "wait", "call"]}
         )
-    df["hungup"] = df["uid"].map(hup)
+    df["hungup"] = hup.reindex(df["uid"]).to_numpy()  # (map() on an empty datetime Series fails in pandas 3)
     df["joined"] = pd.to_datetime(df["joined"], utc=True).astype("datetime64[ns, UTC]")
     for c in ("left", "connect", "hungup"):
         df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[ns, UTC]")
