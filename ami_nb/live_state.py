@@ -120,6 +120,8 @@ class _Call:
     cause: str = ""
     cause_code: int | None = None
     channel: str = ""  # the first channel's name: who called when the caller ID says <unknown>
+    first_uid: str = ""
+    start_at: float = 0.0  # wall clock, for display (start is on the server's clock, for durations)
     uids: set[str] = field(default_factory=set)
 
 
@@ -197,6 +199,7 @@ class LiveState:
         self.tail: deque[tuple[float, str, str, str, str]] = deque(maxlen=tail)
         self.fed = 0
         self.calls_ended = 0
+        self._offset = 0.0  # server clock (Timestamp) minus arrival time, from the latest stamped event
         self._handlers: dict[str, Callable[[Mapping[str, Any], float, float], None]] = {
             "Newchannel": self._newchannel, "Newstate": self._update, "NewCallerid": self._update,
             "NewConnectedLine": self._update, "Newexten": self._newexten, "Rename": self._rename,
@@ -237,7 +240,12 @@ class LiveState:
                 if h is not None:
                     self._seq += 1
                     ts = get("Timestamp")
-                    h(ev, now, _num(ts, now) if ts is not None else now)
+                    if ts is not None:
+                        t = _num(ts, now)
+                        self._offset = t - now
+                    else:  # list items carry no Timestamp: place them on the server's clock all the same
+                        t = now + self._offset
+                    h(ev, now, t)
             self.fed += n
             if n:
                 self.meter.add(n, now)
@@ -295,12 +303,17 @@ class LiveState:
         self.synced[kind] = "done"
 
     # -- channels and calls ------------------------------------------------------------------------------------
-    def _call_of(self, uid: str, linkedid: str, t: float, ev: Mapping[str, Any]) -> None:
+    def server_now(self, now: float | None = None) -> float:
+        """The server's clock now (its ``Timestamp`` clock when it sends one), for waits and durations."""
+        return (self._clock() if now is None else now) + self._offset
+
+    def _call_of(self, uid: str, linkedid: str, t: float, ev: Mapping[str, Any], now: float | None = None) -> None:
         call = self._calls.get(linkedid)
         if call is None:
             call = self._calls[linkedid] = _Call(linkedid, t, ev.get("CallerIDNum") or "",
                                                  ev.get("CallerIDName") or "", ev.get("Exten") or "",
-                                                 channel=ev.get("Channel") or "")
+                                                 channel=ev.get("Channel") or "", first_uid=uid,
+                                                 start_at=t - self._offset if now is None else now)
         call.uids.add(uid)
 
     def _newchannel(self, ev: Mapping[str, Any], now: float, t: float) -> None:
@@ -334,6 +347,7 @@ class LiveState:
         self._relink(uid, ch, t, ev)
         call = self._calls[ch["Linkedid"]]
         call.start = min(call.start, since)
+        call.start_at = min(call.start_at, since - self._offset)
         if ch.get("ChannelStateDesc") == "Up":
             call.answered = True
         bridge = ev.get("BridgeId") or ""
@@ -367,6 +381,8 @@ class LiveState:
             call = self._calls[lid]
         if ch.get("ChannelStateDesc") == "Up":
             call.answered = True
+        if uid == call.first_uid and call.caller in ("", "<unknown>") and ch.get("CallerIDNum"):
+            call.caller = ch["CallerIDNum"]  # the caller ID arrived after Newchannel (NewCallerid)
 
     def _newexten(self, ev: Mapping[str, Any], now: float, t: float) -> None:
         uid = ev.get("Uniqueid")
@@ -626,7 +642,7 @@ class LiveState:
         return pd.DataFrame(rows, columns=["BridgeUniqueid", "channels", "Channel"])
 
     def call_rows(self, now: float | None = None) -> list[dict[str, Any]]:
-        now = self._clock() if now is None else now
+        snow = self.server_now(now)
         with self._lock:
             rows: list[dict[str, Any]] = []
             for lid, call in self._calls.items():
@@ -636,7 +652,8 @@ class LiveState:
                              "channels": len(call.uids), "answered": call.answered,
                              "state": "Up" if "Up" in states else ("Ringing" if states & {"Ringing", "Ring"}
                                                                    else ", ".join(sorted(states))),
-                             "start": call.start})
+                             "start": call.start, "start_at": call.start_at,
+                             "elapsed": max(0.0, snow - call.start)})
         rows.sort(key=lambda r: float(r["start"]))
         return rows
 
@@ -698,24 +715,24 @@ class LiveState:
     @property
     def callers(self) -> pd.DataFrame:
         """Callers waiting in a queue: queue, position, channel, caller, waiting since, wait (s)."""
-        now = self._clock()
+        snow = self.server_now()
         with self._lock:
             rows = [{"Queue": c["Queue"], "Position": c["Position"], "Channel": c["Channel"],
                      "CallerIDNum": c["CallerIDNum"], "CallerIDName": c["CallerIDName"], "Uniqueid": c["Uniqueid"],
-                     "wait": round(max(0.0, now - c["joined_at"]), 1)}
+                     "wait": round(max(0.0, snow - c["joined"]), 1)}
                     for c in self._callers.values()]
         df = pd.DataFrame(rows, columns=["Queue", "Position", "Channel", "CallerIDNum", "CallerIDName", "Uniqueid",
                                          "wait"])
         return df.sort_values(["Queue", "Position"], kind="stable").reset_index(drop=True)
 
     def queue_rows(self, now: float | None = None) -> list[dict[str, Any]]:
-        now = self._clock() if now is None else now
+        snow = self.server_now(now)
         with self._lock:
             rows = []
             for name in sorted(self._queues):
                 q = self._queues[name]
                 cats = [self.member_category(m) for (qn, _), m in self._members.items() if qn == name]
-                waits = [now - c["joined_at"] for (qn, _), c in self._callers.items() if qn == name]
+                waits = [snow - c["joined"] for (qn, _), c in self._callers.items() if qn == name]
                 today = self._today.get(name, {"answered": 0, "abandoned": 0, "within_sl": 0})
                 offered = today["answered"] + today["abandoned"]
                 rows.append({

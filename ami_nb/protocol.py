@@ -588,6 +588,22 @@ class Config(dict):  # dict[str, list[tuple[str, str]]]
     def __repr__(self) -> str:
         return f"Config({dict(self)!r})"
 
+    def _repr_html_(self) -> str:
+        """Categories as collapsible key/value tables (a notebook shows this instead of the ``Config({...})`` wall)."""
+        import html
+
+        parts = [f"<div style='font-size:12px'><b>Config</b>: {len(self.categories)} categories "
+                 f"({sum(len(c.lines) for c in self.categories)} lines)"]
+        for i, cat in enumerate(self.categories):
+            flag = " (template)" if cat.is_template else ""
+            uses = f" uses {html.escape(', '.join(cat.templates))}" if cat.templates else ""
+            cell = "<td style='text-align:left;padding:0 8px'>"
+            rows = "".join(f"<tr>{cell}{html.escape(k)}</td>{cell}{html.escape(v)}</td></tr>" for k, v in cat.lines)
+            parts.append(f"<details{' open' if i < 3 else ''}><summary><b>[{html.escape(cat.name)}]</b>{flag}{uses} "
+                         f"&middot; {len(cat.lines)} lines</summary><table style='font-family:monospace;"
+                         f"font-size:11px'>{rows}</table></details>")
+        return "".join(parts) + "</div>"
+
 
 _CONFIG_KEY = re.compile(r"(Category|Line|IsTemplate|Templates)-(\d+)(?:-(\d+))?\Z")
 

@@ -139,9 +139,14 @@ class Response(Mapping[str, str]):
         out = f"<div><b>{head}</b><table>{rows}</table>"
         if self.is_list and self.events:
             frame = self.to_frame()
-            shown = frame.head(_HTML_ROWS)._repr_html_()  # type: ignore[operator]
+            # display only: columns the same on every row (the item event's name, our ActionID) go to a caption
+            same = [c for c in ("Event", "ActionID", "EventList") if c in frame and frame[c].astype(str).nunique() <= 1]
+            caption = " · ".join(f"{c}: {html.escape(str(frame[c].iloc[0]))}" for c in same)
+            shown = frame.drop(columns=same).head(_HTML_ROWS)._repr_html_()  # type: ignore[operator]
             more = len(frame) - _HTML_ROWS
-            out += shown + (f"<p>… {more} more rows: use <code>.to_frame()</code></p>" if more > 0 else "")
+            out += (f"<div style='font-size:11px'>{caption}</div>"
+                    f"<div style='max-height:420px;overflow:auto;white-space:nowrap;font-size:11px'>{shown}</div>"
+                    + (f"<p>… {more} more rows: use <code>.to_frame()</code></p>" if more > 0 else ""))
         return out + "</div>"
 
 

@@ -53,3 +53,31 @@ __all__ = [
     "queue_stints",
     "transfers",
 ]
+
+# The contact-centre toolkit (agents, KPIs, intervals, staffing, trunks, exports): definitions in each module.
+from .erlang import agents_needed, erlang_b, erlang_c, staffing, trunks_needed
+from .intervals import interval_report, plot_heatmap, queue_kpis
+from .kpi import KPIConfig
+from .members import agent_intervals, agent_pauses, agent_states, agents
+from .reports import contact_centre_reports, export, html_report
+from .trunk_kpis import trunks
+
+__all__ += [
+    "KPIConfig",
+    "agent_intervals",
+    "agent_pauses",
+    "agent_states",
+    "agents",
+    "agents_needed",
+    "contact_centre_reports",
+    "erlang_b",
+    "erlang_c",
+    "export",
+    "html_report",
+    "interval_report",
+    "plot_heatmap",
+    "queue_kpis",
+    "staffing",
+    "trunks",
+    "trunks_needed",
+]

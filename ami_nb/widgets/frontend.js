@@ -23,14 +23,14 @@ const CSS = `
   border: 1px solid var(--jp-border-color1, #bbb); border-radius: 3px; padding: 1px 6px; height: 20px; }
 .aminb-tools input { width: 190px; background: var(--jp-layout-color1, #fff); }
 .aminb-spark { display: block; width: 100%; height: 54px; }
-.aminb-grid { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 6px; margin-top: 4px; }
+.aminb-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 6px; margin-top: 4px; }
 .aminb-title { font-weight: 600; margin: 4px 0 1px; }
 .aminb-box { overflow: auto; border: 1px solid var(--jp-border-color2, #ddd); border-radius: 3px; }
 .aminb-box.h1 { height: 150px; } .aminb-box.h2 { height: 118px; } .aminb-box.h3 { height: auto; max-height: 240px; }
 .aminb table { border-collapse: collapse; width: 100%; font: 11px/15px var(--jp-code-font-family, monospace); }
 .aminb th { position: sticky; top: 0; background: var(--jp-layout-color2, #eee); text-align: left;
   font-weight: 600; padding: 1px 6px; white-space: nowrap; }
-.aminb td { padding: 0 6px; white-space: nowrap; max-width: 280px; overflow: hidden; text-overflow: ellipsis; }
+.aminb td { padding: 0 6px; white-space: nowrap; max-width: 140px; overflow: hidden; text-overflow: ellipsis; }
 .aminb tr.ended td { color: var(--jp-ui-font-color2, #666); }
 .aminb td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .aminb .lvl-ok { color: var(--jp-success-color1, #388e3c); font-weight: 700; }
@@ -218,7 +218,7 @@ function render({ model, el }) {
     const ch = model.get("channels") || {};
     grid.appendChild(section(ch.title || "Active channels", table(ch.header || [], ch.rows || []), "h1"));
     const ended = model.get("ended") || {};
-    grid.appendChild(section(ended.title || "Calls", table(ended.header || [], ended.rows || [], { num: [3] }),
+    grid.appendChild(section(ended.title || "Calls", table(ended.header || [], ended.rows || [], { num: [4] }),
       "h1"));
     body.appendChild(grid);
     const tail = model.get("tail") || {};
@@ -230,6 +230,11 @@ function render({ model, el }) {
   drawBody();
   const onHead = () => drawHead();
   const onSeries = () => sparkline(svg, model.get("series") || {});
+  let resize = null;
+  if (typeof ResizeObserver !== "undefined") {  // the first draw may happen before the view has a width
+    resize = new ResizeObserver(() => onSeries());
+    resize.observe(svg);
+  }
   const onBody = () => drawBody();
   model.on("change:status", onHead);
   model.on("change:paused", onHead);
@@ -256,6 +261,7 @@ function render({ model, el }) {
   return () => {
     clearInterval(beat);
     if (io) io.disconnect();
+    if (resize) resize.disconnect();
     document.removeEventListener("visibilitychange", onVis);
     model.off("change:status", onHead);
     model.off("change:series", onSeries);

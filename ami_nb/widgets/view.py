@@ -170,11 +170,12 @@ class LiveView(ViewBase):
             return out
         st = self.state
         seen = st.seconds_seen(now)
-        window = int(min(self.history, max(30, math.ceil(seen) + 1)))
+        window = int(min(self.history, max(10, math.ceil(seen) + 1)))
         values = st.rate_series(window, now)
         out["series"] = {"values": [int(v) for v in values], "window": span(window).replace(".0 s", " s"),
                          "peak": int(np.max(values)) if len(values) else 0}
         match_event, match_channel = self._match()
+        snow = st.server_now(now)
         chans = st.channel_rows()
         if match_channel is not None:
             chans = [c for c in chans if match_channel(c)]
@@ -182,22 +183,21 @@ class LiveView(ViewBase):
         out["channels"] = {
             "title": f"Active channels ({len(chans)}" + (f", newest {len(shown)} shown)" if len(shown) < len(chans)
                                                           else ")"),
-            "header": ["Channel", "State", "Caller", "Exten", "Context", "Up for"],
+            "header": ["Channel", "State", "Caller", "Exten", "Up for"],
             "rows": [[c.get("Channel", c["Uniqueid"]), c.get("ChannelStateDesc", ""), c.get("CallerIDNum", ""),
-                      c.get("Exten", ""), c.get("Context", ""), span(max(0.0, now - c.get("created", now)))]
+                      c.get("Exten", ""), span(max(0.0, snow - c.get("since", snow)))]
                      for c in reversed(shown)],
         }
         calls = st.call_rows(now)
         ended = st.ended_calls(now=now)
         rows: list[dict[str, Any]] = [
-            {"cells": [clock(c["start"])[:8], c["who"], c["exten"], "", c["state"] or "up", ""], "cls": ""}
-            for c in reversed(calls[-40:])]
-        rows += [{"cells": [clock(e.end)[:8], e.who, e.exten, span(e.duration), e.outcome,
-                            f"ended {ago(time.time() - e.ended_at)} ago"], "cls": "ended"}
+            {"cells": [clock(c["start_at"])[:8], c["who"], c["exten"], c["state"] or "up", span(c["elapsed"])],
+             "cls": ""} for c in reversed(calls[-40:])]
+        rows += [{"cells": [clock(e.ended_at)[:8], e.who, e.exten, e.outcome, span(e.duration)], "cls": "ended"}
                  for e in ended[:60]]
         out["ended"] = {"title": f"Calls ({len(calls)} up, {len(ended)} ended in the last "
                                  f"{int(st.linger // 60)} min)",
-                        "header": ["Time", "Caller", "Exten", "Duration", "State / outcome", ""], "rows": rows}
+                        "header": ["Time", "Caller", "Exten", "State / outcome", "Duration"], "rows": rows}
         tail = st.tail_rows(self.tail_rows, match_event)
         title = "Latest events" + (f" matching {self.widget.filter!r}" if match_event is not None else "")
         out["tail"] = {"title": title, "header": ["Received", "Event", "Channel", "Queue"],

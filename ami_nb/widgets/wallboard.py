@@ -109,7 +109,8 @@ class Wallboard(ViewBase):
         out["members"] = {"header": ["Queue", "Agent", "State", "Device", "Calls", "Paused reason"],
                           "rows": [[r.Queue, r.MemberName or r.Interface, r.state, r.Status, str(r.CallsTaken),
                                     r.PausedReason] for r in members.itertuples()]}
-        out["series"] = {"values": [int(v) for v in st.rate_series(60, now)], "window": "1:00"}
+        window = int(min(60, max(10, math.ceil(st.seconds_seen(now)) + 1)))
+        out["series"] = {"values": [int(v) for v in st.rate_series(window, now)], "window": f"{window} s"}
         return out
 
 

@@ -1,0 +1,117 @@
+"""What a live view costs the kernel: process CPU with a 2 Hz view beside the same run without one.
+
+The simulated PBX runs in its own process (``python -m ami_nb.sim ... --traffic``) so its work is not counted;
+this process is "the kernel": a session receiving about 250 events/s into a store that already holds 500,000
+events (filled before measuring, from real recorded events), alternating phases without a view and with
+``session.live(rate=2)`` (``autopause=False``: as if a browser watched it). Widget messages go to ipywidgets'
+dummy comm, patched to JSON-encode each message as ipykernel would, so serialisation is counted too.
+
+CPU is ``time.process_time()`` (every thread of the process) over each phase's wall time: "% of a core".
+
+Run: ``python bench/bench_view.py [--held 500000] [--phase 10] [--rounds 2] [--rate 300]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import comm
+
+import ami_nb
+from ami_nb.protocol import Parser
+
+SECRET = "amp111"  # the simulator's documented demo user
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_sim(rate: float, time_scale: float) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen([sys.executable, "-m", "ami_nb.sim", "--host", "127.0.0.1", "--port", "0",
+                             "--print-port", "--traffic", "--rate", str(rate), "--time-scale", str(time_scale),
+                             "--timestampevents"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.isdigit():
+        proc.kill()
+        raise RuntimeError(f"the simulator did not print its port (got {line!r})")
+    return proc, int(line)
+
+
+def serialising_comm() -> list[int]:
+    """Make the dummy comm JSON-encode what it would send (as ipykernel's session does); returns a byte counter."""
+    sent = [0]
+
+    def publish_msg(self: object, msg_type: str, data: object = None, metadata: object = None,
+                    buffers: object = None, **keys: object) -> None:
+        sent[0] += len(json.dumps({"data": data, "metadata": metadata}, default=str))
+
+    comm.DummyComm.publish_msg = publish_msg  # type: ignore[method-assign]
+    return sent
+
+
+def fill(store: object, n: int) -> None:
+    events = [m for m in Parser().feed((ROOT / "tests/fixtures/transcripts/19_originate_async_100.txt").read_bytes())
+              if m.is_event]
+    t = time.time() - 3600
+    done = 0
+    while done < n:
+        batch = events[: min(len(events), n - done)]
+        store.extend(batch, t)  # type: ignore[attr-defined]
+        done += len(batch)
+
+
+def phase(seconds: float) -> tuple[float, float]:
+    c0, w0 = time.process_time(), time.monotonic()
+    time.sleep(seconds)
+    return time.process_time() - c0, time.monotonic() - w0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--held", type=int, default=500_000, help="events in the store before measuring")
+    ap.add_argument("--phase", type=float, default=10.0, help="seconds per phase")
+    ap.add_argument("--rounds", type=int, default=2, help="pairs of (no view, view) phases")
+    ap.add_argument("--rate", type=float, default=300.0, help="simulated calls per hour")
+    ap.add_argument("--time-scale", type=float, default=60.0)
+    ap.add_argument("--view-rate", type=float, default=2.0, help="redraws per second")
+    args = ap.parse_args()
+    sent = serialising_comm()
+    proc, port = start_sim(args.rate, args.time_scale)
+    try:
+        session = ami_nb.connect("127.0.0.1", port=port, username="admin", secret=SECRET, keepalive=None,
+                                 store_capacity=max(1_000_000, 2 * args.held))
+        fill(session.events, args.held)
+        _ = session.pbx  # the live state exists in both phases (its cost is the session's, not the view's)
+        time.sleep(3)  # warm up: traffic running, sync done
+        rows = []
+        for _ in range(args.rounds):
+            r0 = session.events.total
+            cpu, wall = phase(args.phase)
+            rows.append(("no view", cpu / wall, (session.events.total - r0) / wall, 0, 0))
+            view = session.live(rate=args.view_rate, autopause=False)
+            d0, b0, r0 = view.redraws, sent[0], session.events.total
+            cpu, wall = phase(args.phase)
+            rows.append(("view", cpu / wall, (session.events.total - r0) / wall, (view.redraws - d0) / wall,
+                         (sent[0] - b0) / wall))
+            view.stop()
+        held = len(session.events)
+        session.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"store held {held:,} events; view at {args.view_rate:g} Hz; {args.phase:g} s phases x {args.rounds}")
+    print(f"{'phase':8} {'CPU % core':>10} {'events/s':>9} {'redraws/s':>9} {'comm kB/s':>9}")
+    for name, cpu, eps, rd, kb in rows:
+        print(f"{name:8} {100 * cpu:10.1f} {eps:9.0f} {rd:9.2f} {kb / 1024:9.1f}")
+    none = statistics.mean(r[1] for r in rows if r[0] == "no view")
+    view = statistics.mean(r[1] for r in rows if r[0] == "view")
+    print(f"view costs {100 * (view - none):+.1f} % of a core (no view {100 * none:.1f} %, view {100 * view:.1f} %)")
+
+
+if __name__ == "__main__":
+    main()
