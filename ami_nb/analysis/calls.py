@@ -129,7 +129,8 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     g = legs(rows)
     folded = g.owner[g.owner.index.isin(rows["lid"].unique())]
     fold = pd.Series(folded.to_numpy(), index=folded.index)  # a Linkedid -> the call that owns it
-    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(rows["lid"].map(lambda x: fold.get(x, x))))
+    lid_call = rows["lid"].map(fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
+    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(lid_call))
     out = _spans(rows)
     who = _caller(rows, out.index)
     cause = _cause(rows, out.index)
