@@ -474,10 +474,11 @@ class AMIClient:
             for sink in self._batch_sinks:
                 self._safe(sink, events, received)
         corr = self._corr
+        busy = corr.busy  # nothing is expected anew while a batch is dispatched (expect() runs in _request)
         for msg in msgs:
             name = dget(msg, "Event") or msg.event
             if name is not None:
-                if corr.busy:
+                if busy:
                     aid = msg.get("ActionID")
                     if aid is not None:
                         done = corr.receive_event(aid, msg)

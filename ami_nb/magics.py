@@ -5,7 +5,7 @@
 ``%%ami_action``    ``session.action(name, fields)`` for each block of ``Key: Value`` lines
 ``%ami_events``     ``session.events.frame(pattern, last=, since=)``
 ``%ami_live``       ``ami_nb.widgets.live(session)``
-``%ami_status``     one row per connection: state, counters, events held and dropped
+``%ami_status``     one row per connection: state, counters, events held and dropped, listeners' skips
 ``%ami_disconnect`` ``session.close()``
 ==================  ==============================================================================================
 
@@ -171,7 +171,9 @@ def cell_value(result: Any) -> Any:
     from .response import Response
 
     if isinstance(result, Response) and result.is_list:
-        frame = result.to_frame()
+        from .display import ListFrame
+
+        frame = ListFrame(result.to_frame())  # displayed with its constant columns once, scrolling
         frame.attrs["response"] = result.to_dict()
         return frame
     return result
@@ -184,7 +186,7 @@ def raw_messages(result: Any) -> list[Any]:
     resp = result if isinstance(result, Response) else getattr(result, "response", None)
     if resp is None:
         return [result]
-    out = [resp.message, *resp.events]
+    out = [resp.message, *resp.list_items]
     if resp.complete is not None:
         out.append(resp.complete)
     return out
@@ -233,6 +235,14 @@ class AmiMagics(Magics):
             what = f"no AMI connection named {alias!r}" if alias else "not connected"
             raise AmiUsageError(f"{what} (connections: {known}); run %ami_connect first")
         return self.connections[name]
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's variables (``-o`` writes there, ``{name}`` reads there)."""
+        if self.shell is None:
+            raise AmiUsageError("the AMI magics need an IPython shell (load them with %load_ext ami_nb)")
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
 
     def _report(self, exc: BaseException) -> None:
         if self.raise_errors:
@@ -309,7 +319,7 @@ class AmiMagics(Magics):
     def _archive(self, args: Any) -> None:
         """``--archive DIR``: the new connection's ``session.archive(DIR, pbx=...)``."""
         if args.archive:
-            a = self.connections[self.current].session.archive(args.archive, pbx=args.pbx)
+            a = self.connection().session.archive(args.archive, pbx=args.pbx)
             print(f"Archiving every event into {a.path} (pbx={a.pbx})")
 
     def _scrub(self, needle: str, replacement: str) -> None:
@@ -333,7 +343,7 @@ class AmiMagics(Magics):
                                   (needle, replacement, needle, replacement, hm.session_number))
             except Exception as exc:  # a read-only or disabled history database
                 print(f"could not scrub the history database: {type(exc).__name__}", file=sys.stderr)
-        ns = self.shell.user_ns
+        ns = self._user_ns
         for key in [k for k in ns if k in ("_i", "_ii", "_iii") or re.fullmatch(r"_i\d+", k)]:
             ns[key] = clean(ns[key])
 
@@ -343,7 +353,8 @@ class AmiMagics(Magics):
 
         if alias in self.connections:
             self._drop(alias)
-        pbx = sim.start("127.0.0.1", 0, **dict(self.sim_options))
+        options: dict[str, Any] = dict(self.sim_options)
+        pbx = sim.start("127.0.0.1", 0, **options)
         try:
             user = "admin"
             session = ami_nb.connect(pbx.host, port=pbx.port, username=user, secret=pbx.users[user].secret,
@@ -382,7 +393,7 @@ class AmiMagics(Magics):
         """
         args = parse_argstring(self.ami_action, line)
         conn = self.connection(args.alias)
-        actions = fill_actions(parse_actions(cell or "", args.action), self.shell.user_ns if cell else {})
+        actions = fill_actions(parse_actions(cell or "", args.action), self._user_ns if cell else {})
         if not actions:
             raise AmiUsageError("%%ami_action: nothing to send (give an action name or a cell body)")
         timeout = self.timeout if args.timeout is None else args.timeout
@@ -396,7 +407,7 @@ class AmiMagics(Magics):
             results.append(raw_messages(result) if args.raw else cell_value(result))
         value = results[0] if len(results) == 1 else results
         if args.out:
-            self.shell.user_ns[args.out] = value
+            self._user_ns[args.out] = value
         return value
 
     # -- %ami_events -------------------------------------------------------------------------------------------
@@ -417,7 +428,7 @@ class AmiMagics(Magics):
         since = _since(args.since) if args.since else None
         df = conn.session.events.frame(pattern, last=last, since=since)
         if args.out:
-            self.shell.user_ns[args.out] = df
+            self._user_ns[args.out] = df
         return df
 
     # -- %ami_live ---------------------------------------------------------------------------------------------
@@ -441,15 +452,31 @@ class AmiMagics(Magics):
         return view
 
     # -- %ami_status and %ami_disconnect -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--listeners", action="store_true",
+              help="One row per listener (session.on) instead: events delivered, skipped, queued, errors.")
     @line_magic
     def ami_status(self, line: str = "") -> Any:
-        """One row per connection: state, AMI version, events received, held and dropped, actions sent."""
+        """One row per connection: state, AMI version, events received, held and dropped, actions sent, and what
+        its listeners were given and skipped. ``--listeners``: one row per listener (``session.listener_stats()``).
+
+        A sync listener slower than the events keeps only the newest events of its queue and skips the oldest
+        (the event store never does); a line on stderr names each listener that skipped.
+        """
         import pandas as pd
 
-        rows = []
+        args = parse_argstring(self.ami_status, line)
+        rows, listener_rows = [], []
         for alias, conn in self.connections.items():
             s = conn.session
             stats = s.stats
+            listeners = s.listener_stats() if hasattr(s, "listener_stats") else []
+            for ls in listeners:
+                listener_rows.append({"alias": alias, **ls})
+                if ls.get("skipped"):
+                    print(f"listener {ls['callback']} ({ls['pattern']!r}) on {alias!r} skipped {ls['skipped']:,} "
+                          f"events: it is slower than they arrive (its queue keeps the newest "
+                          f"{ls.get('max_queue') or 0:,})", file=sys.stderr)
             rows.append({
                 "alias": alias,
                 "default": alias == self.current,
@@ -461,15 +488,21 @@ class AmiMagics(Magics):
                 "events_dropped": s.events.dropped,
                 "actions_sent": stats.get("actions_sent", 0),
                 "reconnects": stats.get("reconnects", 0),
+                "listeners": len(listeners),
+                "listener_delivered": sum(ls.get("delivered") or 0 for ls in listeners),
+                "listener_skipped": sum(ls.get("skipped") or 0 for ls in listeners),
                 "embedded_pbx": conn.sim is not None,
                 "live_views": sum(v.running for v in conn.views),
             })
-        cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
-                "events_dropped", "actions_sent", "reconnects", "embedded_pbx", "live_views"]
-        df = pd.DataFrame(rows, columns=cols)
         if not rows:
             print("No AMI connection: run %ami_connect")
-        return df.set_index("alias")
+        if args.listeners:
+            lcols = ["alias", "pattern", "callback", "kind", "delivered", "skipped", "queued", "errors", "max_queue"]
+            return pd.DataFrame(listener_rows, columns=lcols).set_index(["alias", "pattern"])
+        cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
+                "events_dropped", "actions_sent", "reconnects", "listeners", "listener_delivered",
+                "listener_skipped", "embedded_pbx", "live_views"]
+        return pd.DataFrame(rows, columns=cols).set_index("alias")
 
     @magic_arguments()
     @argument("-a", "--alias", default=None, help="Connection to close (default: the last connected).")

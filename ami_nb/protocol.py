@@ -281,6 +281,14 @@ def _legacy_follows(text: str) -> Message:
 class Parser:
     """Incremental AMI parser: ``feed(bytes) -> list[Message]``.
 
+    Framing rule: a message ends at the first empty line (CRLFCRLF; LFLF too in ``lenient`` mode), whatever the
+    read boundaries, so the same bytes give the same messages however TCP cuts them. That is how Asterisk ends a
+    message itself (``manager.c`` reads a client's lines until an empty one) and how its own writer means them:
+    it never escapes a value, so a value holding a blank line (``AppData`` of ``Set(X=a\r\n\r\nb)``) ends the
+    message early, and the headerless rest is counted in :attr:`stray_blocks`. Lines without ``": "`` inside a
+    message continue the previous value (a raw CRLF in a value, recordings' oddity 3); a value may end in a bare
+    LF (oddity 4). Pre-14 ``Response: Follows`` blocks run to ``--END COMMAND--`` (their text holds blank lines).
+
     ``expect_banner`` (client side) consumes the greeting line first and keeps it in :attr:`banner`.
     ``lenient`` (server side) also frames bare-LF messages (``Action: Ping\\n\\n``), as Asterisk accepts them.
     ``errors`` is the decoding policy after framing: :data:`LATIN1_FALLBACK` (default, never loses a byte),
@@ -389,8 +397,12 @@ class Parser:
         return out
 
     def _collect(self, items: list[Any], out: list[Message]) -> None:
-        """Append parsed blocks to ``out``; a block with no header at all continues the previous message's last
-        value (a value that held CRLFCRLF), or is counted in :attr:`stray_blocks` when there is none."""
+        """Append parsed blocks to ``out``; a block with no header at all is counted in :attr:`stray_blocks`.
+
+        Such a block is what follows a value that held CRLFCRLF (a raw blank line in ``AppData``). The message
+        before it has already ended there, as every AMI reader ends it (see :class:`Parser`): gluing the text back
+        on would depend on whether both halves arrived in the same read.
+        """
         for block in items:
             if type(block) is not str:
                 out.append(block)
@@ -398,16 +410,7 @@ class Parser:
             msg = self._parse_block(block.split("\r\n"))
             if msg is not None:
                 out.append(msg)
-                continue
-            tail = block.strip("\r\n")
-            if not tail:
-                continue
-            if out:
-                prev = out[-1].pairs()
-                k, v = prev[-1]
-                prev[-1] = (k, v + "\r\n\r\n" + tail)
-                out[-1] = Message.from_pairs(prev)
-            else:
+            elif block.strip("\r\n"):
                 self.stray_blocks += 1
 
     def _legacy_region(self, region: bytes) -> list[Message]:

@@ -34,7 +34,7 @@ import fnmatch
 import re
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -58,8 +58,6 @@ MULTI_KEYS = frozenset(
     }
 )
 
-_TUPLE = "\x01"  # marks a dictionary value that holds several values (joined by the same character)
-_TUPLE_B = _TUPLE.encode()
 _SEP = "\x00"  # joins a chunk's dictionary into one blob
 _FOLD = re.compile(r"^(\w*ChanVariable)\(.*\)\Z")  # ChanVariable(Local/100@demo-0000000b;1) -> ChanVariable
 _NS = 1_000_000_000
@@ -77,30 +75,56 @@ def _codes_dtype(n: int) -> type:
     return np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.int32
 
 
+_Value = str | tuple[str, ...]  # a cell: one value, or every value of a repeated / multi-valued key
+
+
 @dataclass
 class _Col:
-    """One column of a chunk: ``codes`` into a dictionary, or float64 ``values``; ``rows`` None when dense."""
+    """One column of a chunk: ``codes`` into a dictionary, or float64 ``values``; ``rows`` None when dense.
+
+    The dictionary is stored out of band, never with markers inside the text (so no value can collide with one):
+    ``items`` values joined by NUL in ``blob`` (or kept as the list ``objs`` when a value holds NUL), and when a
+    dictionary entry is a tuple, ``arity`` gives each entry's length (0: a plain string, one item).
+    """
 
     rows: np.ndarray | None
     codes: np.ndarray
     blob: bytes = b""
-    n_uniques: int = 0
-    objs: list[str] | None = None  # dictionary kept as a list only if a value holds NUL
+    n_items: int = 0
+    objs: list[str] | None = None  # dictionary items kept as a list only if a value holds NUL
     numeric: bool = False  # codes are float64 values (Timestamp)
+    arity: np.ndarray | None = None  # int32 per dictionary entry when some entry is a tuple
 
     @property
     def has_tuples(self) -> bool:
-        """True when some value holds several values (a repeated or multi-valued key)."""
-        if self.objs is not None:
-            return any(u[:1] == _TUPLE for u in self.objs)
-        return _TUPLE_B in self.blob
+        """True when some cell holds several values (a repeated or multi-valued key)."""
+        return self.arity is not None
 
-    def uniques(self) -> list[str]:
+    @property
+    def n_uniques(self) -> int:
+        return self.n_items if self.arity is None else len(self.arity)
+
+    def items(self) -> list[str]:
         if self.objs is not None:
             return self.objs
-        if self.n_uniques == 0:
+        if self.n_items == 0:
             return []
         return self.blob.decode("utf-8", "surrogatepass").split(_SEP)
+
+    def uniques(self) -> list[_Value]:
+        flat = self.items()
+        if self.arity is None:
+            return list(flat)
+        out: list[_Value] = []
+        pos = 0
+        for a in self.arity.tolist():
+            if a:
+                out.append(tuple(flat[pos : pos + a]))
+                pos += a
+            else:
+                out.append(flat[pos])
+                pos += 1
+        return out
 
     @property
     def nbytes(self) -> int:
@@ -109,7 +133,19 @@ class _Col:
             n += self.rows.nbytes
         if self.objs is not None:
             n += sum(len(s) + 49 for s in self.objs) + 8 * len(self.objs)
+        if self.arity is not None:
+            n += self.arity.nbytes
         return n
+
+
+def _dictionary_col(rows: np.ndarray | None, codes: np.ndarray, uniq: list[Any]) -> _Col:
+    if any(type(u) is tuple for u in uniq):
+        arity = np.fromiter((len(u) if type(u) is tuple else 0 for u in uniq), np.int32, len(uniq))
+        flat = [x for u in uniq for x in (u if type(u) is tuple else (u,))]
+    else:
+        arity, flat = None, uniq
+    blob, objs = _blob(flat)
+    return _Col(rows, codes, blob, len(flat), objs, arity=arity)
 
 
 @dataclass
@@ -121,6 +157,7 @@ class _Chunk:
     recv_starts: np.ndarray  # row where each run of equal ``received`` begins
     recv_values: np.ndarray  # float64 epoch seconds
     cols: dict[str, _Col]  # in first-seen order
+    cacheable: bool = False  # a chunk of the store (not the open tail frozen for one snapshot)
 
     def received(self) -> np.ndarray:
         lengths = np.diff(np.append(self.recv_starts, self.n))
@@ -173,6 +210,9 @@ class _Batch:
 
 
 _VALUES = dict.values
+#: Bound on every cache keyed by a message's key shape: header names are the server's choice (Asterisk names
+#: OriginateResponse's headers ``ChanVariable(<channel>)``), so shapes are unbounded; a full cache starts again.
+_MAX_SHAPES = 4096
 _SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
@@ -188,10 +228,28 @@ def _split(events: Sequence[Any]) -> tuple[list[tuple[str, ...]], list[tuple[str
         for i, pairs in enumerate(repeated):
             if pairs is not None:
                 keys[i], vals[i] = zip(*pairs, strict=False)
-    if len(_SHAPES) > 10_000:  # odd streams (UserEvents with ever new headers): start again
+    if len(_SHAPES) > _MAX_SHAPES:  # server-chosen names (ChanVariable(<channel>), UserEvent headers): bounded
         _SHAPES.clear()
     # one tuple object per key shape: the per-event copies die at once instead of aging in the collector
-    return list(map(_SHAPES.setdefault, keys, keys)), vals
+    shapes = list(map(_SHAPES.get, keys))
+    if shapes.count(None):
+        for i, shape in enumerate(shapes):
+            if shape is None:
+                shapes[i] = _shape(keys[i])
+    return shapes, vals
+
+
+def _shape(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The shared shape of a new key tuple, ``ChanVariable(<channel>)`` folded to ``ChanVariable``, so that the
+    OriginateResponses of a thousand channels share one shape (one group, one plan) instead of one each."""
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        if any("(" in k for k in keys):
+            folded = tuple([m.group(1) if "(" in k and (m := _FOLD.match(k)) else k for k in keys])
+        else:
+            folded = keys
+        shape = _SHAPES[keys] = _SHAPES.setdefault(folded, folded)
+    return shape
 
 
 def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk:
@@ -225,9 +283,9 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
                 if not multi:
                     named.append((key, cols[ix[0]]))
                 elif len(ix) == 1:
-                    named.append((key, [_TUPLE + v for v in cols[ix[0]]]))
+                    named.append((key, [(v,) for v in cols[ix[0]]]))
                 else:
-                    named.append((key, [_TUPLE + _TUPLE.join(t) for t in zip(*(cols[j] for j in ix), strict=True)]))
+                    named.append((key, list(zip(*(cols[j] for j in ix), strict=True))))
         for key, col in named:
             p = parts.get(key)
             if p is None:
@@ -260,8 +318,7 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
         if column_kind(key) == "time":
             cols[key] = _Col(rows, codes, numeric=True)
         else:
-            blob, objs = _blob(uniq)
-            cols[key] = _Col(rows, codes, blob, len(uniq), objs)
+            cols[key] = _dictionary_col(rows, codes, uniq)
 
     ends = np.array([e for e, _ in recv], dtype=np.int64)
     vals_r = np.array([r for _, r in recv], dtype=np.float64)
@@ -310,14 +367,84 @@ def to_epoch(since: Any) -> float:
     return ts.value / _NS
 
 
+class _FrameCache:
+    """Text columns of frozen chunks, converted once (Arrow strings, every row of the chunk), for later frames.
+
+    Converting a chunk's dictionary codes to strings is most of a frame's cost; a frozen chunk never changes, so
+    its conversion is kept, keyed by (chunk, column), least recently used evicted beyond ``max_bytes``. Entries
+    leave with their chunk. Thread-safe: frames may be built from several threads.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.nbytes = 0
+        self._lock = threading.Lock()
+        self._lru: OrderedDict[tuple[int, str], tuple[Any, int]] = OrderedDict()
+        self._by_chunk: dict[int, set[str]] = {}
+
+    def get(self, base: int, key: str) -> Any:
+        with self._lock:
+            hit = self._lru.get((base, key))
+            if hit is None:
+                return None
+            self._lru.move_to_end((base, key))
+            return hit[0]
+
+    def put(self, base: int, key: str, value: Any, nbytes: int) -> None:
+        if nbytes > self.max_bytes:
+            return
+        with self._lock:
+            if (base, key) in self._lru:
+                return
+            self._lru[(base, key)] = (value, nbytes)
+            self._by_chunk.setdefault(base, set()).add(key)
+            self.nbytes += nbytes
+            while self.nbytes > self.max_bytes:
+                (b, k), (_v, n) = self._lru.popitem(last=False)
+                self.nbytes -= n
+                keys = self._by_chunk[b]
+                keys.discard(k)
+                if not keys:
+                    del self._by_chunk[b]
+
+    def drop(self, base: int) -> None:
+        with self._lock:
+            for key in self._by_chunk.pop(base, ()):
+                _v, n = self._lru.pop((base, key))
+                self.nbytes -= n
+
+
+def _full_codes(col: _Col, n: int) -> np.ndarray:
+    """The column's dictionary codes for every row of its chunk (-1: the row lacks the key)."""
+    if col.rows is None:
+        return col.codes.astype(np.int32)
+    out = np.full(n, -1, dtype=np.int32)
+    out[col.rows] = col.codes
+    return out
+
+
+def _arrow_strings(codes: np.ndarray, uniques: list[Any]) -> Any:
+    """An Arrow large_string array from codes into ``uniques`` (-1: null); None where Arrow cannot hold them."""
+    if _pa is None:
+        return None
+    try:
+        idx = _pa.array(codes, mask=codes < 0, type=_pa.int32())
+        return _pa.DictionaryArray.from_arrays(idx, _pa.array(uniques, type=_pa.large_string())).dictionary_decode()
+    except (TypeError, ValueError, _pa.ArrowException):  # lone surrogates
+        return None
+
+
 class EventStore:
     """A bounded, thread-safe store of AMI events that answers pandas DataFrames.
 
     ``extend(events, received)`` is the client's batch sink; ``frame()`` / ``store["Hangup"]`` snapshot it.
     ``capacity`` bounds the events held (newest kept, see :attr:`dropped`); ``chunk_size`` is the freeze batch.
+    ``frame_cache_bytes`` bounds the text columns of frozen chunks kept converted for the next :meth:`frame`
+    (0: convert every time). A frame shares those buffers, so the cache costs memory only beyond frames still held.
     """
 
-    def __init__(self, capacity: int = 1_000_000, *, chunk_size: int = 16384) -> None:
+    def __init__(self, capacity: int = 1_000_000, *, chunk_size: int = 16384,
+                 frame_cache_bytes: int = 512 << 20) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         if not 1 <= chunk_size <= 1 << 20:
@@ -332,8 +459,9 @@ class EventStore:
         self._open = _Batch([], [], [], 0)
         self._total = 0
         self._dropped = 0
-        self._order: dict[str, None] = {}  # column names of frozen chunks, first-seen order
-        self._plans: dict[tuple[str, ...], _Plan | None] = {}
+        self._order: dict[str, int] = {}  # column name -> frozen chunks held that have it, first-seen order
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}  # per key shape; bounded (_MAX_SHAPES)
+        self._cache = _FrameCache(frame_cache_bytes)
         self._rate: deque[tuple[int, int]] = deque(maxlen=_STAT_SECONDS)  # (epoch second, events)
         #: an archive's reader (:class:`ami_nb.history.live.StoreHook`), set by ``session.archive()``: frame()
         #: with ``since`` older than memory asks it for the evicted part
@@ -382,12 +510,16 @@ class EventStore:
                     return
                 self._pending.append(batch)
                 self._open = _Batch([], [], [], batch.base + len(batch))
+            if len(self._plans) > _MAX_SHAPES:  # shapes are server-chosen (ChanVariable(<channel>)): bounded
+                self._plans.clear()
             chunk = _freeze(batch, self._plans)
+            chunk.cacheable = True
             with self._lock:
                 self._pending.remove(batch)
                 self._chunks.append(chunk)
+                order = self._order
                 for key in chunk.cols:
-                    self._order.setdefault(key, None)
+                    order[key] = order.get(key, 0) + 1
                 self._evict()
 
     def _evict(self) -> None:
@@ -397,7 +529,7 @@ class EventStore:
             head = self._chunks[0]
             left = head.n - self._offset
             if excess >= left:
-                self._chunks.pop(0)
+                self._forget(self._chunks.pop(0))
                 self._offset = 0
                 self._dropped += left
                 excess -= left
@@ -416,11 +548,24 @@ class EventStore:
             open_.base += k
             self._dropped += k
 
+    def _forget(self, chunk: _Chunk) -> None:
+        """A chunk leaves the store (lock held): its columns leave the column order, its cache entries go."""
+        order = self._order
+        for key in chunk.cols:
+            c = order.get(key, 0) - 1
+            if c > 0:
+                order[key] = c
+            else:
+                order.pop(key, None)
+        self._cache.drop(chunk.base)
+
     def clear(self) -> None:
         """Forget every event held (``total`` and ``dropped`` keep counting)."""
         with self._freeze_lock, self._lock:
             held = self._total - self._dropped
             self._dropped += held
+            for chunk in self._chunks:
+                self._forget(chunk)
             self._chunks = []
             self._offset = 0
             self._open = _Batch([], [], [], self._open.base + len(self._open))
@@ -498,7 +643,7 @@ class EventStore:
             return sum(c.n for c in self._chunks) - self._offset
 
     # -- reading -------------------------------------------------------------------------------------------
-    def _snapshot(self) -> tuple[list[_Chunk], int, list[_Batch], dict[str, None], int]:
+    def _snapshot(self) -> tuple[list[_Chunk], int, list[_Batch], dict[str, int], int]:
         """Frozen chunks, evicted rows of the first, raw batches not yet frozen, column order, next sequence."""
         with self._lock:
             chunks = list(self._chunks)
@@ -509,7 +654,7 @@ class EventStore:
                 raw.append(open_.copy())
             return chunks, offset, raw, dict(self._order), open_.base + len(open_)
 
-    def _all_chunks(self, after: int | None = None) -> tuple[list[_Chunk], list[int], dict[str, None], int]:
+    def _all_chunks(self, after: int | None = None) -> tuple[list[_Chunk], list[int], dict[str, int], int]:
         """A consistent snapshot as chunks (raw batches frozen outside the lock), first rows, column order, end."""
         chunks, offset, raw, order, end = self._snapshot()
         starts = [offset] + [0] * (len(chunks) - 1) if chunks else []
@@ -520,7 +665,7 @@ class EventStore:
                 chunks.append(ch)
                 starts.append(0)
                 for key in ch.cols:
-                    order.setdefault(key, None)
+                    order.setdefault(key, 0)
         if after is not None:
             for i, ch in enumerate(chunks):
                 starts[i] = max(starts[i], min(ch.n, after - ch.base))
@@ -604,27 +749,35 @@ class EventStore:
             np.zeros(0, dtype=np.float64)
         data["received"] = _epoch_to_utc(recv)
         wanted = list(order) if columns is None else [c for c in columns if c != "received"]
+        wheres: dict[int, np.ndarray] = {}  # per chunk: chunk row -> output position (-1: not selected)
         for key in wanted:
-            col = self._column(key, chunks, sels, offsets, n_out)
+            col = self._column(key, chunks, sels, offsets, n_out, wheres)
             if col is not None:
                 data[key] = col
-        df = pd.DataFrame(data, index=pd.RangeIndex(n_out))
+        df = pd.DataFrame(data, index=pd.RangeIndex(n_out), copy=False)  # every array is new or immutable
         return df, end
 
     def _column(self, key: str, chunks: list[_Chunk], sels: list[np.ndarray], offsets: np.ndarray,
-                n_out: int) -> Any:
+                n_out: int, wheres: dict[int, np.ndarray]) -> Any:
         """One output column (None when no selected row has the key)."""
+        kind = column_kind(key)
+        cols = [ch.cols.get(key) for ch in chunks]
+        if kind == "text" and not any(c is not None and (c.has_tuples or c.numeric) for c in cols):
+            text = self._text_column(key, chunks, sels, cols)
+            if text is not False:
+                return text
         pieces = []  # (out positions, chunk codes, col)
-        for ch, sel, off in zip(chunks, sels, offsets, strict=False):
-            col = ch.cols.get(key)
+        for i, (ch, sel, off, col) in enumerate(zip(chunks, sels, offsets, cols, strict=False)):
             if col is None or not len(sel):
                 continue
             if col.rows is None:
                 pos = np.arange(off, off + len(sel))
                 codes = col.codes[sel]
             else:
-                where = np.full(ch.n, -1, dtype=np.int64)
-                where[sel] = np.arange(off, off + len(sel))
+                where = wheres.get(i)
+                if where is None:
+                    where = wheres[i] = np.full(ch.n, -1, dtype=np.int64)
+                    where[sel] = np.arange(off, off + len(sel))
                 p = where[col.rows]
                 keep = p >= 0
                 if not keep.any():
@@ -638,13 +791,14 @@ class EventStore:
             for pos, codes, _c in pieces:
                 vals[pos] = codes
             return _epoch_to_utc(vals)
+        tuples = any(col.has_tuples for _p, _c, col in pieces)
         gcodes = np.full(n_out, -1, dtype=np.int64)
         if len(pieces) == 1:
             pos, codes, col = pieces[0]
             uniques = col.uniques()
             gcodes[pos] = codes
         else:
-            table: dict[str, int] = {}
+            table: dict[Any, int] = {}
             for pos, codes, col in pieces:
                 u = col.uniques()
                 fresh = [k for k in u if k not in table]
@@ -652,21 +806,67 @@ class EventStore:
                 mapping = np.fromiter(map(table.__getitem__, u), np.int64, len(u))
                 gcodes[pos] = mapping[codes]
             uniques = list(table)
-        if any(col.has_tuples for _p, _c, col in pieces):
+        if tuples:
             vals_o = np.empty(len(uniques) + 1, dtype=object)
             for i, u in enumerate(uniques):
-                vals_o[i] = tuple(u[1:].split(_TUPLE)) if u[:1] == _TUPLE else u
+                vals_o[i] = u
             vals_o[-1] = np.nan
             return pd.Series(vals_o[gcodes], dtype=object, copy=False)
-        kind = column_kind(key)
         if kind == "integer":
             conv = integers(uniques)
             if conv is not None:
                 nums = np.array([*conv, 0], dtype=np.int64)
                 return pd.arrays.IntegerArray(nums[gcodes], gcodes < 0)
+            text = self._text_column(key, chunks, sels, cols)
+            if text is not False:
+                return text
         if kind == "category":
             return pd.Categorical.from_codes(gcodes, categories=pd.Index(uniques, dtype="str"))
         return _strings(gcodes, uniques)
+
+    def _text_column(self, key: str, chunks: list[_Chunk], sels: list[np.ndarray], cols: list[_Col | None]) -> Any:
+        """A ``str`` column assembled chunk by chunk from Arrow strings, each frozen chunk converted once (see
+        :class:`_FrameCache`): only the open tail and small selections are decoded anew. None when no selected
+        row has the key; False when not possible here (no pyarrow, lone surrogates): use the general path."""
+        if _pa is None:
+            return False
+        parts = []
+        present = False
+        cache = self._cache
+        for ch, sel, col in zip(chunks, sels, cols, strict=True):
+            k = len(sel)
+            if not k:
+                continue
+            if col is None:
+                parts.append(_pa.nulls(k, _pa.large_string()))
+                continue
+            full = cache.get(ch.base, key) if ch.cacheable else None
+            if full is None and (not ch.cacheable or 4 * k < ch.n or cache.max_bytes <= 0):
+                arr = _arrow_strings(_full_codes(col, ch.n)[sel], col.uniques())  # a small selection: decode it
+                if arr is None:
+                    return False
+            else:
+                if full is None:
+                    full = _arrow_strings(_full_codes(col, ch.n), col.uniques())
+                    if full is None:
+                        return False
+                    cache.put(ch.base, key, full, full.nbytes)
+                run = int(sel[-1]) - int(sel[0]) + 1 == k  # all rows, or all after an offset: sliced, no copy
+                arr = full.slice(int(sel[0]), k) if run else full.take(_pa.array(sel))
+            present = present or arr.null_count < k
+            parts.append(arr)
+        if not present:
+            return None
+        dtype = pd.StringDtype("pyarrow", na_value=np.nan)
+        try:
+            return pd.arrays.ArrowStringArray(_pa.chunked_array(parts, type=_pa.large_string()), dtype=dtype)
+        except (TypeError, ValueError):  # another pandas string storage
+            return False
+
+    @property
+    def frame_cache_nbytes(self) -> int:
+        """Bytes of converted text columns kept for the next :meth:`frame` (bounded by ``frame_cache_bytes``)."""
+        return self._cache.nbytes
 
     def __repr__(self) -> str:
         return f"<EventStore held={len(self)} total={self._total} dropped={self._dropped} capacity={self.capacity}>"

@@ -8,7 +8,10 @@ dummy comm, patched to JSON-encode each message as ipykernel would, so serialisa
 
 CPU is ``time.process_time()`` (every thread of the process) over each phase's wall time: "% of a core".
 
-Run: ``python bench/bench_view.py [--held 500000] [--phase 10] [--rounds 2] [--rate 300]``.
+``--old REV`` adds a phase with the view as it was at git revision REV (the HTML-string view of issue 13,
+``45355a5``), loaded from ``git show`` so both run in the same process against the same traffic.
+
+Run: ``python bench/bench_view.py [--held 500000] [--phase 10] [--rounds 2] [--rate 300] [--old 45355a5]``.
 """
 
 from __future__ import annotations
@@ -65,6 +68,23 @@ def fill(store: object, n: int) -> None:
         done += len(batch)
 
 
+def old_view_module(rev: str) -> object:
+    """The widgets module of git revision ``rev`` (a single file then), importable beside today's."""
+    import importlib.util
+    import tempfile
+
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:ami_nb/widgets.py"], check=True,
+                         capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "widgets_old.py"
+    path.write_text(src, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("ami_nb._widgets_old", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "ami_nb"
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def phase(seconds: float) -> tuple[float, float]:
     c0, w0 = time.process_time(), time.monotonic()
     time.sleep(seconds)
@@ -79,8 +99,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=300.0, help="simulated calls per hour")
     ap.add_argument("--time-scale", type=float, default=60.0)
     ap.add_argument("--view-rate", type=float, default=2.0, help="redraws per second")
+    ap.add_argument("--old", default=None, metavar="REV", help="also measure the view of this git revision")
     args = ap.parse_args()
     sent = serialising_comm()
+    old = old_view_module(args.old) if args.old else None
     proc, port = start_sim(args.rate, args.time_scale)
     try:
         session = ami_nb.connect("127.0.0.1", port=port, username="admin", secret=SECRET, keepalive=None,
@@ -99,6 +121,13 @@ def main() -> None:
             rows.append(("view", cpu / wall, (session.events.total - r0) / wall, (view.redraws - d0) / wall,
                          (sent[0] - b0) / wall))
             view.stop()
+            if old is not None:
+                before = old.LiveView(session, args.view_rate)  # type: ignore[attr-defined]
+                d0, b0, r0 = before.redraws, sent[0], session.events.total
+                cpu, wall = phase(args.phase)
+                rows.append(("old view", cpu / wall, (session.events.total - r0) / wall,
+                             (before.redraws - d0) / wall, (sent[0] - b0) / wall))
+                before.stop()
         held = len(session.events)
         session.close()
     finally:
@@ -111,6 +140,9 @@ def main() -> None:
     none = statistics.mean(r[1] for r in rows if r[0] == "no view")
     view = statistics.mean(r[1] for r in rows if r[0] == "view")
     print(f"view costs {100 * (view - none):+.1f} % of a core (no view {100 * none:.1f} %, view {100 * view:.1f} %)")
+    if old is not None:
+        was = statistics.mean(r[1] for r in rows if r[0] == "old view")
+        print(f"the view of {args.old} costs {100 * (was - none):+.1f} % of a core")
 
 
 if __name__ == "__main__":

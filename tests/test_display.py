@@ -39,3 +39,18 @@ def test_list_answer_shows_constant_columns_once() -> None:
     # Event varies (QueueParams, QueueMember, QueueEntry): it stays a column
     assert "<th>Event</th>" in table and "max-height:420px" in page
     assert "ActionID" in resp.to_frame().columns  # the data keeps it; only the display drops it
+
+
+def test_a_list_frame_shows_constant_keys_once_and_scrolls() -> None:
+    import pandas as pd
+
+    from ami_nb.display import ListFrame
+
+    msgs = messages("27_showdialplan")
+    aid = next(m["ActionID"] for m in msgs if m.get("EventList") == "start")
+    items = [m for m in msgs if m.is_event and m.get("ActionID") == aid and m.get("EventList") != "Complete"]
+    frame = ListFrame(pd.DataFrame([m.to_dict() for m in items]))
+    page = frame._repr_html_()
+    assert f"ActionID: <b>{aid}</b>" in page and "<th>ActionID</th>" not in page
+    assert "max-height:420px" in page and f"{len(items)} rows" in page
+    assert type(frame[frame.columns[:2]]) is pd.DataFrame and "ActionID" in frame  # the data is all there

@@ -191,3 +191,59 @@ def test_session_pbx_follows_a_short_call_to_its_end() -> None:
             real = truth.loc[call.linkedid]
             assert call.duration == pytest.approx((real["end"] - real["start"]).total_seconds(), abs=0.5)
             assert call.outcome == ("answered" if real["disposition"] == "answered" else call.outcome)
+
+
+def test_reconnect_resyncs_and_the_view_says_reconnecting() -> None:
+    """The server drops the connection: the view's badge reads "reconnecting", the client logs in again, and the
+    state is synced anew (CoreShowChannels / QueueStatus once more), still agreeing with the simulator."""
+    from ami_nb.widgets import live
+
+    with sim.start() as pbx:
+        session = ami_nb.connect(pbx.url, secret="amp111", keepalive=None, backoff=(0.3, 0.5), timeout=3.0)
+        try:
+            state = session.pbx
+            view = live(session, rate=50, autopause=False)
+            badges: list[str] = []
+            view.widget.observe(lambda change: badges.append(change["new"].get("badge")), names=["status"])
+            wait_for(lambda: state.synced == {"channels": "done", "queues": "done"})
+            session.action("Originate", Channel="Local/long@demo", Context="demo", Exten="long", Priority=1,
+                           Async=True)
+            wait_for(lambda: state.call_count == 1)
+            fed = state.fed
+
+            async def drop() -> None:
+                for c in list(pbx._server.connections):
+                    c.abort()
+
+            pbx._run(drop())
+            wait_for(lambda: "reconnecting" in badges)
+            wait_for(lambda: session.state == "connected" and session.stats["reconnects"] == 1)
+            wait_for(lambda: state.synced == {"channels": "done", "queues": "done"} and state.fed > fed)
+            up = pbx.ground_truth()
+            assert set(state.calls["Linkedid"]) == set(up[up["end"].isna()]["linkedid"])
+            wait_for(lambda: badges[-1] == "live")
+            view.stop()
+        finally:
+            session.close()
+
+
+async def _async_session_state(url: str) -> tuple[int, dict[str, str]]:
+    import asyncio
+
+    from ami_nb.session import AsyncSession
+
+    async with AsyncSession(url, secret="amp111", keepalive=None) as s:
+        state = s.pbx
+        for _ in range(200):
+            if state.synced == {"channels": "done", "queues": "done"}:
+                break
+            await asyncio.sleep(0.02)
+        return len(state.queues), dict(state.synced)
+
+
+def test_async_session_has_the_live_state_too() -> None:
+    import asyncio
+
+    with sim.start() as pbx:
+        queues, synced = asyncio.run(_async_session_state(pbx.url))
+    assert synced == {"channels": "done", "queues": "done"} and queues == 2  # support and sales

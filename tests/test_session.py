@@ -92,7 +92,7 @@ def test_actions_send_and_shapes(session: Session, ami_server: ScriptedServer) -
     out = session.action("Command", Command="core show version")
     assert isinstance(out, CommandOutput) and "Asterisk 22.10.1" in out[0]
     channels = session.action("CoreShowChannels")
-    assert len(channels.events) == 16 and len(channels.to_frame()) == 16
+    assert len(channels.list_items) == 16 and len(channels.to_frame()) == 16
     fut = session.send("Ping")
     assert isinstance(fut, concurrent.futures.Future)
     assert fut.result(timeout=5)["Ping"] == "Pong"

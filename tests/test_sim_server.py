@@ -94,7 +94,8 @@ def test_many_clients_get_the_same_events() -> None:
             clients[0].drain(0.3)  # after this quiet time every client's events are in its socket
             for c in clients[1:]:
                 c.drain(0.02)
-            seqs = [[m.pairs() for m in c.events()] for c in clients]
+            # a later client's SuccessfulAuth reaches the earlier ones too (as on Asterisk: recordings 41, 43)
+            seqs = [[m.pairs() for m in c.events() if m.event != "SuccessfulAuth"] for c in clients]
             assert len(seqs[0]) > 30
             assert all(s == seqs[0] for s in seqs)
         finally:

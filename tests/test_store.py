@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ def cell_text(value: object) -> list[str]:
     """A frame cell back as the list of wire values it came from."""
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, pd.Timestamp):  # Timestamp is kept as a datetime (recording 48 has it)
+        us = value.value // 1000
+        return [f"{us // 1_000_000}.{us % 1_000_000:06d}"]
     return [str(value)]
 
 
@@ -325,3 +329,135 @@ def test_odd_values_survive_freezing() -> None:
         assert (df["Name"].iloc[0], df["Raw"].iloc[0], df["Text"].iloc[0]) == ("a\x00b", "Zo\udceb", "Zoë ✓")
         assert pd.isna(df["Name"].iloc[1])
         store.freeze()
+
+
+# -- the production-PBX defects (issue 9) and the frame cache ------------------------------------------------
+SECRET = "amp111"  # the scripted server's admin user
+
+
+def wait_total(store: EventStore, n: int, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while store.total < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{store.total} of {n} events arrived within {timeout} s")
+        time.sleep(0.02)
+
+
+def originate_responses(start: int, n: int) -> bytes:
+    """OriginateResponse events as Asterisk writes them with channelvars set: one header name per channel."""
+    out = []
+    for i in range(start, start + n):
+        chan = f"Local/100@demo-{i:08x};1"
+        out.append(
+            f"Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: o-{i}\r\nResponse: Success\r\n"
+            f"Channel: {chan}\r\nContext: demo\r\nExten: 100\r\nApplication: \r\nData: \r\nReason: 4\r\n"
+            f"Uniqueid: 1796187429.{i}\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\n"
+            f"ChanVariable({chan}): DEMOVAR=originated\r\nChanVariable({chan}): CHANNEL(language)=en\r\n\r\n"
+        )
+    return "".join(out).encode()
+
+
+def serve_once(chunks: Iterable[bytes]) -> tuple[int, threading.Thread]:
+    """A loopback server for one client: the AMI banner, then ``chunks``, then close; (port, thread)."""
+    import socket
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def run() -> None:
+        with srv:
+            conn, _ = srv.accept()
+            with conn:
+                conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+                for data in chunks:
+                    conn.sendall(data)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return port, t
+
+
+def test_server_chosen_header_names_do_not_grow_memory() -> None:
+    """Issue 9.3: ``ChanVariable(<channel>)`` names made key shapes unbounded (~1 KiB kept per event)."""
+    import gc
+    import socket
+    import tracemalloc
+
+    total, step = 200_000, 5_000
+    port, server = serve_once(originate_responses(i, step) for i in range(0, total, step))
+    store = EventStore(capacity=10_000, chunk_size=2_048)
+    parser = Parser()
+    marks: dict[int, int] = {}
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        while data := sock.recv(65536):  # the client's read size
+            store.extend(parser.feed(data))
+            if store.total >= 150_000 and not tracemalloc.is_tracing():
+                tracemalloc.start()  # every bounded cache has filled by now; tracing slows the reads, so late
+            if tracemalloc.is_tracing() and not marks and store.total >= 160_000:
+                gc.collect()
+                marks[store.total] = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - next(iter(marks.values()))
+        tracemalloc.stop()
+    server.join(10)
+    assert store.total == total and parser.buffered == 0
+    # unbounded, the last 40,000 shapes kept ~40 MiB; bounded, only the caches' fixed ceilings remain
+    assert grown < 12 * 2**20, f"{grown / 2**20:.1f} MiB more held over the last {total - 160_000:,} events"
+    df = store.frame("OriginateResponse")
+    last = total - 1
+    assert len(df) == 10_000 and store.dropped == total - 10_000
+    assert df["Channel"].iloc[-1] == f"Local/100@demo-{last:08x};1"
+    assert df["ChanVariable"].iloc[-1] == ("DEMOVAR=originated", "CHANNEL(language)=en")
+    assert df["ActionID"].iloc[0] == f"o-{last - 9_999}" and df["Reason"].iloc[-1] == 4
+
+
+def test_values_starting_with_x01_or_holding_nul_come_back_as_sent(ami_server) -> None:
+    """Issue 9.8: the store marked tuples with a leading \\x01 inside the text, so such a value became a tuple."""
+    from ami_nb.session import connect
+
+    odd = [("Event", "UserEvent"), ("UserEvent", "odd"), ("Data", "\x01a\x01b"), ("Note", "\x01"),
+           ("ChanVariable", "\x01V=1"), ("Exten", "1"), ("Exten", "\x012"), ("Nul", "a\x00b")]
+    with connect(ami_server.url, secret=SECRET, keepalive=None) as s:
+        base = s.events.total
+        ami_server.push_event(odd)
+        ami_server.push_event([("Event", "UserEvent"), ("UserEvent", "plain"), ("Data", "x"), ("Exten", "3")])
+        wait_total(s.events, base + 2)
+        for freeze in (False, True):  # the open buffer and a frozen chunk
+            if freeze:
+                s.events.freeze()
+            df = s.events.frame("UserEvent")
+            row = df.iloc[-2]
+            assert row["Data"] == "\x01a\x01b" and row["Note"] == "\x01" and row["Nul"] == "a\x00b"
+            assert row["ChanVariable"] == ("\x01V=1",)
+            assert row["Exten"] == ("1", "\x012") and df["Exten"].iloc[-1] == "3"
+
+
+def test_frames_from_the_cache_equal_frames_converted_afresh() -> None:
+    """Issue 13: frozen chunks are converted once; whatever is cached, a frame must equal an uncached one."""
+    events = all_transcript_events()
+    cached = EventStore(capacity=1_500, chunk_size=256)
+    fresh = EventStore(capacity=1_500, chunk_size=256, frame_cache_bytes=0)
+    kws = [{}, {"pattern": "Newexten", "last": 300}, {"columns": ["Channel", "AppData", "Uniqueid"], "since": T0 + 3}]
+    for i in range(5):  # the store fills, evicts old chunks, and keeps receiving between frames
+        for s in (cached, fresh):
+            s.extend(events[i * 500 : (i + 1) * 500] or events[:500], T0 + i)
+        for kw in kws:
+            pd.testing.assert_frame_equal(cached.frame(**kw), fresh.frame(**kw))
+        df, _ = cached.delta(cached.total - 700)
+        pd.testing.assert_frame_equal(df, fresh.delta(fresh.total - 700)[0])
+    assert cached.frame_cache_nbytes > 0 and fresh.frame_cache_nbytes == 0
+    before = cached.frame_cache_nbytes
+    cached.clear()
+    assert cached.frame_cache_nbytes == 0 < before  # entries leave with their chunks
+
+
+def test_frame_cache_is_bounded() -> None:
+    events = all_transcript_events()
+    store = EventStore(capacity=20_000, chunk_size=512, frame_cache_bytes=64 * 1024)
+    for i in range(6):
+        store.extend(events, T0 + i)
+        store.frame()
+        assert store.frame_cache_nbytes <= 64 * 1024
+    assert store.frame_cache_nbytes > 0

@@ -64,11 +64,14 @@ async def _login(server: ServerView, conn: ManagerConnection, msg: Message) -> b
     server.send_event(conn, "FullyBooted", "system,all",
                       [("Uptime", uptime), ("LastReload", uptime), ("Status", "Fully Booted")])
     tv = _event_tv(time.time())
-    server.send_event(conn, "SuccessfulAuth", "security,all", [
+    # a security event: every session that reads ``security`` gets it (recordings 41 and 43 show the driver's)
+    auth = [
         ("EventTV", tv), ("Severity", "Informational"), ("Service", "AMI"), ("EventVersion", "1"),
         ("AccountID", user), ("SessionID", f"0x{id(conn):x}"), ("LocalAddress", conn.local),
         ("RemoteAddress", conn.remote), ("UsingPassword", "0"), ("SessionTV", tv),
-    ])
+    ]
+    for other in [conn, *(c for c in list(server.connections) if c is not conn)]:
+        server.send_event(other, "SuccessfulAuth", "security,all", auth)
     return True
 
 
@@ -460,10 +463,10 @@ def _find(server: ServerView, name: str) -> Channel | None:
 async def _hangup(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
     # manager.c's ast_manager_hangup_helper: its checks and messages
     name = msg.get("Channel", "")
-    try:
-        cause = int(msg.get("Cause", "16") or 16)
+    try:  # no Cause: the channel hangs up with cause 0 (recordings 41 and 47)
+        cause = int(msg.get("Cause", "0") or 0)
     except ValueError:
-        cause = 16
+        cause = 0
     if not name:
         conn.respond(msg, "Error", ("Message", "No channel specified"))
         return True

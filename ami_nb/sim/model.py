@@ -16,12 +16,13 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Generator
 from typing import Any
 
-from . import configs
+from . import configs, queue_app
 from .scheduler import Scenario, Scheduler, Signal
 from .state import (
     AGENT,
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 Sink = Callable[[str, str, Pairs, float], None]
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class PBX:
@@ -212,7 +214,9 @@ class PBX:
             ch.answered = self.now
         self.emit("Newstate", CALL, ch.snapshot())
         if ch.device:
-            self.devstate(ch.device, "INUSE" if state in (6, 7) else "RINGING" if state == 5 else "INUSE")
+            # a Local channel's device is INUSE while it only rings (recordings 42, 46)
+            ringing = state == 5 and not ch.device.startswith("Local/")
+            self.devstate(ch.device, "RINGING" if ringing else "INUSE")
 
     def devstate(self, device: str, state: str) -> None:
         self.emit("DeviceStateChange", CALL, [("Device", device), ("State", state)])
@@ -222,6 +226,7 @@ class PBX:
             if self.hint_state.get(device) != status:
                 self.hint_state[device] = status
                 self.hint_status(hint[0], hint[1], status)
+        queue_app.device_changed(self, device)
 
     def set_callerid(self, ch: Channel, num: str, name: str) -> None:
         if (ch.cid_num, ch.cid_name) == (num, name):
@@ -292,9 +297,13 @@ class PBX:
     def user_event(self, ch: Channel, name: str, headers: Pairs) -> None:
         self.emit("UserEvent", USER, [*ch.snapshot(), ("UserEvent", name), *headers])
 
-    def cdr(self, ch: Channel, *, dest_channel: str = "", disposition: str | None = None) -> None:
-        ans = ch.answered
-        end = self.now
+    def cdr(self, ch: Channel, *, dest_channel: str = "", disposition: str | None = None,
+            span: tuple[float, float] | None = None) -> None:
+        """The channel's Cdr; ``span`` (start, end) is one dial attempt's record (answered at its start, as
+        the queue's attempts are recorded), not the channel's."""
+        ans = ch.answered if span is None else span[0]
+        end = self.now if span is None else span[1]
+        created = ch.created if span is None else span[0]
         disp = disposition or ("ANSWERED" if ans is not None else "NO ANSWER")
         cid = f'"{ch.cid_name}" <{ch.cid_num}>' if ch.cid_num != "<unknown>" else ""
         self.emit("Cdr", CDR, [
@@ -307,10 +316,10 @@ class PBX:
             ("DestinationChannel", dest_channel),
             ("LastApplication", ch.app),
             ("LastData", ch.appdata),
-            ("StartTime", cdr_time(ch.created)),
+            ("StartTime", cdr_time(created)),
             ("AnswerTime", cdr_time(ans) if ans is not None else ""),
             ("EndTime", cdr_time(end)),
-            ("Duration", str(int(end - ch.created))),
+            ("Duration", str(int(end - created))),
             ("BillableSeconds", str(int(end - ans)) if ans is not None else "0"),
             ("Disposition", disp),
             ("AMAFlags", "DOCUMENTATION"),
@@ -331,7 +340,7 @@ class PBX:
         if ch.bridge is not None:
             self.bridge_leave(ch)
         self.cel(ch, "HANGUP", extra={"hangupcause": cause, "hangupsource": source, "dialstatus": dialstatus})
-        if cdr if cdr is not None else not ch.dialed:
+        if (cdr if cdr is not None else not ch.dialed) and not ch.no_cdr:
             self.cdr(ch, dest_channel=dest_channel or ch.cdr_peer, disposition=disposition)
         if request:
             self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
@@ -466,14 +475,23 @@ class PBX:
                                    ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))])
         self.channels.pop(ch.name, None)
         self._left_calls(ch, cause)
-        if ch.device:
-            self.devstate(ch.device, "NOT_INUSE")
+        if ch.device:  # the device stays in use while another of its channels is up (recording 40)
+            pair = ch.name.rpartition(";")[0] if ch.name.startswith("Local/") else ch.name
+            busy = any(c.device == ch.device and not c.hungup and not c.name.startswith(pair)
+                       for c in self.channels.values())
+            self.devstate(ch.device, "INUSE" if busy else "NOT_INUSE")
         gone = ch.on_hangup
         if gone is not None:
             self.sched.fire(gone)
 
     def soft_hangup(self, ch: Channel, cause: int = 16) -> None:
-        """Hang a channel up from outside (Hangup action, a caller who gives up)."""
+        """Hang a channel up from outside (Hangup action, a caller who gives up). A channel in Queue() is
+        woken instead: app_queue records the abandon first, then the channel hangs up."""
+        waiting = ch.in_queue
+        if waiting is not None and not ch.hungup:
+            ch.pending_cause = cause
+            self.sched.fire(waiting)
+            return
         self.hangup(ch, cause)
 
     # -- calls ---------------------------------------------------------------------------------------------------
@@ -638,6 +656,8 @@ class PBX:
             data = (data.replace("${EXTEN}", exten)
                     .replace("${CALLERID(all)}", f'"{ch.cid_name}" <{ch.cid_num}>')
                     .replace("${CHANNEL}", ch.name))
+            if "${" in data:
+                data = _VAR_RE.sub(lambda mt: ch.vars.get(mt.group(1), ""), data)
             if int(prio) > start:
                 yield STEP  # each priority takes a moment, as on a real PBX
                 if ch.hungup:
@@ -694,7 +714,16 @@ class PBX:
             elif app == "Hangup":
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
-            elif app in ("Queue", "ConfBridge"):
+            elif app == "Queue":
+                status = yield from queue_app.queue_exec(self, ch, data)
+                if status is None:  # the caller left the queue by hanging up, or was bridged and is gone
+                    if not ch.hungup:
+                        cause = ch.pending_cause if ch.pending_cause is not None else 16
+                        ch.pending_cause = None
+                        self.hangup(ch, cause)
+                    return result
+                self.varset(ch, "QUEUESTATUS", status)
+            elif app == "ConfBridge":
                 yield 5.0
         if not ch.hungup and ch.plan_token is token:
             self.hangup(ch, 16, source="dialplan/builtin")

@@ -124,6 +124,9 @@ class Channel:
     pending_cause: int | None = None
     runs_dialplan: bool = False
     in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
+    no_cdr: bool = False  # its last Cdr went out already (a queue attempt's)
+    attempts: list[tuple[float, float, str]] = field(default_factory=list)  # unanswered queue rings
+    in_queue: Signal | None = None  # set while the channel is in Queue(): a hangup request wakes it
     on_hangup: Signal | None = None
     plan_token: object | None = None
     on_answer: Callable[[], None] | None = None
@@ -315,6 +318,8 @@ class Member:
     last_pause: int = 0
     login_time: int = 0
     in_call: bool = False
+    #: the state interface has a live channel (ringing or talking, through this queue or not)
+    busy: bool = False
 
     def fields(self, *, event: bool = False) -> Pairs:
         """QueueStatus's QueueMember keys, or (``event``) those of QueueMemberAdded/Pause/Removed."""
@@ -330,7 +335,7 @@ class Member:
             ("LastPause", str(self.last_pause)),
             ("LoginTime", str(self.login_time)),
             ("InCall", "1" if self.in_call else "0"),
-            ("Status", "2" if self.in_call else "1"),
+            ("Status", "2" if self.in_call or self.busy else "1"),
             ("Paused", "1" if self.paused else "0"),
             ("PausedReason", self.paused_reason),
         ]
@@ -347,6 +352,9 @@ class Queue:
     holdtime: float = 0.0
     talktime: float = 0.0
     rr: int = 0
+    completed_in_sl: int = 0
+    #: the Queue:<name>_avail device state last published ("" before the first)
+    avail_state: str = ""
     changed: Signal = field(default_factory=lambda: Signal())
     #: callers waiting for an agent -> the Signal that tells them one was offered
     offers: dict[Channel, Signal] = field(default_factory=dict)

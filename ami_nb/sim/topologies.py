@@ -270,8 +270,7 @@ def queue_phones(pbx: PBX, *, no_answer: int = 1, ring: float = 3.0, talk: float
         pbx.dial_begin(caller, one, iface.partition("/")[2])
         pbx.newexten(two, "Dial", f"PJSIP/{agent},,", priority=1, exten=agent, context="agents")
         phone = _ring_phone(pbx, two, agent, agent, m.name, exten=agent)
-        pbx.newstate(one, 5)
-        _member_status(pbx, m, 2)
+        pbx.newstate(one, 5)  # the Local state interface is INUSE: QueueMemberStatus 2 (queue_app)
         started = pbx.now
         if attempt < no_answer:
             yield member_timeout
@@ -282,7 +281,6 @@ def queue_phones(pbx: PBX, *, no_answer: int = 1, ring: float = 3.0, talk: float
             pbx.dial_end(two, phone, "CANCEL")
             pbx.hangup(phone, 16, request=False, h_exten=False)
             _end_local(pbx, one, two)
-            _member_status(pbx, m, 1)
             yield retry
             continue
         yield ring
@@ -315,20 +313,9 @@ def queue_phones(pbx: PBX, *, no_answer: int = 1, ring: float = 3.0, talk: float
                                           ("Reason", "agent")])
         _end_bridged(pbx, phone, two)
         _end_local(pbx, one, two)
-        _member_status(pbx, m, 1)
         pbx.emit("HangupRequest", CALL, [*caller.snapshot(), ("Cause", "16")])
         pbx.hangup(caller, 16, request=False)
         return
-
-
-def _member_status(pbx: PBX, m: Any, status: int) -> None:
-    pbx.emit("QueueMemberStatus", AGENT, [
-        ("Queue", m.queue), ("MemberName", m.name), ("Interface", m.interface),
-        ("StateInterface", m.state_interface), ("Membership", m.membership), ("Penalty", str(m.penalty)),
-        ("CallsTaken", str(m.calls_taken)), ("LastCall", str(m.last_call)), ("LastPause", str(m.last_pause)),
-        ("LoginTime", str(m.login_time)), ("InCall", "1" if status == 2 else "0"), ("Status", str(status)),
-        ("Paused", "1" if m.paused else "0"), ("PausedReason", m.paused_reason), ("Ringinuse", "0"),
-        ("Wrapuptime", "0")])
 
 
 # -- transfers --------------------------------------------------------------------------------------------------

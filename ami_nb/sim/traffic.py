@@ -331,7 +331,7 @@ def queue_changed(pbx: PBX, q: Queue) -> None:
 def _agents(pbx: PBX, q: Queue) -> list[Member]:
     """The members taking traffic: the configured ones, plus dynamic agents up to ``traffic.agents``."""
     want = max(1, pbx.traffic.agents)
-    while len(q.members) < want:
+    while len(q.members) < want and q.name == pbx.traffic.queue:
         i = len(q.members) + 1
         q.members.append(Member(q.name, f"Agent {i}", f"Local/agent{i}@agents/n", f"Local/agent{i}@agents",
                                 membership="dynamic", login_time=int(pbx.now)))

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]  # ~50 s alone; a loaded CI machine needs more
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AMI_NB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
