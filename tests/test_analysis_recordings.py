@@ -1,4 +1,4 @@
-"""ami_nb.analysis on the Asterisk 22.10.1 recordings 40-48 (tests/fixtures/calls, README there).
+"""ami_nb.analysis on the Asterisk 22.10.1 recordings 40-48 (tests/fixtures/transcripts, README there).
 
 Every expected value comes from the recording itself: the event lines quoted in the comments (times are seconds
 from the start of the recording, as ``received`` from its timeline gives them).
@@ -14,7 +14,7 @@ import pytest
 from ami_nb import analysis as A
 from ami_nb.recording import read_transcript
 
-T = Path(__file__).parent / "fixtures" / "calls"
+T = Path(__file__).parent / "fixtures" / "transcripts"
 
 
 def _load(name: str) -> pd.DataFrame:

@@ -39,8 +39,8 @@ def _dtypes(df: pd.DataFrame) -> dict[str, str]:
         "no columns",
         "19_originate_async_100.txt",
         "17_queuestatus.txt",
-        "../calls/42_queue_timeout.txt",
-        "../calls/45_attended_transfer.txt",
+        "42_queue_timeout.txt",
+        "45_attended_transfer.txt",
     ],
 )
 def test_table_has_its_schema(
