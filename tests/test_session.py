@@ -364,11 +364,18 @@ def test_slow_listener_queue_is_bounded_and_the_store_keeps_every_event(ami_serv
 
 
 def test_each_sync_listener_has_its_own_queue_and_thread(session: Session, ami_server: ScriptedServer) -> None:
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
+
+    def stuck(event: Any) -> None:
+        running.set()
+        gate.wait(5)  # stuck until released
+
     fast: list[str] = []
-    session.on("Tick", lambda e: gate.wait(5), queue=2)  # stuck until released
+    session.on("Tick", stuck, queue=2)
     session.on("Tick", lambda e: fast.append(e["N"]))
-    for n in range(5):
+    ami_server.push_event({"Event": "Tick", "N": 0})
+    assert running.wait(5)  # the first event is being handled: the queue is empty again
+    for n in range(1, 5):
         ami_server.push_event({"Event": "Tick", "N": n})
     wait_until(lambda: fast == ["0", "1", "2", "3", "4"], what="the other listener, not held up")
     stuck, other = session.listener_stats()
