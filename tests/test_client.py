@@ -669,7 +669,7 @@ def test_backoff_restarts_after_a_stable_connection(ami_server: ScriptedServer, 
 
     run(main())
     t = ami_server.login_times
-    assert all(b - a < 0.3 + 0.2 for a, b in itertools.pairwise(t))  # 0.3 s up + one short backoff each
+    assert all(b - a < 1.0 for a, b in itertools.pairwise(t))  # 0.3 s up + one short backoff (<= 0.05 s) each
 
 
 def test_action_timeout_text(ami_server: ScriptedServer, run: Any) -> None:

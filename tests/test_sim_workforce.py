@@ -196,3 +196,33 @@ def test_bad_options_are_refused() -> None:
         ContactCentre(pbx, hours=0)
     with pytest.raises(ValueError, match="unknown queue 'nope'"):
         ContactCentre(pbx, agents=[AgentSpec("Zed", ("nope",))])
+
+
+def test_command_line_runs_a_day_once_a_client_listens() -> None:
+    """``python -m ami_nb.sim --contact-centre HOURS`` waits for a client with events on, then runs the day."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import threading
+
+    cmd = [sys.executable, "-m", "ami_nb.sim", "--port", "0", "--print-port", "--timestampevents",
+           "--time-scale", "20000", "--contact-centre", "0.5", "--seed", "2"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        port = int(re.findall(r"\d+", proc.stdout.readline())[-1])
+        with ami_nb.connect(f"ami://admin@127.0.0.1:{port}", secret="amp111", timeout=10) as session:
+            line: list[str] = []
+            reader = threading.Thread(target=lambda: line.append(proc.stdout.readline() if proc.stdout else ""))
+            reader.start()
+            reader.join(60)  # the half-day takes a fraction of a second at this time scale
+            assert line and line[0].strip() == "contact-centre day over"
+            session.action("Ping")
+            events = session.events.frame()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    counts = events["Event"].value_counts()
+    assert counts["QueueMemberAdded"] == counts["QueueMemberRemoved"] > 0 and counts["AgentComplete"] > 0

@@ -732,8 +732,8 @@ class PBX:
                 target, tmo = parts[0], parts[1] if len(parts) > 1 else ""
                 opts = parts[2] if len(parts) > 2 else ""
                 predial = opts[opts.index("b(") + 2:opts.index(")", opts.index("b("))] if "b(" in opts else ""
-                status = yield from self.app_dial(ch, target, float(tmo or 3600), origin=origin,
-                                                  predial=predial.replace("^", ","))
+                status: str | None = yield from self.app_dial(ch, target, float(tmo or 3600), origin=origin,
+                                                              predial=predial.replace("^", ","))
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
             elif app == "Hangup":
