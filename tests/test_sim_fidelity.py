@@ -303,7 +303,8 @@ def test_queue_timeout_is_an_abandon_event_then_queuestatus_timeout() -> None:
     verbose = [m["AppData"] for m in sim if m.event == "Newexten" and m.get("Application") == "Verbose"]
     assert verbose == ["2,Queue finished: TIMEOUT"]
     _, sim41 = _replayed("41_queue_abandon")
-    assert [m["HoldTime"] for m in _events(sim41, "QueueCallerAbandon")] == ["3"]
+    (hold,) = [int(m["HoldTime"]) for m in _events(sim41, "QueueCallerAbandon")]
+    assert abs(hold - 3) <= 1  # recorded 3 (whole seconds of time(NULL) on the real server)
     assert not _events(sim41, "QUEUESTATUS")
 
 
