@@ -387,7 +387,8 @@ class PBX:
         if ch.bridge is not None:
             self.varset(ch, "BRIDGEPEER", "")
             self.bridge_leave(ch, cel=False)
-        self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
+        if ch.runs_dialplan:  # an Originate's application channel just goes (recording 43)
+            self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
         if peer is not None and not peer.hungup:
@@ -590,8 +591,7 @@ class PBX:
             self.dial_end(None, one, "ANSWER")
             if on_result:
                 on_result(REASON_ANSWERED, one)
-            if application is not None:
-                self.newexten(one, application, data)
+            if application is not None:  # the application runs without a Newexten (recordings 22, 43)
                 one.app, one.appdata = application, data
                 if application.lower() == "wait":
                     yield from self._app_wait(one, data)
