@@ -364,7 +364,7 @@ def to_epoch(since: Any) -> float:
     ts = pd.Timestamp(since)
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    return float(ts.value) / _NS
+    return int(ts.value) / _NS  # int / int: exactly rounded (float(ns) / 1e9 rounds twice, moving a boundary)
 
 
 class _FrameCache:
