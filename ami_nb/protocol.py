@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast, overload
 
 from .errors import InvalidActionError, ProtocolError
 from .values import IDENTIFIER_SUFFIXES, SECRET_KEYS, convert, convert_value, is_identifier
@@ -66,14 +66,15 @@ codecs.register_error(LATIN1_FALLBACK, _latin1_fallback)
 try:  # optional C accelerator (setup.py); AMI_NB_PURE_PYTHON=1 forces the reference implementation
     if os.environ.get("AMI_NB_PURE_PYTHON"):
         raise ImportError
-    from . import _speedups  # type: ignore[attr-defined]
+    from . import _speedups
 except ImportError:
-    _speedups = None
+    _speedups = None  # type: ignore[assignment]  # checked through Parser._fast
 
 #: header names seen, interned so a million events share one str per key
 _KEYS: dict[str, str] = {}
 
 _MISSING: Any = object()
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Banner:
         return self.text.rpartition("/")[2]
 
 
-class Message(dict):  # dict[str, str]
+class Message(dict[str, str]):
     """One AMI message: an event or a response.
 
     A ``dict`` built by C code on the hot path, with case-insensitive lookups on top: ``msg["event"]``,
@@ -98,7 +99,7 @@ class Message(dict):  # dict[str, str]
     """
 
     #: every (key, value) pair in order; set only on messages whose keys repeat
-    _pairs: list | None = None
+    _pairs: list[Any] | None = None
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Message:
@@ -122,9 +123,16 @@ class Message(dict):  # dict[str, str]
         v = self._lookup(key) if isinstance(key, str) else _MISSING
         if v is _MISSING:
             raise KeyError(key)
-        return v
+        return cast(str, v)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    @overload
+    def get(self, key: str, default: None = None, /) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str, /) -> str: ...
+    @overload
+    def get(self, key: str, default: _T, /) -> str | _T: ...
+
+    def get(self, key: str, default: Any = None, /) -> Any:
         v = dict.get(self, key, _MISSING)
         if v is _MISSING:
             v = self._lookup(key)
@@ -251,7 +259,7 @@ def _parse_fast(lines: list[str]) -> Message | None:
     if len(msg) != len(pairs):
         # Repeated keys (ChanVariable, Output...): dict(pairs) kept first-seen order but last values;
         # updating from the reversed pairs makes the first value win without moving any key.
-        msg.update(reversed(pairs))
+        msg.update(reversed(cast("list[tuple[str, str]]", pairs)))  # [key, value] lists: pairs all the same
         msg._pairs = pairs
     return msg
 
@@ -572,7 +580,7 @@ class ConfigCategory:
         return [v for k, v in self.lines if k == key]
 
 
-class Config(dict):  # dict[str, list[tuple[str, str]]]
+class Config(dict[str, list[tuple[str, str]]]):
     """A config file as ``{category: [(key, value), ...]}`` in file order.
 
     Category names may repeat (``pjsip.conf`` has ``[6001]`` as endpoint and as auth): the mapping shows the

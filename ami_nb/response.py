@@ -150,7 +150,7 @@ class Response(Mapping[str, str]):
             # display only: columns the same on every row (the item event's name, our ActionID) go to a caption
             same = [c for c in ("Event", "ActionID", "EventList") if c in frame and frame[c].astype(str).nunique() <= 1]
             caption = " · ".join(f"{c}: {html.escape(str(frame[c].iloc[0]))}" for c in same)
-            shown = frame.drop(columns=same).head(_HTML_ROWS)._repr_html_()  # type: ignore[operator]
+            shown = frame.drop(columns=same).head(_HTML_ROWS)._repr_html_()
             more = len(frame) - _HTML_ROWS
             out += (f"<div style='font-size:11px'>{caption}</div>"
                     f"<div style='max-height:420px;overflow:auto;white-space:nowrap;font-size:11px'>{shown}</div>"
@@ -158,7 +158,7 @@ class Response(Mapping[str, str]):
         return out + "</div>"
 
 
-class CommandOutput(list):  # list[str]
+class CommandOutput(list[str]):
     """The output lines of a ``Command`` action; ``.response`` is the full :class:`Response`."""
 
     def __init__(self, lines: Sequence[str] = (), response: Response | None = None) -> None:

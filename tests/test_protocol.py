@@ -542,3 +542,14 @@ def test_c_parser_does_not_pin_long_or_endless_header_names() -> None:
     assert max(map(len, protocol._KEYS)) <= 128
     (msg,) = Parser(expect_banner=False).feed(b"Event: Hangup\r\nChannel: x\r\n\r\n")
     assert msg.pairs() == [("Event", "Hangup"), ("Channel", "x")]  # the usual names still parse (and intern)
+
+
+def test_the_c_accelerator_stub_matches_the_module() -> None:
+    """``_speedups.pyi`` (its types, beside the pure twin) names exactly what the built module exports."""
+    if protocol._speedups is None:
+        pytest.skip("C accelerator not built on this machine")
+    import ast
+
+    stub = ast.parse((Path(protocol.__file__).parent / "_speedups.pyi").read_text())
+    declared = {node.name for node in stub.body if isinstance(node, ast.FunctionDef)}
+    assert declared == {n for n in dir(protocol._speedups) if not n.startswith("_")} == {"parse_region"}

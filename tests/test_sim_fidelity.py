@@ -232,13 +232,10 @@ RACES = {
 }
 #: what the simulator does not do yet, by recording (the test fails when it starts to: then remove it here)
 KNOWN = {
-    # Originate Local/agent1@agents with Application Wait: the real ;1 shows no Newexten for the application and
-    # no SoftHangupRequest when its ;2 hangs up first
-    "43_queue_members": {"Newexten": (4, 5), "SoftHangupRequest": (1, 2)},
-    # transfers: the Local channels' optimisation-free CDR forks (Cdr), the hangup of a kicked transferer (no
-    # SoftHangupRequest on the real ;1), the Dial variables the transferee's ended Dial sets, CHANLOCALSTATUS of
-    # an originated Local channel and the GOSUB_RETVAL a predial Gosub leaves on the callee's ;2
-    "44_blind_transfer": {"Cdr": (5, 4), "Newexten": (29, 30), "SoftHangupRequest": (4, 5),
+    # transfers: the CDR forks of the transferred Local channels (Cdr), a Newexten too many, the Dial variables
+    # the transferee's ended Dial sets, CHANLOCALSTATUS of an originated Local channel and the GOSUB_RETVAL a
+    # predial Gosub leaves on the callee's ;2
+    "44_blind_transfer": {"Cdr": (5, 4), "Newexten": (29, 30),
                           "VarSet:ANSWEREDTIME": (3, 4), "VarSet:ANSWEREDTIME_MS": (3, 4),
                           "VarSet:BRIDGEPEER": (8, 7), "VarSet:CHANLOCALSTATUS": (1, 0),
                           "VarSet:DIALEDTIME": (3, 4), "VarSet:DIALEDTIME_MS": (3, 4),
@@ -246,7 +243,7 @@ KNOWN = {
     # and the connected-line updates after an attended transfer (NewCallerid/NewConnectedLine), DTMF CEL, the
     # consultation bridge's CEL BRIDGE_EXITs
     "45_attended_transfer": {"CEL:BRIDGE_EXIT": (5, 3), "CEL:DTMF": (6, 0), "Cdr": (7, 4), "NewCallerid": (8, 5),
-                             "NewConnectedLine": (8, 5), "Newexten": (26, 27), "SoftHangupRequest": (4, 5),
+                             "NewConnectedLine": (8, 5), "Newexten": (26, 27),
                              "VarSet:BRIDGEPEER": (9, 6), "VarSet:CHANLOCALSTATUS": (1, 0),
                              "VarSet:GOSUB_RETVAL": (3, 2)},
 }
@@ -306,7 +303,8 @@ def test_queue_timeout_is_an_abandon_event_then_queuestatus_timeout() -> None:
     verbose = [m["AppData"] for m in sim if m.event == "Newexten" and m.get("Application") == "Verbose"]
     assert verbose == ["2,Queue finished: TIMEOUT"]
     _, sim41 = _replayed("41_queue_abandon")
-    assert [m["HoldTime"] for m in _events(sim41, "QueueCallerAbandon")] == ["3"]
+    (hold,) = [int(m["HoldTime"]) for m in _events(sim41, "QueueCallerAbandon")]
+    assert abs(hold - 3) <= 1  # recorded 3 (whole seconds of time(NULL) on the real server)
     assert not _events(sim41, "QUEUESTATUS")
 
 

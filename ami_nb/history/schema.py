@@ -184,10 +184,10 @@ class RowBuilder:
                 del memo[next(iter(memo))]
         cells: list[list[str] | None] = [None] * n
         calls = call.to_pylist() if links else []
-        for i, s in links.items():
-            s.discard(calls[i])
+        for row, s in links.items():  # (not `i`: above it is a numpy integer)
+            s.discard(calls[row])
             if s:
-                cells[i] = sorted(s)
+                cells[row] = sorted(s)
         return {"call_id": call, "call_hash": pa.array(chash), "links": pa.array(cells, pa.list_(pa.string()))}
 
 

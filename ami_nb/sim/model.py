@@ -387,7 +387,8 @@ class PBX:
         if ch.bridge is not None:
             self.varset(ch, "BRIDGEPEER", "")
             self.bridge_leave(ch, cel=False)
-        self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
+        if ch.runs_dialplan:  # an Originate's application channel just goes (recording 43)
+            self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
         if peer is not None and not peer.hungup:
@@ -590,8 +591,7 @@ class PBX:
             self.dial_end(None, one, "ANSWER")
             if on_result:
                 on_result(REASON_ANSWERED, one)
-            if application is not None:
-                self.newexten(one, application, data)
+            if application is not None:  # the application runs without a Newexten (recordings 22, 43)
                 one.app, one.appdata = application, data
                 if application.lower() == "wait":
                     yield from self._app_wait(one, data)
@@ -732,8 +732,8 @@ class PBX:
                 target, tmo = parts[0], parts[1] if len(parts) > 1 else ""
                 opts = parts[2] if len(parts) > 2 else ""
                 predial = opts[opts.index("b(") + 2:opts.index(")", opts.index("b("))] if "b(" in opts else ""
-                status = yield from self.app_dial(ch, target, float(tmo or 3600), origin=origin,
-                                                  predial=predial.replace("^", ","))
+                status: str | None = yield from self.app_dial(ch, target, float(tmo or 3600), origin=origin,
+                                                              predial=predial.replace("^", ","))
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
             elif app == "Hangup":
