@@ -40,9 +40,16 @@ static const char *find_block_end(const char *p, const char *end) {
 }
 
 /* Header names repeat in every message: a small open-addressing table keyed on the raw bytes returns the
- * same str object without decoding, allocating or hashing a new one. Misses fall back to `keys` (str -> str). */
+ * same str object without decoding, allocating or hashing a new one. Misses fall back to `keys` (str -> str).
+ * Both live as long as the process, and header names are the server's choice (ChanVariable(<channel>), or a
+ * broken peer's megabyte "names"), so both are bounded: the table by its fixed slots of names under KEY_MAX
+ * bytes, `keys` by entries, by name length and by the bytes of all names it holds. */
 #define KEY_SLOTS 2048
 #define KEY_MAX 48
+#define INTERN_MAX_ENTRIES 4096
+#define INTERN_MAX_NAME 128            /* longer names are decoded per message, never kept */
+#define INTERN_MAX_BYTES (256 * 1024)  /* total bytes of the names kept in `keys` */
+static Py_ssize_t interned_bytes;
 typedef struct { Py_ssize_t len; char bytes[KEY_MAX]; PyObject *str; } key_slot;
 static key_slot key_table[KEY_SLOTS];
 
@@ -71,9 +78,13 @@ static PyObject *intern_key(PyObject *keys, const char *s, Py_ssize_t n, const c
     } else if (PyErr_Occurred()) {
         Py_DECREF(k);
         return NULL;
-    } else if (PyDict_GET_SIZE(keys) < 4096 && PyDict_SetItem(keys, k, k) < 0) {
-        Py_DECREF(k);
-        return NULL;
+    } else if (n <= INTERN_MAX_NAME && PyDict_GET_SIZE(keys) < INTERN_MAX_ENTRIES &&
+               interned_bytes + n <= INTERN_MAX_BYTES) {
+        if (PyDict_SetItem(keys, k, k) < 0) {
+            Py_DECREF(k);
+            return NULL;
+        }
+        interned_bytes += n;
     }
     if (slot != NULL) { /* the table keeps one reference for the life of the process */
         slot->len = n;

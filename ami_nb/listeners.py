@@ -1,4 +1,5 @@
-"""Bounded delivery to slow listeners: each sync ``session.on(...)`` callback gets its own queue and worker thread.
+"""Bounded delivery to slow listeners: each ``session.on(...)`` callback gets its own bounded queue (a sync one a
+worker thread, an ``async`` one a draining task on the session's loop).
 
 Why: a callback slower than the event rate (printing in Jupyter, calling ``action()``) used to get every event
 queued without limit, so memory grew until the notebook died and delivery lagged by minutes, silently.
@@ -12,13 +13,14 @@ and putting an event on a queue never blocks the loop. Standard library only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DEFAULT_QUEUE", "ListenerQueue"]
+__all__ = ["DEFAULT_QUEUE", "AsyncListenerQueue", "ListenerQueue"]
 
 log = logging.getLogger("ami_nb")
 
@@ -121,6 +123,93 @@ class ListenerQueue:
             "pattern": self.pattern,
             "callback": callback_name(self.callback),
             "kind": "sync",
+            "delivered": self.delivered,
+            "skipped": self.skipped,
+            "queued": len(self._queue),
+            "errors": self.errors,
+            "max_queue": self.maxsize,
+        }
+
+
+class AsyncListenerQueue:
+    """One ``async`` listener of a :class:`~ami_nb.session.Session`: a bounded queue drained by one task on the
+    session's loop, so a slow coroutine callback is awaited once per event, in order, instead of piling up one
+    task per event. The same overflow policy as :class:`ListenerQueue`. Everything runs on the loop thread but
+    :meth:`close`, which hands the cancellation to the loop.
+    """
+
+    def __init__(self, pattern: str, callback: Callable[[Any], Any], maxsize: int = DEFAULT_QUEUE, *,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        if maxsize < 1:
+            raise ValueError(f"a listener queue holds at least 1 event, not {maxsize}")
+        self.pattern = pattern
+        self.callback = callback
+        self.maxsize = int(maxsize)
+        self.delivered = 0
+        self.skipped = 0
+        self.errors = 0
+        self._queue: deque[Any] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._on_error = on_error
+
+    def put(self, event: Any) -> None:
+        """Queue ``event`` (on the loop thread; never blocks); start the draining task if it is idle."""
+        if self._closed:
+            return
+        q = self._queue
+        if len(q) >= self.maxsize:
+            q.popleft()
+            self.skipped += 1
+            if self.skipped == 1:
+                log.warning(
+                    "AMI async listener %r for %r is slower than the events: its queue is full (%d); the oldest "
+                    "queued events are skipped for it from now on (see session.listener_stats())",
+                    callback_name(self.callback), self.pattern, self.maxsize,
+                )
+        q.append(event)
+        if self._task is None:
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        q = self._queue
+        try:
+            while q and not self._closed:
+                event = q.popleft()
+                try:
+                    await self.callback(event)
+                except Exception as exc:
+                    self.errors += 1
+                    log.exception("AMI async callback %r raised; the session carries on", callback_name(self.callback))
+                    if self._on_error is not None:
+                        self._on_error(exc)
+                self.delivered += 1
+        finally:
+            self._task = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        """Stop delivering (queued events are dropped); the running callback is cancelled. From any thread."""
+        self._closed = True
+        self._queue.clear()
+        task, loop = self._task, self._loop
+        if task is not None and loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed meanwhile: the task went with it
+                pass
+
+    def stats(self) -> dict[str, Any]:
+        """As :meth:`ListenerQueue.stats`, with ``kind`` ``"async"``."""
+        return {
+            "pattern": self.pattern,
+            "callback": callback_name(self.callback),
+            "kind": "async",
             "delivered": self.delivered,
             "skipped": self.skipped,
             "queued": len(self._queue),

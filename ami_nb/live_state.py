@@ -229,7 +229,7 @@ class LiveState:
         with self._lock:
             for ev in events:
                 n += 1
-                name = dict.get(ev, "Event") if isinstance(ev, dict) else ev.get("Event")  # type: ignore[arg-type]
+                name = dict.get(ev, "Event") if isinstance(ev, dict) else ev.get("Event")
                 if name is None:
                     name = ev.get("Event")
                     if name is None:

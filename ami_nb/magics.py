@@ -5,7 +5,7 @@
 ``%%ami_action``    ``session.action(name, fields)`` for each block of ``Key: Value`` lines
 ``%ami_events``     ``session.events.frame(pattern, last=, since=)``
 ``%ami_live``       ``ami_nb.widgets.live(session)``
-``%ami_status``     one row per connection: state, counters, events held and dropped
+``%ami_status``     one row per connection: state, counters, events held and dropped, listeners' skips
 ``%ami_disconnect`` ``session.close()``
 ==================  ==============================================================================================
 
@@ -186,7 +186,7 @@ def raw_messages(result: Any) -> list[Any]:
     resp = result if isinstance(result, Response) else getattr(result, "response", None)
     if resp is None:
         return [result]
-    out = [resp.message, *resp.events]
+    out = [resp.message, *resp.list_items]
     if resp.complete is not None:
         out.append(resp.complete)
     return out
@@ -452,15 +452,31 @@ class AmiMagics(Magics):
         return view
 
     # -- %ami_status and %ami_disconnect -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--listeners", action="store_true",
+              help="One row per listener (session.on) instead: events delivered, skipped, queued, errors.")
     @line_magic
     def ami_status(self, line: str = "") -> Any:
-        """One row per connection: state, AMI version, events received, held and dropped, actions sent."""
+        """One row per connection: state, AMI version, events received, held and dropped, actions sent, and what
+        its listeners were given and skipped. ``--listeners``: one row per listener (``session.listener_stats()``).
+
+        A sync listener slower than the events keeps only the newest events of its queue and skips the oldest
+        (the event store never does); a line on stderr names each listener that skipped.
+        """
         import pandas as pd
 
-        rows = []
+        args = parse_argstring(self.ami_status, line)
+        rows, listener_rows = [], []
         for alias, conn in self.connections.items():
             s = conn.session
             stats = s.stats
+            listeners = s.listener_stats() if hasattr(s, "listener_stats") else []
+            for ls in listeners:
+                listener_rows.append({"alias": alias, **ls})
+                if ls.get("skipped"):
+                    print(f"listener {ls['callback']} ({ls['pattern']!r}) on {alias!r} skipped {ls['skipped']:,} "
+                          f"events: it is slower than they arrive (its queue keeps the newest "
+                          f"{ls.get('max_queue') or 0:,})", file=sys.stderr)
             rows.append({
                 "alias": alias,
                 "default": alias == self.current,
@@ -472,15 +488,21 @@ class AmiMagics(Magics):
                 "events_dropped": s.events.dropped,
                 "actions_sent": stats.get("actions_sent", 0),
                 "reconnects": stats.get("reconnects", 0),
+                "listeners": len(listeners),
+                "listener_delivered": sum(ls.get("delivered") or 0 for ls in listeners),
+                "listener_skipped": sum(ls.get("skipped") or 0 for ls in listeners),
                 "embedded_pbx": conn.sim is not None,
                 "live_views": sum(v.running for v in conn.views),
             })
-        cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
-                "events_dropped", "actions_sent", "reconnects", "embedded_pbx", "live_views"]
-        df = pd.DataFrame(rows, columns=cols)
         if not rows:
             print("No AMI connection: run %ami_connect")
-        return df.set_index("alias")
+        if args.listeners:
+            lcols = ["alias", "pattern", "callback", "kind", "delivered", "skipped", "queued", "errors", "max_queue"]
+            return pd.DataFrame(listener_rows, columns=lcols).set_index(["alias", "pattern"])
+        cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
+                "events_dropped", "actions_sent", "reconnects", "listeners", "listener_delivered",
+                "listener_skipped", "embedded_pbx", "live_views"]
+        return pd.DataFrame(rows, columns=cols).set_index("alias")
 
     @magic_arguments()
     @argument("-a", "--alias", default=None, help="Connection to close (default: the last connected).")

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast, overload
 
 from .errors import InvalidActionError, ProtocolError
 from .values import IDENTIFIER_SUFFIXES, SECRET_KEYS, convert, convert_value, is_identifier
@@ -66,14 +66,15 @@ codecs.register_error(LATIN1_FALLBACK, _latin1_fallback)
 try:  # optional C accelerator (setup.py); AMI_NB_PURE_PYTHON=1 forces the reference implementation
     if os.environ.get("AMI_NB_PURE_PYTHON"):
         raise ImportError
-    from . import _speedups  # type: ignore[attr-defined]
+    from . import _speedups
 except ImportError:
-    _speedups = None
+    _speedups = None  # type: ignore[assignment]  # checked through Parser._fast
 
 #: header names seen, interned so a million events share one str per key
 _KEYS: dict[str, str] = {}
 
 _MISSING: Any = object()
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Banner:
         return self.text.rpartition("/")[2]
 
 
-class Message(dict):  # dict[str, str]
+class Message(dict[str, str]):
     """One AMI message: an event or a response.
 
     A ``dict`` built by C code on the hot path, with case-insensitive lookups on top: ``msg["event"]``,
@@ -98,7 +99,7 @@ class Message(dict):  # dict[str, str]
     """
 
     #: every (key, value) pair in order; set only on messages whose keys repeat
-    _pairs: list | None = None
+    _pairs: list[Any] | None = None
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Message:
@@ -122,9 +123,16 @@ class Message(dict):  # dict[str, str]
         v = self._lookup(key) if isinstance(key, str) else _MISSING
         if v is _MISSING:
             raise KeyError(key)
-        return v
+        return cast(str, v)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    @overload
+    def get(self, key: str, default: None = None, /) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str, /) -> str: ...
+    @overload
+    def get(self, key: str, default: _T, /) -> str | _T: ...
+
+    def get(self, key: str, default: Any = None, /) -> Any:
         v = dict.get(self, key, _MISSING)
         if v is _MISSING:
             v = self._lookup(key)
@@ -251,7 +259,7 @@ def _parse_fast(lines: list[str]) -> Message | None:
     if len(msg) != len(pairs):
         # Repeated keys (ChanVariable, Output...): dict(pairs) kept first-seen order but last values;
         # updating from the reversed pairs makes the first value win without moving any key.
-        msg.update(reversed(pairs))
+        msg.update(reversed(cast("list[tuple[str, str]]", pairs)))  # [key, value] lists: pairs all the same
         msg._pairs = pairs
     return msg
 
@@ -280,6 +288,14 @@ def _legacy_follows(text: str) -> Message:
 
 class Parser:
     """Incremental AMI parser: ``feed(bytes) -> list[Message]``.
+
+    Framing rule: a message ends at the first empty line (CRLFCRLF; LFLF too in ``lenient`` mode), whatever the
+    read boundaries, so the same bytes give the same messages however TCP cuts them. That is how Asterisk ends a
+    message itself (``manager.c`` reads a client's lines until an empty one) and how its own writer means them:
+    it never escapes a value, so a value holding a blank line (``AppData`` of ``Set(X=a\r\n\r\nb)``) ends the
+    message early, and the headerless rest is counted in :attr:`stray_blocks`. Lines without ``": "`` inside a
+    message continue the previous value (a raw CRLF in a value, recordings' oddity 3); a value may end in a bare
+    LF (oddity 4). Pre-14 ``Response: Follows`` blocks run to ``--END COMMAND--`` (their text holds blank lines).
 
     ``expect_banner`` (client side) consumes the greeting line first and keeps it in :attr:`banner`.
     ``lenient`` (server side) also frames bare-LF messages (``Action: Ping\\n\\n``), as Asterisk accepts them.
@@ -389,8 +405,12 @@ class Parser:
         return out
 
     def _collect(self, items: list[Any], out: list[Message]) -> None:
-        """Append parsed blocks to ``out``; a block with no header at all continues the previous message's last
-        value (a value that held CRLFCRLF), or is counted in :attr:`stray_blocks` when there is none."""
+        """Append parsed blocks to ``out``; a block with no header at all is counted in :attr:`stray_blocks`.
+
+        Such a block is what follows a value that held CRLFCRLF (a raw blank line in ``AppData``). The message
+        before it has already ended there, as every AMI reader ends it (see :class:`Parser`): gluing the text back
+        on would depend on whether both halves arrived in the same read.
+        """
         for block in items:
             if type(block) is not str:
                 out.append(block)
@@ -398,16 +418,7 @@ class Parser:
             msg = self._parse_block(block.split("\r\n"))
             if msg is not None:
                 out.append(msg)
-                continue
-            tail = block.strip("\r\n")
-            if not tail:
-                continue
-            if out:
-                prev = out[-1].pairs()
-                k, v = prev[-1]
-                prev[-1] = (k, v + "\r\n\r\n" + tail)
-                out[-1] = Message.from_pairs(prev)
-            else:
+            elif block.strip("\r\n"):
                 self.stray_blocks += 1
 
     def _legacy_region(self, region: bytes) -> list[Message]:
@@ -569,7 +580,7 @@ class ConfigCategory:
         return [v for k, v in self.lines if k == key]
 
 
-class Config(dict):  # dict[str, list[tuple[str, str]]]
+class Config(dict[str, list[tuple[str, str]]]):
     """A config file as ``{category: [(key, value), ...]}`` in file order.
 
     Category names may repeat (``pjsip.conf`` has ``[6001]`` as endpoint and as auth): the mapping shows the

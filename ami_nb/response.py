@@ -6,6 +6,7 @@ Pure data, no IO. pandas is imported only inside :meth:`Response.to_frame`.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,18 +24,19 @@ _HTML_ROWS = 20
 class Response(Mapping[str, str]):
     """The answer to one action: a read-only mapping over the response message.
 
-    ``.message`` is the response :class:`~ami_nb.protocol.Message`; for a list action ``.events`` holds the item
-    events and ``.complete`` the closing ``...Complete`` event. ``.outcome()`` reaches an async ``Originate``'s
+    ``.message`` is the response :class:`~ami_nb.protocol.Message`; for a list action ``.list_items`` holds the
+    item events (named after Asterisk's ``ListItems``; ``.events`` is the deprecated old name) and ``.complete``
+    the closing ``...Complete`` event. ``.outcome()`` reaches an async ``Originate``'s
     ``OriginateResponse`` event (awaitable from the asyncio client, blocking from the sync ``Session``).
     """
 
-    __slots__ = ("_outcome", "action", "action_id", "complete", "events", "message")
+    __slots__ = ("_outcome", "action", "action_id", "complete", "list_items", "message")
 
     def __init__(
         self,
         action: str,
         message: Message,
-        events: Sequence[Message] = (),
+        list_items: Sequence[Message] = (),
         complete: Message | None = None,
         *,
         action_id: str | None = None,
@@ -42,10 +44,16 @@ class Response(Mapping[str, str]):
     ) -> None:
         self.action = action
         self.message = message
-        self.events: list[Message] = list(events)
+        self.list_items: list[Message] = list(list_items)
         self.complete = complete
         self.action_id = action_id if action_id is not None else message.action_id
         self._outcome = outcome
+
+    @property
+    def events(self) -> list[Message]:
+        """Deprecated: the item events of a list action, now :attr:`list_items` (``session.events`` is the store)."""
+        warnings.warn("Response.events is now Response.list_items", DeprecationWarning, stacklevel=2)
+        return self.list_items
 
     # -- mapping over the response message ------------------------------------------------------------------
     def __getitem__(self, key: str) -> str:
@@ -71,7 +79,7 @@ class Response(Mapping[str, str]):
 
     @property
     def is_list(self) -> bool:
-        return self.complete is not None or bool(self.events)
+        return self.complete is not None or bool(self.list_items)
 
     def outcome(self, timeout: float | None = None) -> Any:
         """The ``OriginateResponse`` event of an async ``Originate`` (awaitable or blocking, see the class doc)."""
@@ -82,7 +90,7 @@ class Response(Mapping[str, str]):
     def with_outcome(self, outcome: Callable[..., Any] | None) -> Response:
         """A copy whose :meth:`outcome` calls ``outcome(timeout)`` (the session swaps in a blocking one)."""
         return Response(
-            self.action, self.message, self.events, self.complete, action_id=self.action_id, outcome=outcome
+            self.action, self.message, self.list_items, self.complete, action_id=self.action_id, outcome=outcome
         )
 
     # -- conversions ----------------------------------------------------------------------------------------
@@ -105,7 +113,7 @@ class Response(Mapping[str, str]):
         """
         import pandas as pd
 
-        rows = self.events if self.is_list else [self.message]
+        rows = self.list_items if self.is_list else [self.message]
         frame = pd.DataFrame([m.to_dict(multi=True) for m in rows])
         if convert:
             coerce_frame(frame)
@@ -113,7 +121,7 @@ class Response(Mapping[str, str]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Response):
-            return self.message == other.message and self.events == other.events
+            return self.message == other.message and self.list_items == other.list_items
         return self.message == other
 
     __hash__ = None  # type: ignore[assignment]
@@ -125,7 +133,7 @@ class Response(Mapping[str, str]):
         if text:
             parts.append(repr(text))
         if self.is_list:
-            parts.append(f"{len(self.events)} items")
+            parts.append(f"{len(self.list_items)} items")
         return f"<Response {' '.join(parts)}>"
 
     def _repr_html_(self) -> str:
@@ -137,12 +145,12 @@ class Response(Mapping[str, str]):
             if not is_secret(k)
         )
         out = f"<div><b>{head}</b><table>{rows}</table>"
-        if self.is_list and self.events:
+        if self.is_list and self.list_items:
             frame = self.to_frame()
             # display only: columns the same on every row (the item event's name, our ActionID) go to a caption
             same = [c for c in ("Event", "ActionID", "EventList") if c in frame and frame[c].astype(str).nunique() <= 1]
             caption = " · ".join(f"{c}: {html.escape(str(frame[c].iloc[0]))}" for c in same)
-            shown = frame.drop(columns=same).head(_HTML_ROWS)._repr_html_()  # type: ignore[operator]
+            shown = frame.drop(columns=same).head(_HTML_ROWS)._repr_html_()
             more = len(frame) - _HTML_ROWS
             out += (f"<div style='font-size:11px'>{caption}</div>"
                     f"<div style='max-height:420px;overflow:auto;white-space:nowrap;font-size:11px'>{shown}</div>"
@@ -150,7 +158,7 @@ class Response(Mapping[str, str]):
         return out + "</div>"
 
 
-class CommandOutput(list):  # list[str]
+class CommandOutput(list[str]):
     """The output lines of a ``Command`` action; ``.response`` is the full :class:`Response`."""
 
     def __init__(self, lines: Sequence[str] = (), response: Response | None = None) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .client import AMIClient, EventCallback, Secret
 from .errors import AMIConnectionError, AMIError
-from .listeners import DEFAULT_QUEUE, ListenerQueue, callback_name
+from .listeners import DEFAULT_QUEUE, AsyncListenerQueue, ListenerQueue, callback_name
 from .loop import LoopThread
 from .response import Response
 from .targets import Target, resolve_target
@@ -127,12 +127,13 @@ class _Registered:
 
     __slots__ = ("callback", "calls", "kind", "pattern", "queue", "wrapper")
 
-    def __init__(self, pattern: str, callback: EventCallback, kind: str, queue: ListenerQueue | None) -> None:
+    def __init__(self, pattern: str, callback: EventCallback, kind: str,
+                 queue: ListenerQueue | AsyncListenerQueue | None) -> None:
         self.pattern = pattern
         self.callback = callback
         self.kind = kind
         self.queue = queue
-        self.calls = 0  # deliveries of a listener without a queue (async, or inline in AsyncSession)
+        self.calls = 0  # deliveries of a listener without a queue (a sync one of an AsyncSession, run inline)
         self.wrapper: EventCallback = queue.put if queue is not None else self._call
 
     def _call(self, event: Any) -> Any:
@@ -197,16 +198,18 @@ class _Base:
         ``listener_queue``, 10,000). Overflow policy: when a callback falls that far behind, the queue keeps the
         newest events and skips the oldest, counting them per listener (:meth:`listener_stats`) and logging a
         warning the first time; the event store is filled before any listener and never loses an event to a
-        slow one. Coroutine functions run on the session's loop. In an :class:`AsyncSession` sync callbacks run
-        inline on the loop. Exceptions are logged and isolated. Returns ``callback``.
+        slow one. Coroutine functions run on the session's loop, one event at a time per listener, behind the same
+        kind of bounded queue. In an :class:`AsyncSession` sync callbacks run inline on the loop. Exceptions are
+        logged and isolated. Returns ``callback``.
         """
         if not callable(callback):
             raise TypeError("callback must be callable")
         pat = pattern.lower()
+        size = self.listener_queue if queue is None else int(queue)
         if inspect.iscoroutinefunction(callback):
-            reg = _Registered(pat, callback, "async", None)
+            aq = AsyncListenerQueue(pat, callback, size, on_error=self._count_error)
+            reg = _Registered(pat, callback, "async", aq)
         elif self._threaded_listeners:
-            size = self.listener_queue if queue is None else int(queue)
             reg = _Registered(pat, callback, "sync", ListenerQueue(pat, callback, size, on_error=self._count_error))
         else:
             reg = _Registered(pat, callback, "inline", None)
@@ -235,7 +238,7 @@ class _Base:
     def listener_stats(self) -> list[dict[str, Any]]:
         """One dict per listener registered with :meth:`on`, in registration order::
 
-            {"pattern": "hangup", "callback": "show", "kind": "sync",   # "sync", "async" or "inline"
+            {"pattern": "hangup", "callback": "show", "kind": "sync",   # "sync", "async" or "inline" (AsyncSession)
              "delivered": 1200, "skipped": 48800, "queued": 10000,      # events called / dropped / waiting
              "errors": 0, "max_queue": 10000}                           # None where the kind has no queue
 

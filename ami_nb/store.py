@@ -38,7 +38,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -183,7 +183,7 @@ def _plan(keys: tuple[str, ...]) -> _Plan | None:
     return plan
 
 
-def _factorize(values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def _factorize(values: Sequence[_Value]) -> tuple[np.ndarray, list[_Value]]:
     uniques = list(dict.fromkeys(values))
     dtype = _codes_dtype(len(uniques))
     if len(uniques) == 1:
@@ -236,7 +236,7 @@ def _split(events: Sequence[Any]) -> tuple[list[tuple[str, ...]], list[tuple[str
         for i, shape in enumerate(shapes):
             if shape is None:
                 shapes[i] = _shape(keys[i])
-    return shapes, vals
+    return cast("list[tuple[str, ...]]", shapes), vals
 
 
 def _shape(keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -268,30 +268,30 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
             g[1].append(vs)
 
     # 2. transpose each group; fold repeated and multi-valued keys into tuple-encoded values
-    parts: dict[str, list[tuple[list[int], Sequence[str]]]] = {}
-    for keys, (rows, vals) in groups.items():
-        cols = list(zip(*vals, strict=False))  # rows of one key shape: equal lengths
+    parts: dict[str, list[tuple[list[int], Sequence[_Value]]]] = {}
+    for keys, (grows, gvals) in groups.items():
+        tcols = list(zip(*gvals, strict=False))  # rows of one key shape: equal lengths
         if keys in plans:
             plan = plans[keys]
         else:
             plan = plans[keys] = _plan(keys)
         if plan is None:
-            named: Iterable[tuple[str, Sequence[str]]] = zip(keys, cols, strict=True)
+            named: Iterable[tuple[str, Sequence[_Value]]] = zip(keys, tcols, strict=True)
         else:
             named = []
             for key, ix, multi in plan:
                 if not multi:
-                    named.append((key, cols[ix[0]]))
+                    named.append((key, tcols[ix[0]]))
                 elif len(ix) == 1:
-                    named.append((key, [(v,) for v in cols[ix[0]]]))
+                    named.append((key, [(v,) for v in tcols[ix[0]]]))
                 else:
-                    named.append((key, list(zip(*(cols[j] for j in ix), strict=True))))
+                    named.append((key, list(zip(*(tcols[j] for j in ix), strict=True))))
         for key, col in named:
             p = parts.get(key)
             if p is None:
-                parts[key] = [(rows, col)]
+                parts[key] = [(grows, col)]
             else:
-                p.append((rows, col))
+                p.append((grows, col))
 
     rows_dtype = np.uint16 if n <= 65536 else np.int32
     cols: dict[str, _Col] = {}
@@ -302,9 +302,9 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
             rows_l = list(chain.from_iterable([rows for rows, _ in plist]))
             values = list(chain.from_iterable([col for _, col in plist]))
         dense = len(values) == n
+        uniq: list[_Value] = []
         if column_kind(key) == "time":
-            codes = parse_epochs(values)
-            uniq: list[str] = []
+            codes = parse_epochs(cast("Sequence[str]", values))  # a repeated Timestamp (a tuple) reads as NaN
         else:
             codes, uniq = _factorize(values)
         if dense:
@@ -312,7 +312,7 @@ def _freeze(batch: _Batch, plans: dict[tuple[str, ...], _Plan | None]) -> _Chunk
                 reordered = np.empty_like(codes)
                 reordered[np.array(rows_l, dtype=np.int64)] = codes
                 codes = reordered
-            rows = None
+            rows: np.ndarray | None = None
         else:
             rows = np.array(rows_l, dtype=rows_dtype)
         if column_kind(key) == "time":
@@ -364,7 +364,7 @@ def to_epoch(since: Any) -> float:
     ts = pd.Timestamp(since)
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    return ts.value / _NS
+    return int(ts.value) / _NS  # int / int: exactly rounded (float(ns) / 1e9 rounds twice, moving a boundary)
 
 
 class _FrameCache:
@@ -625,7 +625,7 @@ class EventStore:
             elif i == 0 and offset:
                 codes = codes[ev.rows >= offset]
             counted = np.bincount(codes.astype(np.int64), minlength=ev.n_uniques)
-            for name, c in zip(ev.uniques(), counted, strict=False):
+            for name, c in zip(cast("list[str]", ev.uniques()), counted, strict=False):
                 if c:
                     total[name] = total.get(name, 0) + int(c)
         return pd.Series(total, dtype=np.int64, name="events").sort_values(ascending=False, kind="stable")
@@ -723,8 +723,8 @@ class EventStore:
                 if ev is None:
                     sel = sel[:0]
                 else:
-                    u = ev.uniques()
-                    hit = [i for i, name in enumerate(u) if match(name)]
+                    names = cast("list[str]", ev.uniques())
+                    hit = [i for i, name in enumerate(names) if match(name)]
                     if ev.rows is None:
                         mask = np.isin(ev.codes, hit)
                     else:
@@ -808,12 +808,12 @@ class EventStore:
             uniques = list(table)
         if tuples:
             vals_o = np.empty(len(uniques) + 1, dtype=object)
-            for i, u in enumerate(uniques):
-                vals_o[i] = u
+            for i, item in enumerate(uniques):
+                vals_o[i] = item
             vals_o[-1] = np.nan
             return pd.Series(vals_o[gcodes], dtype=object, copy=False)
         if kind == "integer":
-            conv = integers(uniques)
+            conv = integers(cast("list[str]", uniques))  # no tuples here (returned above)
             if conv is not None:
                 nums = np.array([*conv, 0], dtype=np.int64)
                 return pd.arrays.IntegerArray(nums[gcodes], gcodes < 0)
@@ -822,7 +822,7 @@ class EventStore:
                 return text
         if kind == "category":
             return pd.Categorical.from_codes(gcodes, categories=pd.Index(uniques, dtype="str"))
-        return _strings(gcodes, uniques)
+        return _strings(gcodes, cast("list[str]", uniques))
 
     def _text_column(self, key: str, chunks: list[_Chunk], sels: list[np.ndarray], cols: list[_Col | None]) -> Any:
         """A ``str`` column assembled chunk by chunk from Arrow strings, each frozen chunk converted once (see

@@ -204,12 +204,12 @@ def parse_epochs(values: Sequence[str]) -> np.ndarray:
 
     try:
         return np.array(values, dtype=np.float64)
-    except ValueError:
+    except (ValueError, TypeError):
         out = np.empty(len(values), dtype=np.float64)
         for i, v in enumerate(values):
             try:
                 out[i] = float(v)
-            except ValueError:
+            except (ValueError, TypeError):
                 out[i] = np.nan
         return out
 

@@ -36,6 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pandas as pd
+
 import ami_nb
 from ami_nb.protocol import Parser
 
@@ -53,6 +55,19 @@ def rss_mib() -> float:
 
 def key_of(get: Any) -> tuple[str, ...]:
     return tuple("" if (v := get(k)) is None else str(v) for k in KEY_FIELDS)
+
+
+def store_keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The key of each held event, as :func:`key_of` reads a message: header names case-insensitively (a CEL
+    event says ``UniqueID``, a Newchannel ``Uniqueid``: two columns of the frame, one header for a message)."""
+    parts = []
+    for name in KEY_FIELDS:
+        cols = [c for c in frame.columns if c.lower() == name.lower()]
+        col = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        for c in cols:  # at most one of them is set in a row
+            col = col.where(col.notna(), frame[c].astype(object))
+        parts.append(["" if pd.isna(v) else str(v) for v in col])
+    return list(zip(*parts, strict=True))
 
 
 class SimProcess:
@@ -94,6 +109,7 @@ class DroppingProxy:
         self.last: collections.deque[tuple[str, ...]] = collections.deque(maxlen=window)
         self.connections = 0
         self.cuts = 0
+        self.paused = False  # set at the end: connections are refused, so the counts stand still
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -121,6 +137,9 @@ class DroppingProxy:
                 w.close()
 
     async def _serve(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
+        if self.paused:
+            cwriter.close()
+            return
         self.connections += 1
         try:
             sreader, swriter = await asyncio.open_connection("127.0.0.1", self.upstream)
@@ -162,6 +181,16 @@ class DroppingProxy:
                 self._writers.discard(w)
                 w.close()
 
+    def pause(self) -> None:
+        """Cut every connection and refuse new ones: nothing more reaches the session."""
+
+        async def pause() -> None:
+            self.paused = True
+            for w in list(self._writers):
+                w.close()
+
+        asyncio.run_coroutine_threadsafe(pause(), self._loop).result(10)
+
     def stop(self) -> None:
         async def stop() -> None:
             self._cutter.cancel()
@@ -185,6 +214,8 @@ def main() -> int:
     ap.add_argument("--capacity", type=int, default=200_000, help="events the store holds (the newest)")
     ap.add_argument("--queue", type=int, default=10_000, help="events each listener's queue holds")
     ap.add_argument("--sample", type=float, default=10.0, help="seconds between report lines")
+    ap.add_argument("--drain-timeout", type=float, default=60.0,
+                    help="seconds to wait at the end for the slow listener's queue to empty")
     ap.add_argument("--max-extra", type=float, default=120.0, help="seconds past the hour allowed for the floods")
     args = ap.parse_args()
 
@@ -216,26 +247,26 @@ def soak(args: argparse.Namespace, proxy: DroppingProxy, time_scale: float) -> i
     session = ami_nb.connect(f"ami://admin@127.0.0.1:{proxy.port}", secret="amp111",
                              store_capacity=args.capacity, listener_queue=args.queue, keepalive=None,
                              backoff=(0.2, 2.0), stable_after=min(2.0, args.drop_every / 2), timeout=5.0)
+    before_on = session.events.total  # events stored before the slow listener existed (the login's own)
     session.on("*", slow)
+    after_on = session.events.total
     session.on("SimFloodComplete", flood_complete)
     session.on("Hangup", hangup)
     requested = [0]
 
+    bursts = max(1, -(-args.flood // args.burst))
+    spacing = args.hour_in * 0.9 / bursts  # the floods spread over the hour, not all at its start
+
     def flooder() -> None:
-        """After every (re)connect, and after every completed burst, ask for the next burst."""
-        seen_reconnects = -1
-        seen_completes = 0
+        """Burst k is asked for at k * spacing (once; again only if the asking itself failed on a cut)."""
         while requested[0] < args.flood and not floods_done.is_set():
-            st = session.stats
-            fresh = st.get("reconnects", 0) != seen_reconnects or len(completes) != seen_completes
-            if session.state == "connected" and fresh:
-                seen_reconnects, seen_completes = st.get("reconnects", 0), len(completes)
+            if time.monotonic() - t0 >= (requested[0] // args.burst) * spacing and session.state == "connected":
                 n = min(args.burst, args.flood - requested[0])
                 try:
                     session.action("SimFlood", Count=str(n), timeout=5.0)
                     requested[0] += n
                 except ami_nb.AMIError:
-                    seen_reconnects = -1  # the connection went while asking: ask again on the next one
+                    pass  # cut while asking: ask on the next connection
             time.sleep(0.05)
 
     t0 = time.monotonic()
@@ -270,38 +301,50 @@ def soak(args: argparse.Namespace, proxy: DroppingProxy, time_scale: float) -> i
             break
         time.sleep(0.2)
 
-    # the end: stop the cutting, let the last bytes arrive, then compare
+    # the end: the proxy refuses the session from now on; wait until the store and the listeners stand still
     floods_done.set()
-    proxy.drop_every = 1e9
-    settle = time.monotonic() + 5
-    while time.monotonic() < settle and session.events.total != proxy.forwarded:
-        time.sleep(0.1)
-    time.sleep(1.0)
+    proxy.pause()
+
+    def counts() -> tuple[int, ...]:
+        slow_stats = session.listener_stats()[0]
+        return session.events.total, proxy.forwarded, slow_stats["delivered"], slow_stats["skipped"]
+
+    last, still_since, drain_end = counts(), time.monotonic(), time.monotonic() + args.drain_timeout
+    while time.monotonic() - still_since < 2.0 or session.listener_stats()[0]["queued"]:
+        if time.monotonic() > drain_end:  # an unbounded queue (--queue 100000000) may take many minutes
+            print(f"the slow listener's queue did not drain in {args.drain_timeout:g} s", file=sys.stderr)
+            break
+        time.sleep(0.2)
+        now_counts = counts()
+        if now_counts != last:
+            last, still_since = now_counts, time.monotonic()
     st = session.stats
     ls = session.listener_stats()
     forwarded, stored = proxy.forwarded, session.events.total
-    import pandas as pd
-
-    frame = session.events.frame().reindex(columns=list(KEY_FIELDS)).astype(object)
-    held_keys = [tuple("" if pd.isna(v) else str(v) for v in row) for row in frame.itertuples(index=False, name=None)]
+    held_keys = store_keys(session.events.frame())
     proxy_keys = list(proxy.last)[-len(held_keys):] if held_keys else []
     rss = [r["rss"] for r in rows]
     half = rss[len(rss) // 2:]
     session.close()
 
     slow_stats = ls[0]
+    accounted = slow_stats["delivered"] + slow_stats["skipped"] + slow_stats["queued"]
+    in_hand = 1 if slow_stats["queued"] else 0  # not drained: the event in the callback's hands is in no counter
     checks = {
         "store appended every forwarded event": stored == forwarded,
         "client received = stored": st.get("events_received", 0) == stored,
         "held = last forwarded, in order": held_keys == proxy_keys and len(held_keys) == min(args.capacity, stored),
         "dropped only by capacity": session.events.dropped == stored - len(held_keys),
-        "slow listener: delivered + skipped + queued = stored":
-            slow_stats["delivered"] + slow_stats["skipped"] + slow_stats["queued"] == stored,
+        "slow listener: delivered + skipped (+ still queued) = stored since it was added":
+            accounted <= stored - before_on and accounted + in_hand >= stored - after_on,
+        "fast Hangup listener: every Hangup, none skipped": hangups[0] == proxy.by_name["Hangup"]
+            and all(s["skipped"] == 0 for s in ls[1:]),
     }
     print()
     print(f"wall {time.monotonic() - t0:.0f} s; reconnects {st.get('reconnects', 0)}; proxy connections "
-          f"{proxy.connections}, cuts {proxy.cuts}; floods requested {requested[0]:,}, completed bursts "
-          f"{len(completes)}")
+          f"{proxy.connections}, cuts {proxy.cuts}; flood events asked for {requested[0]:,} (bursts completed "
+          f"uncut: {len(completes)}); Hangup events to the fast listener {hangups[0]:,} of "
+          f"{proxy.by_name['Hangup']:,} forwarded")
     print(f"events forwarded by the proxy {forwarded:,}; received {st.get('events_received', 0):,}; stored "
           f"{stored:,}; held {len(held_keys):,}; dropped by capacity {session.events.dropped:,}")
     for s in ls:
@@ -309,6 +352,10 @@ def soak(args: argparse.Namespace, proxy: DroppingProxy, time_scale: float) -> i
               f"queued {s['queued']:,}, errors {s['errors']}")
     print(f"RSS: before connect {rss0:.1f} MiB; max {max(rss):.1f} MiB; second half {min(half):.1f}-{max(half):.1f} "
           f"MiB")
+    if held_keys != proxy_keys:
+        diff = next((i for i, (a, b) in enumerate(zip(held_keys, proxy_keys, strict=False)) if a != b), None)
+        print(f"held {len(held_keys):,} vs forwarded window {len(proxy_keys):,}; first difference at {diff}: "
+              f"{held_keys[diff] if diff is not None else None} != {proxy_keys[diff] if diff is not None else None}")
     for name, ok in checks.items():
         print(f"{'ok ' if ok else 'FAIL'} {name}")
     return 0 if all(checks.values()) else 1

@@ -159,6 +159,25 @@ def run_session(port: int, n: int) -> dict[str, float]:
         session.close()
 
 
+def frame_latency(port: int, n: int) -> dict[str, float]:
+    """The cost of a frame: the first over ``n`` events held, then again after 1,000 more events arrived (what a
+    live view or a re-run cell pays); frozen chunks converted once are reused by the second."""
+    store = EventStore(capacity=n + 10_000)
+    flood_socket(port, n, store.extend)
+    t = time.perf_counter()
+    first = store.frame()
+    first_s = time.perf_counter() - t
+    del first
+    flood_socket(port, 1_000, store.extend)
+    t = time.perf_counter()
+    again = store.frame()
+    again_s = time.perf_counter() - t
+    assert len(again) == n + 1_000
+    del again
+    gc.collect()
+    return {"first_s": first_s, "again_s": again_s, "cache_bytes": getattr(store, "frame_cache_nbytes", 0)}
+
+
 def _arrow_bytes() -> int:
     try:
         import pyarrow as pa
@@ -204,6 +223,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--trace-events", type=int, default=200_000, help="events for the tracemalloc pass")
+    ap.add_argument("--frame-events", type=int, default=500_000, help="events held for the frame latency pass")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="gc.freeze() after the imports, so full collections skip the long-lived objects of pandas "
                          "and IPython (CPython's cyclic collector is a large share of both parse and store time)")
@@ -224,6 +244,7 @@ def main() -> None:
                 gc.collect()
                 results[name].append(fn(port, args.events))
         mem = traced(port, args.trace_events)
+        lat = [frame_latency(port, args.frame_events) for _ in range(args.repeat)]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -240,6 +261,9 @@ def main() -> None:
     print(f"  store, {mem['store_frozen_share']:.0%} frozen + open buffer: {mem['store_with_open_buffer']:,.0f} B; "
           f"all frozen: {mem['store_all_frozen']:,.0f} B (arrays and blobs: {mem['store_nbytes']:,.0f} B)")
     print(f"  naive DataFrame: {mem['naive_traced']:,.0f} B (memory_usage(deep=True): {mem['naive_deep']:,.0f} B)")
+    best = min(lat, key=lambda r: r["first_s"] + r["again_s"])
+    print(f"frame() with {args.frame_events:,} held: first {min(r['first_s'] for r in lat):.2f} s, after 1,000 more "
+          f"events {min(r['again_s'] for r in lat):.2f} s (cache {best['cache_bytes'] / 2**20:,.0f} MiB)")
 
 
 if __name__ == "__main__":

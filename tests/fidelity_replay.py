@@ -265,7 +265,7 @@ class Diff:
 
 
 def compare(rec: list[Message], sim: list[Message], *, events: tuple[str, ...] = CALL_EVENTS,
-            count_names: set[str] | None = None) -> Diff:
+            count_names: set[str] | None = None, unordered: tuple[str, ...] = UNORDERED) -> Diff:
     """Compare ``sim`` with ``rec``:
 
     * ``counts``: the number of each event name (CEL by EventName, VarSet by Variable) — all of them, or those
@@ -301,7 +301,7 @@ def compare(rec: list[Message], sim: list[Message], *, events: tuple[str, ...] =
                 out.setdefault(f"member {m.get('Interface')} in {m.get('Queue')}", []).append(meaning(m))
             elif m.event in events or (m.event == "VarSet" and m.get("Variable") == "QUEUESTATUS"):
                 out.setdefault(_caller_of(m), []).append(meaning(m))
-            elif m.event in UNORDERED:
+            elif m.event in unordered:
                 loose.setdefault(_caller_of(m), []).append(meaning(m))
         for c, items in loose.items():
             out.setdefault(c, []).extend(sorted(items))

@@ -108,3 +108,24 @@ def test_exports_csv_excel_and_html(rec, tmp_path):
     assert "<h1>Support, 2 Dec</h1>" in page and "Pauses by reason" in page and "<img" in page
     with pytest.raises(ValueError, match="at least one report"):
         X.export({}, tmp_path / "none")
+
+
+def test_aht_takes_the_wrapup_the_members_events_show():
+    """Without KPIConfig.wrapup, AHT adds the answering member's Wrapuptime (QueueMemberStatus)."""
+    t0 = pd.Timestamp("2026-12-01 09:00:00", tz="UTC")
+    member = {"Queue": "q", "Interface": "PJSIP/7001", "MemberName": "Ann"}
+    caller = {"Uniqueid": "c1", "Linkedid": "c1", "Channel": "PJSIP/trunk-00000001"}
+    rows = [
+        (0, {"Event": "QueueMemberStatus", "Wrapuptime": "25", "Status": "1", "Paused": "0", **member}),
+        (1, {"Event": "Newchannel", "ChannelState": "4", "ChannelStateDesc": "Ring", **caller}),
+        (2, {"Event": "QueueCallerJoin", "Queue": "q", "Position": "1", "Count": "1", **caller}),
+        (5, {"Event": "QueueCallerLeave", "Queue": "q", "Count": "0", **caller}),
+        (5, {"Event": "AgentConnect", "HoldTime": "3", "DestChannel": "PJSIP/7001-00000002", **member, **caller}),
+        (65, {"Event": "AgentComplete", "TalkTime": "60", "Reason": "agent", **member, **caller}),
+        (65, {"Event": "Hangup", "Cause": "16", **caller}),
+    ]
+    frame = pd.DataFrame([{"received": t0 + pd.Timedelta(seconds=s), **r} for s, r in rows])
+    k = I.queue_kpis(frame).loc["q"]
+    talk = I.prepare(frame).calls["talk"].iloc[0]
+    assert k["aht"] == pytest.approx(talk + 25)
+    assert I.queue_kpis(frame, config=KPIConfig(wrapup=5)).loc["q", "aht"] == pytest.approx(talk + 5)

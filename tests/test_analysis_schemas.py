@@ -21,6 +21,8 @@ TABLES: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], schemas.Schema]]
     ("agents", lambda e: A.queue_stats(e, by="agent"), schemas.AGENTS),
     ("concurrency", lambda e: A.concurrency(e, "1s"), schemas.CONCURRENCY),
     ("cdrs", A.cdrs, schemas.CDRS),
+    ("queue_stints", A.queue_stints, schemas.QUEUE_STINTS),
+    ("transfers", A.transfers, schemas.TRANSFERS),
     ("disposition_summary", A.disposition_summary, schemas.DISPOSITION_SUMMARY),
 ]
 
@@ -30,7 +32,17 @@ def _dtypes(df: pd.DataFrame) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("name", "fn", "schema"), TABLES, ids=[t[0] for t in TABLES])
-@pytest.mark.parametrize("source", ["empty", "no columns", "19_originate_async_100.txt", "17_queuestatus.txt"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "empty",
+        "no columns",
+        "19_originate_async_100.txt",
+        "17_queuestatus.txt",
+        "42_queue_timeout.txt",
+        "45_attended_transfer.txt",
+    ],
+)
 def test_table_has_its_schema(
     name: str, fn: Callable[[pd.DataFrame], pd.DataFrame], schema: schemas.Schema, source: str
 ) -> None:

@@ -153,14 +153,14 @@ def test_session_pbx_synced_on_connect_to_a_busy_simulated_pbx() -> None:
     """Connect while calls are up and callers wait in a queue: the state shows them at once, with events off
     (so nothing but the sync can have told it), and agrees with the simulator's ground truth."""
     with sim.start() as pbx, ami_nb.connect(pbx.url, secret="amp111", keepalive=None) as driver:
-        support = [e for e in driver.action("QueueStatus", Queue="support").events if e.event == "QueueMember"]
+        support = [e for e in driver.action("QueueStatus", Queue="support").list_items if e.event == "QueueMember"]
         for m in support:
             driver.action("QueuePause", Queue="support", Interface=m["Location"], Paused="true", Reason="briefing")
         pbx.call("queue")
         pbx.call("queue")
         driver.action("Originate", Channel="Local/long@demo", Context="demo", Exten="long", Priority=1, Async=True)
         wait_for(lambda: pbx.active_calls == 3)
-        wait_for(lambda: sum(e.event == "QueueEntry" for e in driver.action("QueueStatus", Queue="support").events)
+        wait_for(lambda: sum(e.event == "QueueEntry" for e in driver.action("QueueStatus", Queue="support").list_items)
                  == 2)
         with ami_nb.connect(pbx.url, secret="amp111", keepalive=None, events="off") as session:
             state = session.pbx

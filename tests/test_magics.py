@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -374,6 +375,46 @@ def test_live_view_and_disconnect_stops_it(shell, ami) -> None:  # type: ignore[
     assert run(shell, "%ami_status").loc["sim", "live_views"] == 1
     run(shell, "%ami_disconnect")
     assert not again.running
+
+
+def test_status_shows_each_listeners_delivered_and_skipped(shell, ami, capsys) -> None:  # type: ignore[no-untyped-def]
+    run(shell, "%ami_connect")
+    conn = ami.connection()
+    session = conn.session
+    gate = threading.Event()
+    seen: list[str] = []
+
+    def stuck(event: Any) -> None:  # a listener far slower than the events: it waits until the test lets it go
+        gate.wait(10)
+
+    def quick(event: Any) -> None:
+        seen.append(event["Event"])
+
+    before = session.events.total
+    session.on("*", stuck, queue=5)
+    session.on("Hangup", quick)
+    conn.sim.call("answered", talk=1.0)
+    conn.sim.call("busy")
+    wait_for(lambda: len(seen) >= 3)  # both calls hung up (three channels)
+    arrived = session.events.total - before
+    capsys.readouterr()
+    status = run(shell, "%ami_status")
+    row = status.loc["sim"]
+    assert row["listeners"] == 2 and row["listener_skipped"] > 0
+    per = run(shell, "%ami_status --listeners")
+    assert list(per.index) == [("sim", "*"), ("sim", "hangup")]
+    s, q = per.loc[("sim", "*")], per.loc[("sim", "hangup")]
+    assert s["callback"].endswith("stuck") and s["max_queue"] == 5 and s["queued"] <= 5
+    assert s["skipped"] >= arrived - 5 - 1  # at most its queue and the one in its hands are left
+    assert q["skipped"] == 0 and q["delivered"] == len(seen)
+    err = capsys.readouterr().err
+    assert "stuck" in err and f"skipped {s['skipped']:,} events" in err and "hangup" not in err.lower()
+    gate.set()  # let it go: every event is then delivered or counted as skipped, none vanished
+    wait_for(lambda: (lambda st: st["queued"] == 0 and st["delivered"] + st["skipped"] >= arrived)(
+        session.listener_stats()[0]))
+    final = run(shell, "%ami_status --listeners").loc[("sim", "*")]
+    assert final["delivered"] + final["skipped"] == arrived and final["skipped"] == s["skipped"]
+    assert len(session.events) == session.events.total and session.events.total - before == arrived  # store whole
 
 
 def test_config_and_help(shell) -> None:  # type: ignore[no-untyped-def]

@@ -137,11 +137,14 @@ def test_raw_lf_and_crlf_inside_values(speedups: bool) -> None:
     assert msgs[1]["AppData"] == "CRLFVAR=a\r\nb"
 
 
-def test_value_holding_crlfcrlf_is_attached_not_lost(speedups: bool) -> None:
+def test_value_holding_crlfcrlf_ends_the_message_whatever_the_chunking(speedups: bool) -> None:
+    """Issue 9.7: the rest of the value was glued back only when both halves came in one read (5 cuts of 64)."""
     data = b"Event: Newexten\r\nAppData: x=a\r\n\r\nb\r\n\r\nEvent: Hangup\r\n\r\n"
-    msgs = feed1(data, speedups)
-    assert [m.event for m in msgs] == ["Newexten", "Hangup"]
-    assert msgs[0]["AppData"] == "x=a\r\n\r\nb"
+    for cut in range(len(data) + 1):
+        p = Parser(expect_banner=False, speedups=speedups)
+        msgs = p.feed(data[:cut]) + p.feed(data[cut:])
+        assert [m.pairs() for m in msgs] == [[("Event", "Newexten"), ("AppData", "x=a")], [("Event", "Hangup")]], cut
+        assert p.stray_blocks == 1 and p.stray_lines == 0, cut
 
 
 def test_message_ending_in_bare_lf(speedups: bool) -> None:
@@ -456,7 +459,7 @@ def test_follows_text_inside_a_value_does_not_change_framing(speedups: bool) -> 
     )
     msgs = feed1(data, speedups)
     assert [m.event for m in msgs] == ["UserEvent", "Newexten", "Hangup"]
-    assert msgs[1]["AppData"] == "x=a\r\n\r\nb"
+    assert msgs[1]["AppData"] == "x=a"  # ended at the blank line, as without the Follows text
 
 
 def test_unfinished_legacy_follows_is_bounded() -> None:
@@ -509,3 +512,44 @@ def test_encode_expands_any_iterable_and_refuses_nul_and_bad_bytes() -> None:
         encode_action("Hangup", {"Channel": "PJSIP/a\x00b"})
     with pytest.raises(InvalidActionError, match=r"'Data'.*not UTF-8"):
         encode_action("X", {"Data": b"\xff"})
+
+
+def test_c_parser_does_not_pin_long_or_endless_header_names() -> None:
+    """Issue 9.6: every distinct header name (any length, up to 4,096) stayed interned for the process lifetime."""
+    if protocol._speedups is None:
+        pytest.skip("C accelerator not built on this machine")
+    import gc
+    import tracemalloc
+
+    def feed_names(tag: str, count: int, length: int) -> None:
+        p = Parser(expect_banner=False, speedups=True)
+        for i in range(count):
+            name = f"{tag}{i:06d}".ljust(length, "x")
+            (msg,) = p.feed(f"Event: Odd\r\n{name}: v\r\n\r\n".encode())
+            assert msg[name] == "v"
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        feed_names("Long", 40, 256 * 1024)  # 10 MiB of distinct long names
+        feed_names("Many", 20_000, 100)  # 2 MiB of distinct short ones
+        gc.collect()
+        pinned = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert pinned < 1.5 * 2**20, f"{pinned / 2**20:.1f} MiB left allocated after the parsers were gone"
+    assert max(map(len, protocol._KEYS)) <= 128
+    (msg,) = Parser(expect_banner=False).feed(b"Event: Hangup\r\nChannel: x\r\n\r\n")
+    assert msg.pairs() == [("Event", "Hangup"), ("Channel", "x")]  # the usual names still parse (and intern)
+
+
+def test_the_c_accelerator_stub_matches_the_module() -> None:
+    """``_speedups.pyi`` (its types, beside the pure twin) names exactly what the built module exports."""
+    if protocol._speedups is None:
+        pytest.skip("C accelerator not built on this machine")
+    import ast
+
+    stub = ast.parse((Path(protocol.__file__).parent / "_speedups.pyi").read_text())
+    declared = {node.name for node in stub.body if isinstance(node, ast.FunctionDef)}
+    assert declared == {n for n in dir(protocol._speedups) if not n.startswith("_")} == {"parse_region"}

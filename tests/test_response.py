@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ami_nb.correlator import Correlator, EventListCompleted
-from ami_nb.protocol import Parser
+from ami_nb.protocol import Message, Parser
 from ami_nb.response import Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
@@ -24,7 +26,7 @@ def list_response(name: str, action: str) -> Response:
 def test_queue_status_frame_is_typed() -> None:
     resp = list_response("17_queuestatus.txt", "QueueStatus")
     frame = resp.to_frame()
-    assert len(frame) == len(resp.events) and resp.is_list
+    assert len(frame) == len(resp.list_items) and resp.is_list
     members = frame[frame["Event"] == "QueueMember"]
     assert str(frame["Penalty"].dtype) == "Int64" and members["Penalty"].notna().all()
     assert str(frame["CallsTaken"].dtype) == "Int64"
@@ -48,3 +50,12 @@ def test_converted_response_is_lossless() -> None:
     assert isinstance(out["CoreCurrentCalls"], int)
     assert out["CoreStartupTime"] == resp["CoreStartupTime"]  # "08:09:53" stays text
     assert out["ActionID"] == resp["ActionID"]
+
+
+def test_list_items_is_the_name_and_events_a_deprecated_alias() -> None:
+    """``.events`` meant three things (client mask, session store, list items): the list items say what they are."""
+    item = Message.from_pairs([("Event", "QueueMember"), ("Queue", "support")])
+    resp = Response("QueueStatus", Message.from_pairs([("Response", "Success")]), [item])
+    assert resp.list_items == [item] and resp.is_list
+    with pytest.warns(DeprecationWarning, match="list_items"):
+        assert resp.events == [item]

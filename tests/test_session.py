@@ -92,7 +92,7 @@ def test_actions_send_and_shapes(session: Session, ami_server: ScriptedServer) -
     out = session.action("Command", Command="core show version")
     assert isinstance(out, CommandOutput) and "Asterisk 22.10.1" in out[0]
     channels = session.action("CoreShowChannels")
-    assert len(channels.events) == 16 and len(channels.to_frame()) == 16
+    assert len(channels.list_items) == 16 and len(channels.to_frame()) == 16
     fut = session.send("Ping")
     assert isinstance(fut, concurrent.futures.Future)
     assert fut.result(timeout=5)["Ping"] == "Pong"
@@ -364,11 +364,18 @@ def test_slow_listener_queue_is_bounded_and_the_store_keeps_every_event(ami_serv
 
 
 def test_each_sync_listener_has_its_own_queue_and_thread(session: Session, ami_server: ScriptedServer) -> None:
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
+
+    def stuck(event: Any) -> None:
+        running.set()
+        gate.wait(5)  # stuck until released
+
     fast: list[str] = []
-    session.on("Tick", lambda e: gate.wait(5), queue=2)  # stuck until released
+    session.on("Tick", stuck, queue=2)
     session.on("Tick", lambda e: fast.append(e["N"]))
-    for n in range(5):
+    ami_server.push_event({"Event": "Tick", "N": 0})
+    assert running.wait(5)  # the first event is being handled: the queue is empty again
+    for n in range(1, 5):
         ami_server.push_event({"Event": "Tick", "N": n})
     wait_until(lambda: fast == ["0", "1", "2", "3", "4"], what="the other listener, not held up")
     stuck, other = session.listener_stats()
@@ -377,6 +384,29 @@ def test_each_sync_listener_has_its_own_queue_and_thread(session: Session, ami_s
     gate.set()
     wait_until(lambda: session.listener_stats()[0]["delivered"] == 3, what="the stuck listener to finish")
     assert session.off("Tick") == 2 and session.listener_stats() == []
+
+
+def test_a_slow_async_listener_is_bounded_too(session: Session, ami_server: ScriptedServer) -> None:
+    total = 5_000
+    seen: list[int] = []
+
+    async def slow(event: Any) -> None:
+        seen.append(int(event["N"]))
+        await asyncio.sleep(0.002)
+
+    session.on("Tick", slow, queue=100)
+    ami_server.push(b"".join(f"Event: Tick\r\nN: {i}\r\n\r\n".encode() for i in range(total)))
+    wait_until(lambda: session.events.total == total, timeout=30, what="every event in the store")
+
+    def drained() -> bool:
+        st = session.listener_stats()[0]
+        return st["queued"] == 0 and st["delivered"] + st["skipped"] == total
+
+    wait_until(drained, timeout=10, what="the async listener to drain")
+    st = session.listener_stats()[0]
+    assert st["kind"] == "async" and st["max_queue"] == 100 and st["skipped"] > 0
+    assert seen == sorted(seen) and seen[-1] == total - 1  # in order, and the newest kept
+    assert len(asyncio.all_tasks(session.loop)) < 10  # one draining task, not one task per event
 
 
 # -- issue 9.5: the secret is absent from verbose tracebacks ----------------------------------------------------

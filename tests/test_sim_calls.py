@@ -244,9 +244,12 @@ def test_queue_serves_any_waiting_caller_first_come_first_served() -> None:
     assert at("AgentCalled", 1) == [0.55] and at("AgentConnect", 1) == [2.55]
     assert at("AgentCalled", 2) == [3.05] and at("AgentConnect", 2) == [5.05]  # freed by caller 0, not later ones
     assert at("AgentCalled", 3) == [] and at("QueueCallerAbandon", 3) == [51.55]
-    assert at("AgentCalled", 4) == [] and at("QueueCallerAbandon", 4) == [] and at("QueueCallerLeave", 4) == [302.05]
+    # a timeout is recorded as an abandon too (recording 42), then QUEUESTATUS=TIMEOUT
+    assert at("AgentCalled", 4) == [] and at("QueueCallerAbandon", 4) == [302.05]
+    assert at("QueueCallerLeave", 4) == [302.05]
+    assert [f["Value"] for _, n, f in events if n == "VarSet" and f.get("Variable") == "QUEUESTATUS"] == ["TIMEOUT"]
     for i, rec in enumerate(recs):
         assert rec.answer is None if i in (0, 3, 4) else rec.answer == pytest.approx(t0 + [0, 2.55, 5.05][i])
     q = pbx.queues["support"]
-    assert (q.completed, q.abandoned, q.callers, q.offers, q.assigned) == (2, 2, [], {}, {})
+    assert (q.completed, q.abandoned, q.callers, q.offers, q.assigned) == (2, 3, [], {}, {})
     assert not any(m.in_call for m in q.members)

@@ -135,6 +135,9 @@ def test_transfer_moves_the_target_to_the_other_linkedid(kind: str) -> None:
     assert orig.other_linkedid == consult.linkedid and consult.other_linkedid == orig.linkedid
     assert consult.linkedids == [consult.linkedid, orig.linkedid]
     assert orig.transfer_time == next(t for t, n, _ in events if n == "AttendedTransfer")
+    # the consultation call is answered only if B was bridged to C before it transferred
+    assert (consult.disposition, consult.answered_by) == (
+        ("answered", orig.transfer_target) if kind == "attended" else ("no answer", None))
     if kind == "blonde":  # C was still ringing at the transfer
         answered = next(t for t, n, f in events if n == "Newstate" and f["Uniqueid"] == target["Uniqueid"]
                         and f["ChannelState"] == "6")

@@ -94,18 +94,18 @@ def test_same_key_same_dtype_from_to_frame_and_from_the_store_over_a_socket() ->
                 pbx.call("answered")
             r = s.action(name)
             assert r.is_list
-            if not r.events:
+            if not r.list_items:
                 continue
-            ids = {m.action_id for m in r.events}
+            ids = {m.action_id for m in r.list_items}
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:  # list items reach the store through the same event stream
                 held = s.events.frame()
-                if "ActionID" in held and held["ActionID"].isin(ids).sum() >= len(r.events):
+                if "ActionID" in held and held["ActionID"].isin(ids).sum() >= len(r.list_items):
                     break
                 time.sleep(0.05)
-            items = held[held["ActionID"].isin(ids) & held["Event"].isin({m.event for m in r.events})]
+            items = held[held["ActionID"].isin(ids) & held["Event"].isin({m.event for m in r.list_items})]
             direct = r.to_frame()
-            assert len(items) == len(direct) == len(r.events)
+            assert len(items) == len(direct) == len(r.list_items)
             for key in direct.columns:
                 assert kind_of(items[key].dtype) == kind_of(direct[key].dtype), (name, key)
                 if kind_of(direct[key].dtype) in ("str", "Int64"):  # same values too, in the same order

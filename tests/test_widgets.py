@@ -261,7 +261,7 @@ def test_session_views_show_a_short_call_and_the_disconnect() -> None:
 
 def test_wallboard_of_a_busy_queue() -> None:
     with sim.start() as pbx, ami_nb.connect(pbx.url, secret="amp111", keepalive=None) as session:
-        members = [e for e in session.action("QueueStatus", Queue="support").events if e.event == "QueueMember"]
+        members = [e for e in session.action("QueueStatus", Queue="support").list_items if e.event == "QueueMember"]
         for m in members:
             session.action("QueuePause", Queue="support", Interface=m["Location"], Paused="true", Reason="training")
         board = wallboard(session, rate=20, thresholds={"waiting": (1, 2)}, queues=["support"])

@@ -9,9 +9,11 @@ mid-call (such a call is flagged ``partial=True``). Event times come from ``Time
 Durations (``wait``, ``talk``, ``duration``...) are float seconds.
 
 ==========================  =====================================================================================
-``calls(events)``           one row per call (Linkedid): times, waits, caller, answering party, disposition...
+``calls(events)``           one row per call: times, waits, caller, answering endpoint, disposition, transfer...
 ``channels(events)``        one row per channel (Uniqueid): created, answered, hung up, cause, caller
 ``queue_stats(events)``     per queue (or ``by="agent"``): offered, answered, abandoned, timed out, waits, SL
+``queue_stints(events)``    one row per caller's stay in a queue, with Asterisk's outcome (abandon, timeout...)
+``transfers(events)``       one row per transfer: blind / attended / blonde, transferer, target, the calls joined
 ``concurrency(events)``     calls up at each bin's start, the peak within it, calls started
 ``kpis(calls)``             the headline numbers; ``disposition_summary(calls)``: calls by outcome
 ``cdrs(events)``            Asterisk's own ``Cdr`` events as a table, to check against
@@ -30,12 +32,14 @@ from .calls import DISPOSITIONS, calls, channels
 from .cdr import cdrs
 from .concurrency import concurrency
 from .plots import plot_concurrency, plot_volume, plot_wait_distribution
-from .queues import queue_stats
+from .queues import QUEUE_OUTCOMES, queue_stats, queue_stints
 from .summary import disposition_summary, kpis
+from .transfers import transfers
 
 __all__ = [
     "CALL_KEYS",
     "DISPOSITIONS",
+    "QUEUE_OUTCOMES",
     "calls",
     "cdrs",
     "channels",
@@ -46,6 +50,8 @@ __all__ = [
     "plot_volume",
     "plot_wait_distribution",
     "queue_stats",
+    "queue_stints",
+    "transfers",
 ]
 
 # The contact-centre toolkit (agents, KPIs, intervals, staffing, trunks, exports): definitions in each module.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import values
+
 #: Snapshot events that describe channels but are not call progress (list items, summaries).
 NOT_CALL_EVENTS = frozenset(
     {
@@ -68,7 +70,14 @@ def col(df: pd.DataFrame, name: str) -> pd.Series:
 
 
 def num(df: pd.DataFrame, name: str) -> pd.Series:
-    """Column ``name`` as float (NaN when missing or not a number)."""
+    """Column ``name`` as float (NaN when missing or not a number).
+
+    Only for keys the one value policy (:func:`ami_nb.values.column_kind`) reads as numbers: integers, or numeric
+    states kept as categories (``ChannelState``); asking for a text key (an identifier, a dialled number) is a
+    programming error, so the analysis can never disagree with the frames about what is a number.
+    """
+    if values.column_kind(name) not in ("integer", "category"):
+        raise ValueError(f"{name!r} is text under ami_nb.values' policy, not a number")
     if name not in df.columns:
         return pd.Series(np.nan, index=df.index, dtype="float64")
     s = df[name]
@@ -83,8 +92,9 @@ def utc(s: pd.Series) -> pd.Series:
         s = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
         return s.astype("datetime64[ns, UTC]")  # one unit throughout (frames may come in s, ms or us)
     secs = pd.to_numeric(s, errors="coerce")
-    if secs.notna().any() or s.isna().all():
-        return pd.to_datetime(secs * 1e9, utc=True).astype("datetime64[ns, UTC]")
+    if secs.notna().any() or s.isna().all():  # epoch seconds: the policy's rule (to the microsecond AMI writes)
+        utc_times = values.epoch_to_utc(secs.to_numpy(dtype="float64", na_value=np.nan))
+        return pd.Series(utc_times, index=s.index).astype("datetime64[ns, UTC]")
     return pd.to_datetime(s, utc=True, errors="coerce").astype("datetime64[ns, UTC]")
 
 

@@ -129,7 +129,8 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     g = legs(rows)
     folded = g.owner[g.owner.index.isin(rows["lid"].unique())]
     fold = pd.Series(folded.to_numpy(), index=folded.index)  # a Linkedid -> the call that owns it
-    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(rows["lid"].map(lambda x: fold.get(x, x))))
+    lid_call = rows["lid"].map(fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
+    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(lid_call))
     out = _spans(rows)
     who = _caller(rows, out.index)
     cause = _cause(rows, out.index)
@@ -137,28 +138,34 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     side = _caller_side(who["uid"], g)
     dial = _dials(rows, side, who["uid"], out.index)
     peer = _bridged(rows, g, side, q["connect"], out.index)
-    xfer = _transfers(transfer_rows(events, rows, g), out.index)
+    moves = transfer_rows(events, rows, g)
+    xfer = _transfers(moves, out.index)
 
     queued = q["stints"] > 0
     if g.has_bridges:
         bridged_answer = peer["t"]
         after_queue = bridged_answer.where(bridged_answer > q["left"])
-        answer = pd.Series(
-            np.where(
-                queued,
-                q["connect"].where(q["outcome"] == "answered").fillna(after_queue),
-                bridged_answer.where(dial["dialled"], bridged_answer.fillna(out["up_first"])),
-            ),
-            index=out.index,
-        ).astype("datetime64[ns, UTC]")
+        by_queue = q["connect"].where(q["outcome"] == "answered").fillna(after_queue)
+        answer = by_queue.where(queued, bridged_answer.where(dial["dialled"], bridged_answer.fillna(out["up_first"])))
     else:  # no bridge events: the answered dial (or agent) is all there is to go by
         after_queue = out["dial_answer"].where(out["dial_answer"] > out["left"])
         legacy = out["dial_answer"].where(out["dialled_any"], out["up_first"])
         answer = q["connect"].where(q["outcome"] == "answered").fillna(after_queue).where(queued, legacy)
     answered = answer.notna() | (~queued & ~dial["dialled"] & out["up_any"] & ~out["dialled_any"])
+    # A blonde transfer hands the consultation call's ringing target to the transferee: that call is answered
+    # when its target answers (its channel's first bridge), though its own caller is long gone.
+    peer_b = peer["b"].copy()
+    for r in moves[(moves["transfer_type"] == "blonde") & moves["other_linkedid"].notna()].itertuples():
+        consult, target = r.other_linkedid, r.target_uid
+        first = g.pairs[g.pairs["a"] == target]
+        if consult in answer.index and not answered[consult] and isinstance(target, str) and len(first):
+            times = rows.drop_duplicates("seq").set_index("seq")["t"]
+            answer[consult] = times.get(int(first["seq"].iloc[0]))
+            answered[consult] = True
+            peer_b[consult] = target
     disposition = _disposition(out, q, dial, answered, cause["cause"])
 
-    ends = _endpoints(g, peer["b"], q)
+    ends = _endpoints(g, peer_b, q)
     end = out["end"]
     # An unanswered call rang until it ended; an answered one until its answer. An answered call whose answer was
     # not seen (joined mid-call) has no known wait: NaN, never its whole duration.
@@ -313,7 +320,7 @@ def _bridged(rows: pd.DataFrame, g: Legs, side: pd.DataFrame, connect: pd.Series
     inside = pairs.merge(side.rename(columns={"uid": "b"}), on=["call", "b"], how="left", indicator=True)
     pairs = inside[inside["_merge"] == "left_only"].drop(columns="_merge")
     times = rows.drop_duplicates("seq").set_index("seq")["t"]
-    pairs = pairs.assign(t=pairs["seq"].map(times)).sort_values("seq", kind="stable")
+    pairs = pairs.assign(t=times.reindex(pairs["seq"]).to_numpy()).sort_values("seq", kind="stable")
     since = connect.reindex(pairs["call"]).to_numpy()
     late = pairs[~(pairs["t"].to_numpy() < since)]  # NaT connect compares False: every pair counts
     first = late.drop_duplicates("call").set_index("call")

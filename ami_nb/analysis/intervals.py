@@ -13,8 +13,11 @@ rules are a :class:`~ami_nb.analysis.kpi.KPIConfig`:
 * **service_level** = answered within the queue's threshold ÷ offered (abandons count against it: the
   convention of the FreePBX and Asternic reports); ``answered_within_<N>`` = the same share for each N.
 * **ASA** (average speed of answer) = mean wait of answered stints; **abandon_rate** = abandoned ÷ offered.
-* **AHT** = mean talk of the answered calls (Asterisk's talk includes time on hold) plus the queue's wrap-up
-  (``KPIConfig.wrapup``): the handling time an agent gives a call, what staffing needs.
+* **AHT** = mean talk of the answered calls (Asterisk's talk includes time on hold) plus the wrap-up of the
+  member that answered (``KPIConfig.wrapup`` where set, else the member's ``Wrapuptime`` from its events): the
+  handling time an agent gives a call, what staffing needs.
+
+Each report takes an events frame, or :func:`prepare`'s result to read the frame once for several.
 * **peak_waiting** = the most callers waiting in the queue at once during the interval.
 """
 
@@ -26,22 +29,56 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._events import col
 from .kpi import KPIConfig
 
-__all__ = ["interval_report", "plot_heatmap", "queue_kpis"]
+__all__ = ["Prepared", "interval_report", "plot_heatmap", "prepare", "queue_kpis"]
 
 _GROUPINGS = ("interval", "hour", "weekday")
 _WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
-def _tables(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+class Prepared:
+    """The stints of one events frame with every KPI flag, computed once and shared by the reports (see
+    :func:`prepare`): ``queue_kpis``, ``interval_report`` and ``plot_heatmap`` accept one instead of events."""
+
+    def __init__(self, stints: pd.DataFrame, config: KPIConfig, calls: pd.DataFrame, raw: pd.DataFrame) -> None:
+        self.stints = stints  # flagged, one row per stint
+        self.config = config
+        self.calls = calls  # analysis.calls() of the same frame
+        self.raw = raw  # analysis.queue_stints() of the same frame
+
+
+def _wrapup_seen(events: pd.DataFrame) -> pd.Series:
+    """The last ``Wrapuptime`` each (queue, member interface) showed in its member events."""
+    if events is None or len(events) == 0 or "Wrapuptime" not in events.columns:
+        return pd.Series([], dtype=float)
+    ev = col(events, "Event")
+    rows = events[ev.isin(("QueueMemberStatus", "QueueMember", "QueueMemberAdded", "QueueMemberPause")).to_numpy()]
+    iface = col(rows, "Interface").fillna(col(rows, "Location"))
+    seen = pd.DataFrame(
+        {"queue": col(rows, "Queue"), "interface": iface, "wrap": pd.to_numeric(col(rows, "Wrapuptime"), "coerce")}
+    ).dropna()
+    return seen.drop_duplicates(["queue", "interface"], keep="last").set_index(["queue", "interface"])["wrap"]
+
+
+def prepare(events: pd.DataFrame | Prepared, config: KPIConfig | None = None) -> Prepared:
+    """Read ``events`` once for several reports: the queue stints, each flagged by the KPI rules of ``config``."""
+    if isinstance(events, Prepared):
+        return events
     from .calls import calls
     from .queues import queue_stints
 
-    return queue_stints(events), calls(events)
+    config = config or KPIConfig()
+    stints = queue_stints(events)
+    table = calls(events)
+    if stints.empty:
+        return Prepared(stints, config, table, stints)
+    talk = table.set_index("linkedid")["talk"]
+    return Prepared(_counted(stints, talk, _wrapup_seen(events), config), config, table, stints)
 
 
-def _counted(stints: pd.DataFrame, talk: pd.Series, config: KPIConfig) -> pd.DataFrame:
+def _counted(stints: pd.DataFrame, talk: pd.Series, seen: pd.Series, config: KPIConfig) -> pd.DataFrame:
     """One row per stint with the flags every KPI sums."""
     s = stints.copy()
     s["start"] = s["joined"].fillna(s["left"] - pd.to_timedelta(s["wait"], unit="s"))
@@ -62,8 +99,11 @@ def _counted(stints: pd.DataFrame, talk: pd.Series, config: KPIConfig) -> pd.Dat
     wrap = config.wrapup
     if isinstance(wrap, Mapping):
         s["wrapup"] = s["queue"].map(lambda q: float(wrap.get(q, 0.0)))
-    else:
-        s["wrapup"] = float(wrap or 0.0)
+    elif wrap is not None:
+        s["wrapup"] = float(wrap)
+    else:  # what the answering member's events said (Wrapuptime), else none
+        keys = pd.MultiIndex.from_arrays([s["queue"].astype(object), s["interface"].astype(object)])
+        s["wrapup"] = seen.reindex(keys).fillna(0.0).to_numpy() if len(seen) else 0.0
     return s
 
 
@@ -94,20 +134,18 @@ def _summarise(s: pd.DataFrame, keys: list[Any], config: KPIConfig) -> pd.DataFr
     return out
 
 
-def queue_kpis(events: pd.DataFrame, *, config: KPIConfig | None = None) -> pd.DataFrame:
+def queue_kpis(events: pd.DataFrame | Prepared, *, config: KPIConfig | None = None) -> pd.DataFrame:
     """Per queue over the whole frame: offered, answered, abandoned (and short), timed out, other exits,
     service level, answered within each N, abandon rate, ASA, longest wait and AHT (definitions in the module
     docstring)."""
-    config = config or KPIConfig()
-    stints, table = _tables(events)
-    if stints.empty:
-        return _empty(["queue"], config)
-    s = _counted(stints, table.set_index("linkedid")["talk"], config)
-    return _summarise(s, ["queue"], config)
+    p = prepare(events, config)
+    if p.stints.empty:
+        return _empty(["queue"], p.config)
+    return _summarise(p.stints, ["queue"], p.config)
 
 
 def interval_report(
-    events: pd.DataFrame,
+    events: pd.DataFrame | Prepared,
     *,
     freq: str = "30min",
     by: str = "interval",
@@ -126,15 +164,14 @@ def interval_report(
     length = pd.Timedelta(freq)
     if length <= pd.Timedelta(0):
         raise ValueError(f"freq must be a positive period such as '30min', got {freq!r}")
-    config = config or KPIConfig()
-    stints, table = _tables(events)
-    if queue is not None:
-        stints = stints[stints["queue"] == queue]
-    if stints.empty:
+    p = prepare(events, config)
+    config = p.config
+    s = p.stints if queue is None or p.stints.empty else p.stints[p.stints["queue"] == queue]
+    if s.empty:
         out = _empty([by], config)
         out.attrs["freq"] = freq
         return out
-    s = _counted(stints, table.set_index("linkedid")["talk"], config)
+    s = s.copy()
     if by == "interval":
         s["interval"] = s["start"].dt.floor(freq)
         out = _summarise(s, ["interval"], config)
@@ -185,15 +222,15 @@ def _empty(keys: list[str], config: KPIConfig) -> pd.DataFrame:
 
 
 def plot_heatmap(
-    events: pd.DataFrame, value: str = "offered", *, config: KPIConfig | None = None, ax: Any = None
+    events: pd.DataFrame | Prepared, value: str = "offered", *, config: KPIConfig | None = None, ax: Any = None
 ) -> Any:
     """A day-of-week x hour-of-day heatmap of one KPI (``offered``, ``service_level``, ``asa``, ...)."""
     from .plots import _pyplot
 
     plt = _pyplot()
-    config = config or KPIConfig()
-    stints, table = _tables(events)
-    s = _counted(stints, table.set_index("linkedid")["talk"], config) if not stints.empty else None
+    p = prepare(events, config)
+    config = p.config
+    s = p.stints.copy() if not p.stints.empty else None
     grid = pd.DataFrame(np.nan, index=_WEEKDAYS, columns=range(24))
     if s is not None:
         s["weekday"] = pd.Categorical(s["start"].dt.day_of_week.map(dict(enumerate(_WEEKDAYS))), _WEEKDAYS)

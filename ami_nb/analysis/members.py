@@ -22,7 +22,8 @@ Definitions (the ones QueueMetrics and Asternic use, stated so a report can be c
   ringing or on hold (a direct or outbound call, or ringing for a queue call not yet connected) / unreachable.
 * **idle** (available): logged in, not paused, not handling a call.
 * **handling** = talk + hold + wrap-up; **AHT** = handling ÷ calls;
-  **occupancy** = handling ÷ (logged in - paused) (the share of staffed time spent on calls);
+  **occupancy** = handling ÷ (logged in - paused - other_queue) (the share of the time the member was there
+  for this queue that it spent on this queue's calls; per agent, ``other_queue`` is 0);
   **utilisation** = handling ÷ logged in.
 """
 
@@ -362,7 +363,7 @@ def agents(
     out = out.join(secs)
     out["calls"] = calls.reindex(out.index).fillna(0).astype("int64")
     out["handling"] = out["talk"] + out["hold"] + out["wrapup"]
-    staffed = out["logged_in"] - out["paused"]
+    staffed = out["logged_in"] - out["paused"] - out["other_queue"]  # the time this queue could have used
     out["aht"] = (out["handling"] / out["calls"]).where(out["calls"] > 0)
     out["occupancy"] = (out["handling"] / staffed).where(staffed > 0)
     out["utilisation"] = (out["handling"] / out["logged_in"]).where(out["logged_in"] > 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -41,10 +41,15 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
     q = q[q["uid"].notna()]
     hup = rows[(ev == "Hangup") & rows["uid"].notna()].drop_duplicates("uid").set_index("uid")["t"]
     out: list[dict[str, object]] = []
-    for uid, g in q.groupby("uid", sort=False):
+    # one pass in plain Python over the few queue rows (pandas row access would cost more than the logic)
+    columns = [q[c].astype(object).where(q[c].notna(), None).tolist() for c in _Row._fields]
+    by_uid: dict[object, list[_Row]] = {}
+    for r in map(_Row._make, zip(*columns, strict=True)):
+        by_uid.setdefault(r.uid, []).append(r)
+    for uid, g in by_uid.items():
         mine: list[dict[str, object]] = []
         pending: str | None = None  # the queue a Queue() application was started for, before any join
-        for r in g.itertuples(index=False):
+        for r in g:
             kind = r.ev
             if kind == "Newexten":
                 pending = str(r.AppData).split(",")[0] if isinstance(r.AppData, str) else None
@@ -99,7 +104,7 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
         return pd.DataFrame(
             {c: pd.Series([], dtype=object) for c in [*cols, "hungup", "outcome", "partial", "wait", "call"]}
         )
-    df["hungup"] = df["uid"].map(hup)
+    df["hungup"] = hup.reindex(df["uid"]).to_numpy()  # (map() on an empty datetime Series fails in pandas 3)
     df["joined"] = pd.to_datetime(df["joined"], utc=True).astype("datetime64[ns, UTC]")
     for c in ("left", "connect", "hungup"):
         df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[ns, UTC]")
@@ -114,6 +119,20 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
     df["call"] = df["uid"].map(owner) if owner is not None else df["lid"]
     df["call"] = df["call"].fillna(df["lid"])
     return df.sort_values("seq", kind="stable").reset_index(drop=True)
+
+
+class _Row(NamedTuple):
+    uid: Any
+    ev: Any
+    t: Any
+    lid: Any
+    seq: Any
+    Queue: Any
+    MemberName: Any
+    Interface: Any
+    AppData: Any
+    Value: Any
+    hold: Any
 
 
 def _stint(

@@ -26,15 +26,14 @@ def contact_centre_reports(
 ) -> dict[str, pd.DataFrame]:
     """The analyst's tables for one events frame: ``calls``, ``queue_stints``, ``queues`` (KPIs), ``intervals``,
     ``agents``, ``pauses``, ``staffing`` (Erlang C against the agents logged in) and ``trunks``."""
-    from .calls import calls
     from .erlang import staffing
-    from .intervals import interval_report, queue_kpis
+    from .intervals import interval_report, prepare, queue_kpis
     from .members import agent_intervals, agent_pauses, agents
-    from .queues import queue_stints
     from .trunk_kpis import trunks
 
     config = config or KPIConfig()
-    intervals = interval_report(events, freq=freq, config=config)
+    p = prepare(events, config)  # calls and stints read once for every queue report
+    intervals = interval_report(p, freq=freq)
     staffed = agent_intervals(events, freq=freq, by="agent", config=config)
     logged = staffed.set_index("interval")["logged_in"] if not staffed.empty else None
     plan = staffing(
@@ -44,9 +43,9 @@ def contact_centre_reports(
         logged_in=logged.reindex(intervals.index) if logged is not None else None,
     )
     return {
-        "calls": calls(events),
-        "queue_stints": queue_stints(events),
-        "queues": queue_kpis(events, config=config),
+        "calls": p.calls,
+        "queue_stints": p.raw,
+        "queues": queue_kpis(p),
         "intervals": intervals,
         "agents": agents(events, config=config),
         "pauses": agent_pauses(events, config=config),

@@ -22,13 +22,13 @@ def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataF
     """The successful transfers of ``events``, oldest first (columns as :data:`schemas.TRANSFERS`, plus
     ``seq``)."""
     if events is None or len(events) == 0 or "Event" not in events.columns:
-        return schemas.TRANSFERS.empty().assign(seq=pd.Series([], dtype="int64"))
+        return _empty()
     events = events.reset_index(drop=True)
     ev = col(events, "Event")
     keep = ev.isin(TRANSFER_EVENTS).to_numpy()
     x = events[keep]
     if x.empty:
-        return schemas.TRANSFERS.empty().assign(seq=pd.Series([], dtype="int64"))
+        return _empty()
     ok = col(x, "Result").fillna("Success").eq("Success").to_numpy()
     x = x[ok]
     blind = col(x, "Event").eq("BlindTransfer")
@@ -52,7 +52,7 @@ def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataF
     other = call_of(second, _field(x, "SecondTransfererLinkedid"))
     other = other.where(other != own)
     seq = pd.Series(x.index.to_numpy(), index=x.index)  # the event's position in the frame, as rows' seq
-    target = [_target(g, rows, k, r, s) for k, r, s in zip(kind, x.to_dict("records"), seq, strict=True)]
+    found = [_target(g, rows, k, r, s) for k, r, s in zip(kind, x.to_dict("records"), seq, strict=True)]
     out = pd.DataFrame(
         {
             "time": event_times(x),
@@ -61,20 +61,25 @@ def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataF
             "other_linkedid": other,
             "transferer": device(transferer_ch),
             "transferee": device(col(x, "TransfereeChannel")),
-            "target": target,
+            "target": [t for t, _ in found],
             "extension": col(x, "Extension"),
             "seq": seq,
         }
     )
     out = out[out["linkedid"].notna()]
     typed = schemas.TRANSFERS.apply(out)
-    return typed.assign(seq=out["seq"].to_numpy()).reset_index(drop=True)
+    target_uid = pd.Series([u for _, u in found], index=x.index, dtype=object)[out.index]
+    return typed.assign(seq=out["seq"].to_numpy(), target_uid=target_uid.to_numpy()).reset_index(drop=True)
 
 
-def _target(g: Legs, rows: pd.DataFrame, kind: str, r: dict[str, object], seq: int) -> str | None:
+def _empty() -> pd.DataFrame:
+    return schemas.TRANSFERS.empty().assign(seq=pd.Series([], dtype="int64"), target_uid=pd.Series([], dtype=object))
+
+
+def _target(g: Legs, rows: pd.DataFrame, kind: str, r: dict[str, object], seq: int) -> tuple[str | None, str | None]:
     """Where the transferred party went: the endpoint it was bridged with after the transfer (blind: the
     extension when nobody answered), the attended target's endpoint, or for a blonde transfer without a target
-    in the event, whom the consultation channel was dialling."""
+    in the event, whom the consultation channel was dialling; and the target's channel (Uniqueid) when known."""
 
     def known(key: str) -> str | None:
         v = r.get(key)
@@ -86,17 +91,18 @@ def _target(g: Legs, rows: pd.DataFrame, kind: str, r: dict[str, object], seq: i
             side = {party, *([g.partner[party]] if party in g.partner.index else [])}
             later = g.pairs[g.pairs["a"].isin(side) & ~g.pairs["b"].isin(side) & (g.pairs["seq"] > seq)]
             if len(later):
-                return g.endpoint(str(later["b"].iloc[0]))[0]
-        return known("Extension")
+                b = str(later["b"].iloc[0])
+                return g.endpoint(b)[0], b
+        return known("Extension"), None
     uid = known("TransferTargetUniqueid")
     if uid is None:
         dialler = known("SecondTransfererUniqueid")
         dials = rows[(rows["ev"] == "DialBegin") & (rows["uid"] == dialler) & (rows["seq"] < seq)]
         uid = dials["DestUniqueid"].dropna().iloc[-1] if len(dials["DestUniqueid"].dropna()) else None
     if uid is not None and uid in g.device.index:
-        return g.endpoint(uid)[0]
+        return g.endpoint(uid)[0], uid
     ch = known("TransferTargetChannel")
-    return str(device(pd.Series([ch])).iloc[0]) if ch else None
+    return (str(device(pd.Series([ch])).iloc[0]) if ch else None), uid
 
 
 def transfers(events: pd.DataFrame) -> pd.DataFrame:
@@ -107,4 +113,4 @@ def transfers(events: pd.DataFrame) -> pd.DataFrame:
     endpoint the call went to, or a blind transfer's extension while nobody answered there), ``extension``."""
     rows = call_rows(events)
     out = transfer_rows(events, rows, legs(rows))
-    return out.drop(columns="seq")
+    return out.drop(columns=["seq", "target_uid"])

@@ -245,6 +245,38 @@ class SimPBX:
         frame = self.ground_truth()
         return frame[frame["linkedid"].isin(ids)].reset_index(drop=True)
 
+    def simulate_contact_centre(self, hours: float = 8.0, *, seed: int = 0, time_scale: float | None = None,
+                                timeout: float | None = None, **options: Any) -> dict[str, Any]:
+        """Run a contact centre's working day of ``hours`` simulated hours (agents logging in and out, pauses
+        with reasons, wrap-up, three queues, named trunks in and out; :mod:`~ami_nb.sim.workforce`) and return
+        when it has ended: :meth:`contact_centre_truth`. Same ``seed`` (and ``start(start_time=...)``): same day.
+        ``options`` go to :class:`~ami_nb.sim.workforce.ContactCentre` (queues, agents, trunks, hold_share)."""
+        from .workforce import run_day
+
+        if time_scale is not None:
+            self.set_time_scale(time_scale)
+        scale = self._server.time_scale
+        if timeout is None:
+            timeout = 60.0 + (0.0 if math.isinf(scale) else (hours * 3600.0 * 1.1 + 900.0) / scale)
+        self._run(run_day(self._server, hours=hours, seed=seed, **options), timeout)
+        return self.contact_centre_truth()
+
+    def contact_centre_truth(self) -> dict[str, Any]:
+        """The last :meth:`simulate_contact_centre` day's ground truth: a dict of DataFrames ``agents``,
+        ``agent_totals``, ``sessions``, ``pauses``, ``agent_calls``, ``stints``, ``queues``, ``trunks``,
+        ``trunk_kpis`` (schemas in :mod:`~ami_nb.sim.workforce`) and ``calls`` (the day's rows of
+        :meth:`ground_truth`)."""
+        from .workforce import truth_of
+
+        async def go() -> dict[str, Any]:
+            return truth_of(self._server.pbx)
+
+        out: dict[str, Any] = self._run(go())
+        calls = self.ground_truth()
+        ids = set(out["stints"]["linkedid"]) | set(out["trunks"]["linkedid"])
+        out["calls"] = calls[calls["linkedid"].isin(ids)].reset_index(drop=True)
+        return out
+
     def set_time_scale(self, time_scale: float) -> None:
         """Simulated seconds per real second (``math.inf``: run as fast as possible)."""
 

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="an abandon caller's mean patience in the queue, simulated s (default 45)")
     g.add_argument("--queue-patience-mean", type=float, default=600.0,
                    help="a queue caller's mean patience (default 600; the queue times out at 300)")
+    g.add_argument("--contact-centre", type=float, default=0.0, metavar="HOURS",
+                   help="once a client with events on is logged in, run a contact-centre day of HOURS simulated "
+                        "hours (agents, pauses, wrap-up, queues, trunks: ami_nb.sim.workforce)")
     f = p.add_argument_group("benchmark / replay")
     f.add_argument("--flood", type=int, default=0, metavar="N", help="flood N events to the clients, then report")
     f.add_argument("--flood-clients", type=int, default=1, help="clients to wait for before flooding (default 1)")
@@ -97,6 +100,8 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.traffic:
         start_traffic(server.pbx)
         server.wake()
+    if args.contact_centre > 0:
+        _TASKS.add(asyncio.ensure_future(_contact_centre(server, args)))  # kept referenced while serving
     if args.flood:
         from .flood import event_pool
 
@@ -118,6 +123,18 @@ async def _serve(args: argparse.Namespace) -> int:
             return 0
     await asyncio.Event().wait()
     return 0
+
+
+_TASKS: set[asyncio.Future[None]] = set()
+
+
+async def _contact_centre(server: AMIServer, args: argparse.Namespace) -> None:
+    from .workforce import run_day
+
+    while not any(c.events_on for c in server.connections):
+        await asyncio.sleep(0.01)
+    await run_day(server, hours=args.contact_centre, seed=args.seed)
+    print("contact-centre day over", flush=True)
 
 
 def _announce(args: argparse.Namespace, port: int, what: str) -> None:

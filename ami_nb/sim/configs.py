@@ -89,6 +89,38 @@ EXTENSIONS: list[tuple[str, Lines]] = [
     ]),
 ]
 
+#: The ``xfer`` context the server had for recordings 44, 45 and 47 (appended after ``agents`` later than 13's
+#: GetConfig, which therefore does not show it; reconstructed from the recorded Newexten events).
+XFER: Lines = [
+    ('exten', '2000,1,Set(DEMOVAR=xfer2000)'),
+    ('same', 'n,Gosub(xfer,setfeat,1)'),
+    ('same', 'n,Answer()'),
+    ('same', 'n,Dial(Local/2001@xfer,,tTb(xfer^setfeat^1))'),
+    ('same', 'n,Hangup()'),
+    ('exten', '2001,1,Set(DEMOVAR=xfer2001)'),
+    ('same', 'n,Answer()'),
+    ('same', 'n,Wait(40)'),
+    ('same', 'n,Hangup()'),
+    ('exten', '2100,1,Set(DEMOVAR=xfer2100)'),
+    ('same', 'n,Dial(Local/2101@xfer,15)'),
+    ('same', 'n,Hangup()'),
+    ('exten', '2101,1,Answer()'),
+    ('same', 'n,Wait(5)'),
+    ('same', 'n,Hangup()'),
+    ('exten', '2200,1,Set(DEMOVAR=xfer2200)'),
+    ('same', 'n,Answer()'),
+    ('same', 'n,Wait(20)'),
+    ('same', 'n,Hangup()'),
+    ('exten', 'phone,1,Answer()'),
+    ('same', 'n,Wait(60)'),
+    ('same', 'n,Hangup()'),
+    ('exten', 'setfeat,1,Set(FEATUREMAP(atxfer)=*2)'),
+    ('same', 'n,Set(FEATURE(transferannouncesound)=)'),
+    ('same', 'n,Return()'),
+]
+#: the dialplan the simulator runs: extensions.conf as recorded, then ``xfer``
+RUNNING_EXTENSIONS: list[tuple[str, Lines]] = [*EXTENSIONS, ("xfer", XFER)]
+
 #: queues.conf as the recorded server had it.
 QUEUES: list[tuple[str, Lines]] = [
     ("general", [("persistentmembers", "no"), ("monitor-type", "MixMonitor")]),
@@ -355,7 +387,7 @@ def get_config_json(filename: str) -> str | None:
 def dialplan(context: str | None = None) -> tuple[tuple[str, str, str, str, str | None], ...]:
     """(context, exten, priority, app, appdata-or-None-for-hint) from extensions.conf, numbering ``n``."""
     out: list[tuple[str, str, str, str, str | None]] = []
-    for cname, lines in EXTENSIONS:
+    for cname, lines in RUNNING_EXTENSIONS:
         if cname in ("general", "globals") or (context is not None and cname != context):
             continue
         last_ext, prio = "", 0

@@ -201,6 +201,9 @@ class PBX:
                                          ("AppData", data)])
 
     def varset(self, ch: Channel, var: str, value: str) -> None:
+        if var.startswith(("FEATUREMAP(", "FEATURE(")):  # features.conf settings of the channel: no VarSet
+            ch.vars[var] = value
+            return
         if not var.startswith(("CDR(", "CHANNEL(")):
             ch.vars[var] = value
         elif var == "CDR(userfield)":
@@ -384,7 +387,8 @@ class PBX:
         if ch.bridge is not None:
             self.varset(ch, "BRIDGEPEER", "")
             self.bridge_leave(ch, cel=False)
-        self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
+        if ch.runs_dialplan:  # an Originate's application channel just goes (recording 43)
+            self.emit("SoftHangupRequest", CALL, [*ch.snapshot(), ("Cause", "16")])
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
         if peer is not None and not peer.hungup:
@@ -492,6 +496,11 @@ class PBX:
             ch.pending_cause = cause
             self.sched.fire(waiting)
             return
+        hook = ch.on_soft_hangup
+        if hook is not None and not ch.hungup:
+            ch.on_soft_hangup = None
+            if hook(cause):  # e.g. the transferer of an attended transfer hangs up: the transfer completes
+                return
         self.hangup(ch, cause)
 
     # -- calls ---------------------------------------------------------------------------------------------------
@@ -582,8 +591,7 @@ class PBX:
             self.dial_end(None, one, "ANSWER")
             if on_result:
                 on_result(REASON_ANSWERED, one)
-            if application is not None:
-                self.newexten(one, application, data)
+            if application is not None:  # the application runs without a Newexten (recordings 22, 43)
                 one.app, one.appdata = application, data
                 if application.lower() == "wait":
                     yield from self._app_wait(one, data)
@@ -639,14 +647,19 @@ class PBX:
             yield secs
 
     def run_dialplan(self, ch: Channel, context: str, exten: str, *, start: int = 1, timeout: float = 30.0,
-                     origin: Channel | None = None) -> Generator[Any, None, str]:
+                     origin: Channel | None = None, sub: bool = False,
+                     quiet_first: bool = False) -> Generator[Any, None, str]:
         """Interpret ``extensions.conf`` on a channel. Returns ``answered``/``busy``/``congestion``/``noanswer``
-        for the first answer decision, or ``done``."""
+        for the first answer decision, or ``done``. ``sub``: a Gosub's subroutine (ends at Return, no hangup
+        at its end); ``quiet_first``: the first priority's Newexten went out already (an async goto's)."""
         plan = [p for p in configs.dialplan(context) if p[1] == exten and p[2] != "hint"]
         result = "done"
         decided = False
         ch.runs_dialplan = True
-        token = ch.plan_token = object()  # a Redirect starts a new one; this one then stops
+        if sub and ch.plan_token is not None:
+            token = ch.plan_token
+        else:
+            token = ch.plan_token = object()  # a Redirect starts a new one; this one then stops
         for _ctx, _ext, prio, app, data in plan:
             if ch.plan_token is not token:
                 return "redirected"
@@ -664,7 +677,15 @@ class PBX:
                     break
                 if ch.plan_token is not token:
                     return "redirected"
-            self.newexten(ch, app, data, priority=int(prio), exten=exten, context=context)
+            if quiet_first and int(prio) == start:
+                ch.priority, ch.exten, ch.context = int(prio), exten, context
+            else:
+                self.newexten(ch, app, data, priority=int(prio), exten=exten, context=context)
+            if app == "Return" and sub:
+                return "return"
+            if app == "Gosub":
+                yield from self.gosub(ch, data, exten, int(prio), context)
+                continue
             if app == "Set":
                 var, _, val = data.partition("=")
                 self.varset(ch, var, val)
@@ -707,31 +728,51 @@ class PBX:
                 if on_ringing is not None:
                     on_ringing()
             elif app == "Dial":
-                target, _, tmo = data.partition(",")
-                status = yield from self.app_dial(ch, target, float(tmo or 30), origin=origin)
+                parts = data.split(",")
+                target, tmo = parts[0], parts[1] if len(parts) > 1 else ""
+                opts = parts[2] if len(parts) > 2 else ""
+                predial = opts[opts.index("b(") + 2:opts.index(")", opts.index("b("))] if "b(" in opts else ""
+                status: str | None = yield from self.app_dial(ch, target, float(tmo or 3600), origin=origin,
+                                                              predial=predial.replace("^", ","))
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
             elif app == "Hangup":
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
             elif app == "Queue":
-                status = yield from queue_app.queue_exec(self, ch, data)
-                if status is None:  # the caller left the queue by hanging up, or was bridged and is gone
+                qstatus = yield from queue_app.queue_exec(self, ch, data)
+                if qstatus is None:  # the caller left the queue by hanging up, or was bridged and is gone
                     if not ch.hungup:
                         cause = ch.pending_cause if ch.pending_cause is not None else 16
                         ch.pending_cause = None
                         self.hangup(ch, cause)
                     return result
-                self.varset(ch, "QUEUESTATUS", status)
+                self.varset(ch, "QUEUESTATUS", qstatus)
             elif app == "ConfBridge":
                 yield 5.0
         if not ch.hungup and ch.plan_token is token:
             self.hangup(ch, 16, source="dialplan/builtin")
         return result
 
+    def gosub(self, ch: Channel, target: str, back_exten: str, back_prio: int,
+              back_context: str) -> Generator[Any, None, None]:
+        """``Gosub(ctx,exten,prio)``: the subroutine's Newexten events as recorded (44): the goto shows the old
+        application at priority ``prio - 1``, LOCAL(ARGC), the subroutine up to Return, then the return point
+        with the application Return, ARGC and GOSUB_RETVAL."""
+        ctx, _, rest = target.partition(",")
+        sub_exten, _, sub_prio = rest.partition(",")
+        prio = int(sub_prio or 1)
+        self.newexten(ch, ch.app, ch.appdata, priority=prio - 1, exten=sub_exten, context=ctx)
+        self.varset(ch, "LOCAL(ARGC)", "0")
+        yield from self.run_dialplan(ch, ctx, sub_exten, start=prio, sub=True)
+        self.newexten(ch, "Return", "", priority=back_prio, exten=back_exten, context=back_context)
+        self.varset(ch, "ARGC", "")
+        self.varset(ch, "GOSUB_RETVAL", "")
+
     def app_dial(self, caller: Channel, target: str, timeout: float, *,
-                 origin: Channel | None = None) -> Generator[Any, None, str]:
-        """``Dial(Local/x@ctx,timeout)`` from ``caller``: returns the DIALSTATUS."""
+                 origin: Channel | None = None, predial: str = "") -> Generator[Any, None, str]:
+        """``Dial(Local/x@ctx,timeout[,options])`` from ``caller``: returns the DIALSTATUS. ``predial``: the
+        ``b(ctx^exten^prio)`` subroutine run on the callee channel before it is dialled."""
         for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
                     "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"):
             self.varset(caller, var, "")
@@ -747,6 +788,8 @@ class PBX:
         one.cdr_dest = exten
         self.varset(one, "DIALEDPEERNUMBER", f"{exten}@{ctx}")
         self.newexten(one, "AppDial", "(Outgoing Line)", exten=caller.exten)
+        if predial:
+            yield from self.gosub(one, predial, caller.exten, 1, one.context)
         self.set_callerid(one, caller.exten, caller.cid_name)
         if caller.account:
             self.set_account(one, caller.account)
@@ -788,7 +831,11 @@ class PBX:
             self.varset(caller, "BRIDGEPEER", one.name)
             answered_at = state["answered"]
             caller.cdr_peer = one.name
-            while not one.hungup and not caller.hungup:
+            while True:
+                if caller.dial_partner is not None:  # an attended transfer bridged the caller to another
+                    one, caller.dial_partner = caller.dial_partner, None
+                if one.hungup or caller.hungup:
+                    break
                 wake = Signal()
                 caller.in_dial = one.on_hangup = wake
                 yield wake

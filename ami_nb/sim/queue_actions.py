@@ -6,9 +6,9 @@ Registered with :func:`~ami_nb.sim.registry.action` like every handler; kept bes
 from __future__ import annotations
 
 from ..protocol import Message
-from . import traffic
+from . import traffic, transfers
 from .connection import ManagerConnection
-from .model import Member
+from .model import Channel, Member
 from .registry import ServerView, action
 from .wire import list_item, list_response
 
@@ -119,4 +119,49 @@ async def _queueremove(server: ServerView, conn: ManagerConnection, msg: Message
     conn.respond(msg, "Success", ("Message", "Removed interface from queue"))
     _member_event(server, "QueueMemberRemoved", m)
     server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    return True
+
+
+# -- transfers (main/manager.c action_blind_transfer, action_atxfer; the model in transfers.py) ------------------
+def _transfer_target(server: ServerView, conn: ManagerConnection, msg: Message) -> tuple[object, str, str] | None:
+    name, exten = msg.get("Channel", ""), msg.get("Exten", "")
+    if not name:
+        conn.respond(msg, "Error", ("Message", "No channel specified"))
+        return None
+    if not exten:
+        conn.respond(msg, "Error", ("Message", "No extension specified"))
+        return None
+    ch = server.pbx.channels.get(name)
+    if ch is None:
+        conn.respond(msg, "Error", ("Message", "Channel specified does not exist"))
+        return None
+    return ch, msg.get("Context") or ch.context, exten
+
+
+@action("BlindTransfer")
+async def _blindtransfer(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    found = _transfer_target(server, conn, msg)
+    if found is None:
+        return True
+    ch, context, exten = found
+    assert isinstance(ch, Channel)
+    text = transfers.blind_transfer(server.pbx, ch, context, exten)
+    conn.respond(msg, "Success" if text == "Transfer succeeded" else "Error", ("Message", text))
+    server.wake()
+    return True
+
+
+@action("Atxfer")
+async def _atxfer(server: ServerView, conn: ManagerConnection, msg: Message) -> bool:
+    found = _transfer_target(server, conn, msg)
+    if found is None:
+        return True
+    ch, context, exten = found
+    assert isinstance(ch, Channel)
+    error = transfers.atxfer(server.pbx, ch, context, exten)
+    if error is not None:
+        conn.respond(msg, "Error", ("Message", error))
+        return True
+    conn.respond(msg, "Success", ("Message", "Atxfer successfully queued"))
+    server.wake()
     return True

@@ -215,8 +215,10 @@ def queue_exec(pbx: PBX, ch: Channel, data: str) -> Generator[Any, None, str | N
                                         ("Count", str(len(q.callers)))])
     joined = pbx.now
     rec = ch.call
-    if rec is not None:
+    if rec is not None:  # the caller is answered when bridged to a member, not when Answer() ran
         rec.stint(q.name, joined)
+        rec.answer = rec.answered_by = None
+        rec.disposition = ""
     deadline = joined + limit if limit > 0 else None
     dial_start: float | None = None
     wake = Signal()
@@ -228,13 +230,14 @@ def queue_exec(pbx: PBX, ch: Channel, data: str) -> Generator[Any, None, str | N
                 _leave(pbx, ch, q)
                 if rec is not None:
                     rec.end_stint(pbx.now, "abandon")
-                    rec.disposition = rec.disposition or "abandoned"
+                    rec.disposition = "abandoned"
                 return None
             if deadline is not None and pbx.now >= deadline - 1e-9:
                 _abandon(pbx, ch, q, joined, pos, dial_start)
                 _leave(pbx, ch, q)
                 if rec is not None:
                     rec.end_stint(pbx.now, "timeout")
+                    rec.disposition = "no answer"
                 return "TIMEOUT"
             choice = pick(pbx, q)
             if choice is None:

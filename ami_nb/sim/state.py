@@ -18,6 +18,8 @@ Pairs = list[tuple[str, str]]
 STATE_DESC = {0: "Down", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 CAUSE_TEXT = {
     0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
     16: "Normal Clearing",
     17: "User busy",
     19: "No user responding",
@@ -126,6 +128,8 @@ class Channel:
     in_dial: Signal | None = None  # set while the channel waits in a bridged Dial
     no_cdr: bool = False  # its last Cdr went out already (a queue attempt's)
     attempts: list[tuple[float, float, str]] = field(default_factory=list)  # unanswered queue rings
+    dial_partner: Channel | None = None  # set by an attended transfer: the caller's Dial now waits on this one
+    on_soft_hangup: Callable[[int], bool] | None = None  # True: the hangup request was taken care of
     in_queue: Signal | None = None  # set while the channel is in Queue(): a hangup request wakes it
     on_hangup: Signal | None = None
     plan_token: object | None = None
@@ -292,7 +296,7 @@ class CallRecord:
 def ground_truth_frame(rows: list[dict[str, Any]]) -> Any:
     """The ground-truth DataFrame: :data:`GROUND_TRUTH_COLUMNS`, times as UTC datetimes (stint times stay
     epoch seconds)."""
-    import pandas as pd  # type: ignore[import-untyped]
+    import pandas as pd
 
     df = pd.DataFrame(rows, columns=GROUND_TRUTH_COLUMNS)
     for c in ("start", "answer", "end", "transfer_time"):

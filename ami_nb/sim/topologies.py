@@ -398,9 +398,9 @@ def _attended(pbx: PBX, *, blonde: bool, talk: float = 10.0, consult: float = 5.
         br3 = pbx.bridge_create()
         pbx.bridge_enter(br3, c1)
         pbx.bridge_enter(br3, caller, peer=c1)
-        consult_rec.answered_by = c1.device
-        consult_rec.disposition = "answered"
-        consult_rec.answer = pbx.now
+        # the consultation call's caller (B's second channel) left before C answered: never bridged, so that
+        # call is not answered; C answered the transferred call, which is A's
+        consult_rec.disposition = "no answer"
         other = c1
     yield after
     _end_bridged(pbx, other, caller)

@@ -257,20 +257,23 @@ def _queue_call(pbx: PBX, kind: str, cu: str, cname: str, cnum: str, talk: float
     if agent_ch is None or member is None:
         hold = pbx.now - joined
         abandoned = gives_up <= times_out
-        if abandoned:
-            q.abandoned += 1
-            pbx.emit("QueueCallerAbandon", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                                    ("Position", str(pos)), ("OriginalPosition", str(pos)),
-                                                    ("HoldTime", str(int(hold)))])
+        # app_queue's record_abandoned() runs for a timeout too (recording 42): QueueCallerAbandon with
+        # HoldTime = the wait, QueueCallerLeave, then QUEUESTATUS=TIMEOUT tells the two apart
+        q.abandoned += 1
+        pbx.emit("QueueCallerAbandon", AGENT, [*caller.snapshot(), ("Queue", q.name),
+                                                ("Position", str(pos)), ("OriginalPosition", str(pos)),
+                                                ("HoldTime", str(int(hold)))])
         pbx.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                              ("Count", str(len(q.callers))), ("Position", str(pos))])
+                                              ("Position", str(pos)), ("Count", str(len(q.callers)))])
+        if not abandoned:
+            pbx.varset(caller, "QUEUESTATUS", "TIMEOUT")
         queue_changed(pbx, q)
         rec.disposition, rec.hangup_cause = ("abandoned" if abandoned else "no answer"), 16
         rec.end_stint(pbx.now, "abandon" if abandoned else "timeout")
         pbx.hangup(caller, 16)
         return
     pbx.emit("QueueCallerLeave", AGENT, [*caller.snapshot(), ("Queue", q.name),
-                                          ("Count", str(len(q.callers))), ("Position", str(pos))])
+                                          ("Position", str(pos)), ("Count", str(len(q.callers)))])
     queue_changed(pbx, q)
     rec.answer = pbx.now
     rec.agent = member.name

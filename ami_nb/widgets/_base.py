@@ -29,7 +29,7 @@ __all__ = ["LiveModel", "ViewBase"]
 _ESM = (Path(__file__).with_name("frontend.js")).read_text(encoding="utf-8")
 
 
-class LiveModel(anywidget.AnyWidget):  # type: ignore[misc]
+class LiveModel(anywidget.AnyWidget):
     """The synced data of a view; ``frontend.js`` draws it. Controls (paused, rate, filter) sync back."""
 
     _esm = _ESM
