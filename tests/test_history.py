@@ -400,9 +400,6 @@ def test_import_queue_log_gives_the_queue_statistics(tmp_path: Path) -> None:
     assert ev["received"].iloc[0] == pd.Timestamp(1796187439, unit="s", tz="UTC")
 
 
-@pytest.mark.xfail(raises=TypeError, strict=False,
-                   reason="analysis.queue_stats fails on a stream without Hangup events (queues.stints maps uids "
-                          "through an empty datetime Series); queue_log records no hangups")
 def test_queue_log_import_gives_the_queue_statistics(tmp_path: Path) -> None:
     from ami_nb.history.imports import import_queue_log
 
