@@ -152,17 +152,9 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
         legacy = out["dial_answer"].where(out["dialled_any"], out["up_first"])
         answer = q["connect"].where(q["outcome"] == "answered").fillna(after_queue).where(queued, legacy)
     answered = answer.notna() | (~queued & ~dial["dialled"] & out["up_any"] & ~out["dialled_any"])
-    # A blonde transfer hands the consultation call's ringing target to the transferee: that call is answered
-    # when its target answers (its channel's first bridge), though its own caller is long gone.
-    peer_b = peer["b"].copy()
-    for r in moves[(moves["transfer_type"] == "blonde") & moves["other_linkedid"].notna()].itertuples():
-        consult, target = r.other_linkedid, r.target_uid
-        first = g.pairs[g.pairs["a"] == target]
-        if consult in answer.index and not answered[consult] and isinstance(target, str) and len(first):
-            times = rows.drop_duplicates("seq").set_index("seq")["t"]
-            answer[consult] = times.get(int(first["seq"].iloc[0]))
-            answered[consult] = True
-            peer_b[consult] = target
+    # A blonde transfer's consultation call is not answered: its caller (the transferer's second channel) left
+    # before the target answered, and the target then talked to the transferee, on the transferee's call.
+    peer_b = peer["b"]
     disposition = _disposition(out, q, dial, answered, cause["cause"])
 
     ends = _endpoints(g, peer_b, q)
