@@ -540,7 +540,7 @@ class ContactCentre:
     # -- ground truth --------------------------------------------------------------------------------------------
     def truth(self) -> dict[str, Any]:
         """The day's ground truth as DataFrames (module docstring)."""
-        import pandas as pd  # type: ignore[import-untyped]
+        import pandas as pd
 
         def ts(df: Any, cols: tuple[str, ...]) -> Any:
             for c in cols:
