@@ -253,3 +253,25 @@ def test_queue_serves_any_waiting_caller_first_come_first_served() -> None:
     q = pbx.queues["support"]
     assert (q.completed, q.abandoned, q.callers, q.offers, q.assigned) == (2, 3, [], {}, {})
     assert not any(m.in_call for m in q.members)
+
+
+def test_queuestatus_lists_each_member_once_per_queue() -> None:
+    """app_queue keys a queue's members by interface (manager_queues_status lists each once; QueueAdd of one
+    already there fails). Traffic into ``sales`` (one static member, agent2) with three agents adds the agents
+    it lacks, never a second agent2."""
+    with start(seed=1, time_scale=50, traffic={"queue": "sales", "agents": 3}) as pbx:
+        with RawAMI(pbx.host, pbx.port) as c:
+            c.login(events="on")
+            for _ in range(3):
+                pbx.call("queue", talk=30.0)
+            c.read_until(lambda: len(c.events("AgentCalled")) >= 3, 10)  # each caller rings an agent
+            c.send("QueueStatus", "qs")
+            c.read_until(lambda: any(m.event == "QueueStatusComplete" for m in c.messages))
+            listed = [(m["Queue"], m["Location"]) for m in c.messages if m.event == "QueueMember"]
+            c.messages.clear()
+            r = c.action("QueueAdd", "add", Queue="sales", Interface="Local/agent2@agents/n")
+        state = {name: [m.interface for m in q.members] for name, q in pbx._server.pbx.queues.items()}
+    assert len(listed) == len(set(listed))
+    assert sorted(i for q, i in listed if q == "sales") == sorted(state["sales"]) == [
+        "Local/agent1@agents/n", "Local/agent2@agents/n", "Local/agent3@agents/n"]
+    assert (r["Response"], r["Message"]) == ("Error", "Unable to add interface: Already there")
