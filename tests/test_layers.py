@@ -75,6 +75,12 @@ def test_imports_go_down(path: Path) -> None:
     assert up == [], f"{_module(path)} (layer {LAYERS[me]}) imports upwards or sideways: {up}"
 
 
+def test_no_module_reaches_a_sibling_through_the_facade() -> None:
+    """``import ami_nb`` from inside the package would run the facade to reach a sibling (a cycle in waiting)."""
+    through = sorted(_module(p) for p in SOURCES if p != ROOT / "ami_nb" / "__init__.py" and "ami_nb" in _imports(p))
+    assert through == []
+
+
 def test_architecture_page_names_every_module() -> None:
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     missing = []
