@@ -40,12 +40,26 @@ class Legs:
         """Channels bridged with ``uid`` (earliest first), other than ``exclude``."""
         if uid not in self._by_a:
             return []
-        return [b for b in self._by_a[uid] if b not in exclude]
+        return [self._b[i] for i in self._by_a[uid] if self._b[i] not in exclude]
+
+    def first_peer_after(self, side: set[str], seq: int) -> str | None:
+        """The first channel outside ``side`` bridged with one in it from after ``seq`` on (pairs' order)."""
+        rows = [i for a in side for i in self._by_a.get(a, ()) if self._seq[i] > seq and self._b[i] not in side]
+        return self._b[min(rows)] if rows else None
+
+    def partner_of(self, uid: str) -> str | None:
+        """The other half of ``uid``'s Local pair, if it is one."""
+        return self._partner.get(uid)
 
     def __post_init__(self) -> None:
-        self._by_a: dict[str, list[str]] = {}
-        for a, b in zip(self.pairs["a"].to_numpy(), self.pairs["b"].to_numpy(), strict=True):
-            self._by_a.setdefault(a, []).append(b)
+        # plain dicts and lists: the graph walks below look up one channel at a time
+        self._b: list[str] = self.pairs["b"].tolist()
+        self._seq: list[int] = self.pairs["seq"].tolist()
+        self._by_a: dict[str, list[int]] = {}
+        for i, a in enumerate(self.pairs["a"].tolist()):
+            self._by_a.setdefault(a, []).append(i)
+        self._partner: dict[str, str] = self.partner.to_dict()
+        self._device: dict[str, object] = self.device.to_dict()
 
     def endpoint(self, uid: str) -> tuple[str | None, str | None]:
         """The device at the far end of the Local chain that starts at ``uid``, and the first Local hop on the
@@ -58,18 +72,18 @@ class Legs:
         cur = uid
         hop: str | None = None
         while True:
-            mate = self.partner.get(cur)
+            mate = self._partner.get(cur)
             if mate is None or pd.isna(mate):
                 break
-            hop = hop or self.device.get(cur)
+            hop = hop or self._device.get(cur)  # type: ignore[assignment]
             seen.add(mate)
             nxt = self.peers(mate, seen)
             if not nxt:
                 break
             cur = nxt[0]
             seen.add(cur)
-        end = self.device.get(cur)
-        return end, (hop if hop != end else None)
+        end = self._device.get(cur)
+        return end, (hop if hop != end else None)  # type: ignore[return-value]
 
 
 def legs(rows: pd.DataFrame) -> Legs:

@@ -389,8 +389,11 @@ def _transfers(x: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
 
 def _linkedids(rows: pd.DataFrame, index: pd.Index) -> pd.Series:
     """Every Linkedid a call's rows carried, first seen first, comma-joined."""
-    seen = rows.drop_duplicates(["call", "lid"])
-    return seen.groupby("call", sort=False)["lid"].agg(lambda s: ",".join(map(str, s))).reindex(index)
+    seen = rows[["call", "lid"]].drop_duplicates()
+    several = seen["call"].duplicated(keep=False).to_numpy()
+    one = seen[~several].set_index("call")["lid"]  # most calls carried one Linkedid: no join needed
+    many = seen[several].groupby("call", sort=False)["lid"].agg(lambda s: ",".join(map(str, s)))
+    return pd.concat([one, many]).astype("str").reindex(index)
 
 
 def as_calls(table: pd.DataFrame) -> pd.DataFrame:
