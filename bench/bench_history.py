@@ -116,73 +116,67 @@ def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
 
 
 # -- step 2: replicate ---------------------------------------------------------------------------------------------
-def _shift(table: Any, k: int) -> Any:
-    """Copy ``k`` of the base day: times, ids, channel names, bridge ids and hashes shifted (pyarrow compute:
-    only the columns that change are rebuilt, the others are shared with the base)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _uid_sql(x: str, secs: int) -> str:
+    """A DuckDB expression: an id ``epoch.counter`` (Uniqueid, Linkedid) -> the same id ``secs`` later."""
+    return (f"CASE WHEN regexp_full_match({x}, '[0-9]+[.][0-9]+') THEN CAST(CAST(split_part({x}, '.', 1) "
+            f"AS BIGINT) + {secs} AS VARCHAR) || '.' || split_part({x}, '.', 2) ELSE {x} END")
+
+
+def shift_select(columns: list[tuple[str, str]], source: str, k: int) -> str:
+    """``SELECT`` of copy ``k`` of the base day (``columns``: its ``(name, DuckDB type)``): times, ``seq``, ids,
+    channel names (a copy's own counter), bridge ids and ``call_hash`` shifted, every other column as it is."""
+    from ami_nb.history.schema import key_of
 
     secs = k * DAY
-
-    def uid(arr: Any) -> Any:  # "1798761600.123" -> the same id k days later (ids are epoch.counter)
-        parts = pc.split_pattern(arr, ".", max_splits=1)
-        head = pc.list_element(parts, 0)
-        tail = pc.list_element(parts, 1)
-        ok = pc.and_(pc.match_substring_regex(arr, r"^[0-9]+\.[0-9]+$"), pc.is_valid(arr))
-        ok = pc.fill_null(ok, False)
-        shifted = pc.binary_join_element_wise(
-            pc.cast(pc.add(pc.cast(pc.if_else(ok, head, "0"), pa.int64()), secs), pa.string()),
-            pc.if_else(ok, tail, ""), ".")
-        return pc.if_else(ok, shifted, arr)
-
-    cols = {}
-    for name in table.column_names:
-        arr = table[name].combine_chunks()
-        key = name.rsplit("~", 1)[0]
-        t = arr.type
-        if pa.types.is_timestamp(t):
-            cols[name] = pc.add(arr, pa.scalar(secs * 10**6, pa.duration("us")))
+    out = []
+    for name, typ in columns:
+        q = '"' + name.replace('"', '""') + '"'
+        key = key_of(name)
+        if typ.startswith("TIMESTAMP"):
+            e = f"{q} + to_days({k})"
         elif name == "seq":
-            cols[name] = pc.add(arr, secs * 10**9)
+            e = f"{q} + {secs * 10**9}"
         elif name == "call_hash":
-            h = arr.to_numpy()
-            cols[name] = pa.array(np.where(h < 0, h, (h + k * HASH_STEP) % (1 << 32)))
+            e = f"CASE WHEN {q} < 0 THEN {q} ELSE ({q} + {k * HASH_STEP}) % {1 << 32} END"
         elif name == "links":
-            flat = pc.list_flatten(arr)
-            cols[name] = pa.ListArray.from_arrays(arr.offsets, uid(flat), mask=pc.is_null(arr))
-        elif pa.types.is_string(t) and (name == "call_id" or key.lower().endswith(("uniqueid", "linkedid"))):
-            cols[name] = pc.binary_join_element_wise(arr, f"-{k}", "") if key == "BridgeUniqueid" else uid(arr)
-        elif pa.types.is_string(t) and key.endswith("Channel"):  # PJSIP/201-0000001c: a copy's own counter
-            cols[name] = pc.replace_substring_regex(arr, r"-[0-9a-f]{2}([0-9a-f]{6}(;[0-9])?)$",
-                                                    f"-{k % 256:02x}\\1")
+            e = f"list_transform({q}, lambda x: {_uid_sql('x', secs)})"
+        elif typ == "VARCHAR" and key == "BridgeUniqueid":
+            e = f"{q} || '-{k}'"
+        elif typ == "VARCHAR" and (name == "call_id" or key.lower().endswith(("uniqueid", "linkedid"))):
+            e = _uid_sql(q, secs)
+        elif typ == "VARCHAR" and key.endswith("Channel"):  # PJSIP/201-0000001c: a copy's own counter
+            e = f"regexp_replace({q}, '-[0-9a-f]{{2}}([0-9a-f]{{6}}(;[0-9])?)$', '-{k % 256:02x}\\1')"
         else:
-            cols[name] = arr
-    return pa.table(cols)
+            out.append(q)
+            continue
+        out.append(f"{e} AS {q}")
+    return f"SELECT {', '.join(out)} FROM {source}"
 
 
 def replicate(work: Path, copies: int) -> Path:
-    """The base day, sorted once by call_hash, written ``copies`` times with pyarrow (DuckDB's writer is slower on
-    a schema this wide). A copy's hashes are the base's rotated: sorted but for one wrap, so its row groups stay
-    narrow ranges of ``call_hash``, as in a compacted day."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+    """The base day written ``copies`` times by DuckDB ``COPY ... TO`` parquet, shifted by SQL expressions
+    (:func:`shift_select`), one file per day in the reader's layout (``pbx=bench/date=<day>/``). The base is
+    compacted (sorted by ``call_hash``, small row groups); a copy's hashes are the base's rotated, sorted but
+    for one wrap, so its row groups stay narrow ranges of ``call_hash`` without sorting again."""
+    import duckdb
 
     from ami_nb.history.compact import ROW_GROUP_ROWS
 
     base_files = sorted((work / "base").rglob("*.parquet"))
     big = work / "big"
     shutil.rmtree(big, ignore_errors=True)
-    table = ds.dataset([str(f) for f in base_files], format="parquet").to_table().combine_chunks()
-    table = table.take(pc.sort_indices(table, sort_keys=[("call_hash", "ascending"), ("seq", "ascending")]))
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")  # keep the base's call_hash order
+    files = "[" + ", ".join("'" + str(f) + "'" for f in base_files) + "]"
+    source = f"read_parquet({files}, hive_partitioning = false, union_by_name = true)"
+    columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     t = time.perf_counter()
     for k in range(copies):
         day = time.strftime("%Y-%m-%d", time.gmtime(T0 + k * DAY))
         d = big / "pbx=bench" / f"date={day}"
         d.mkdir(parents=True)
-        pq.write_table(_shift(table, k), d / f"part-{k:06d}-c.parquet", compression="zstd",
-                       row_group_size=ROW_GROUP_ROWS)
+        con.execute(f"COPY ({shift_select(columns, source, k)}) TO '{d / f'part-{k:06d}-c.parquet'}' "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
         if k % 10 == 0:
             print(f"  copy {k + 1}/{copies} ({time.perf_counter() - t:.0f} s)", flush=True)
     print(f"replicated {copies} days in {time.perf_counter() - t:.0f} s", flush=True)

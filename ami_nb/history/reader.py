@@ -227,7 +227,7 @@ class History:
         lo = None if start is None else to_epoch(start) - margin
         hi = None if end is None else to_epoch(end) + margin
         where = self.where(start=lo, end=hi, pbx=pbx)
-        tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows)
+        tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows, calls_only=True)
         if client is not None:
             from .dask import run_tasks
 
@@ -242,11 +242,14 @@ class History:
         return out.reset_index(drop=True)
 
     def iter_buckets(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
-                     bucket_rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+                     bucket_rows: int = 1_000_000, columns: Sequence[str] | None = None,
+                     calls_only: bool = False) -> Iterator[pd.DataFrame]:
         """The call events a bucket at a time (each call, with every call transfers joined to it, whole in one
-        bucket): for per-call analyses of your own over more than memory holds."""
+        bucket): for per-call analyses of your own over more than memory holds. ``columns``: only these AMI
+        keys; ``calls_only``: what :meth:`calls` reads (the keys and rows :func:`analysis.calls` uses)."""
         where = self.where(start=start, end=end, pbx=pbx)
-        for t in plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows):
+        for t in plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows,
+                            columns=None if columns is None else list(columns), calls_only=calls_only):
             yield t.frame(self.con)
 
     def report(self, fn: Any, *, start: Any = None, end: Any = None, pbx: str | None = None,
