@@ -1,6 +1,6 @@
 """History at scale: archive write rate beside the store's ingest rate, size on disk, and calls over the archive.
 
-    python bench/bench_history.py --events 100_000_000 --calls-events 5_000_000 --workdir /var/tmp/ami_bench
+    python bench/bench_history.py --events 100_000_000 --workdir /var/tmp/ami_bench --dask
 
 1. *Base*: one simulated busy day (the simulator's call model, rendered and parsed as the client would receive
    it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer with the store
@@ -12,14 +12,16 @@
    * ``History.calls()`` over ``--calls-events`` (whole days; all of them when it equals ``--events``);
    * the bucket reads alone (``History.iter_buckets``: DuckDB -> typed frames, no analysis) over everything;
    * a hand-written DuckDB query computing a disposition per call, over everything;
-   * the in-memory path, ``analysis.calls(store.frame())``, at ``--inmemory`` sizes.
+   * the in-memory path, ``analysis.calls()`` of whole days' events frame (as ``store.frame()`` gives it: the
+     archive round trip is tested equal), at ``--inmemory`` numbers of days.
+
+Peak RSS is the sum over the measured process and its children (pool workers, a Dask cluster), sampled.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -207,8 +209,8 @@ def child(args: argparse.Namespace) -> None:
         end = T0 + days * DAY
         n = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
         t = time.perf_counter()
-        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows)
-        out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls))
+        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows, workers=args.workers)
+        out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls), workers=args.workers)
     elif args.child == "history_calls_dask":
         from dask.distributed import Client, LocalCluster
 
@@ -226,7 +228,7 @@ def child(args: argparse.Namespace) -> None:
         total = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
         t = time.perf_counter()
         n = 0
-        for frame in h.iter_buckets(end=end - 1, bucket_rows=args.bucket_rows):
+        for frame in h.iter_buckets(end=end - 1, bucket_rows=args.bucket_rows, calls_only=True):
             n += len(frame)
         out.update(seconds=time.perf_counter() - t, events=int(total), rows_read=n)
     elif args.child == "duckdb_sql":
@@ -237,27 +239,15 @@ def child(args: argparse.Namespace) -> None:
         out.update(seconds=time.perf_counter() - t, events=int(total), calls=len(table),
                    dispositions=table["disposition"].value_counts().to_dict())
     elif args.child == "inmemory":
-        from ami_nb.store import EventStore
-
-        base = json.loads((Path(args.workdir) / "base.json").read_text())
-        days = args.size / base["events"]
+        # the events frame of whole days, as the store frames them (the archive round trip is tested equal to
+        # store.frame()), read from the archive rather than simulated again
+        h = history.open(path, memory_limit="1500MB")
         t = time.perf_counter()
-        store = EventStore(capacity=args.size * 2)
-        n = 0
-        for d in range(math.ceil(days)):  # more than a day: further days of the same model (other seeds)
-            for events, received in sim_reads(base["hours"], base["rate"], seed=d, start=T0 + d * DAY):
-                if n >= args.size:
-                    break
-                store.extend(events, received)
-                n += len(events)
-        gen = time.perf_counter() - t
-        t = time.perf_counter()
-        frame = store.frame()
+        frame = h.events(end=T0 + args.days * DAY - 1).drop(columns=["pbx"])
         frame_s = time.perf_counter() - t
         t = time.perf_counter()
         calls = analysis.calls(frame)
-        out.update(seconds=time.perf_counter() - t + frame_s, frame_seconds=frame_s, events=len(frame),
-                   calls=len(calls), simulate_seconds=gen)
+        out.update(seconds=time.perf_counter() - t, frame_seconds=frame_s, events=len(frame), calls=len(calls))
     out["rss_mb_self"] = rss_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -289,9 +279,38 @@ FROM per_call
 """
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every descendant (pool workers, Dask's scheduler and workers)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for q in procs:
+        try:
+            total += q.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def run_child(argv: list[str]) -> dict[str, Any]:
+    import threading
+
     proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
+    peak = [0]
+
+    def sample() -> None:  # ru_maxrss is one process's peak; the sum over the tree is what the machine holds
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     result: dict[str, Any] = {}
     for line in proc.stdout:
         if line.startswith("RESULT "):
@@ -299,7 +318,9 @@ def run_child(argv: list[str]) -> dict[str, Any]:
         else:
             print("   ", line.rstrip(), flush=True)
     _, status, usage = os.wait4(proc.pid, 0)
+    sampler.join()
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["peak_tree_rss_mb"] = peak[0] / 2**20
     result["exit"] = status
     if result.get("seconds"):
         result["events_per_s"] = result["events"] / result["seconds"]
@@ -316,8 +337,10 @@ def main() -> None:
                    "days; default: all)")
     p.add_argument("--hours", type=float, default=16.0, help="busy hours in the base day")
     p.add_argument("--rate", type=float, default=3600.0, help="calls per hour in the base day")
-    p.add_argument("--inmemory", default="1000000", help="comma-separated sizes for analysis.calls(store.frame())")
-    p.add_argument("--bucket-rows", type=int, default=1_000_000)
+    p.add_argument("--inmemory", default="1", help="comma-separated numbers of days for analysis.calls() of the "
+                   "whole events frame in memory")
+    p.add_argument("--workers", type=int, default=2, help="History.calls() worker processes (1: in process)")
+    p.add_argument("--bucket-rows", type=int, default=500_000)
     p.add_argument("--workdir", default="/tmp/ami_nb_bench_history")
     p.add_argument("--reuse", action="store_true", help="keep the archive of an earlier run")
     p.add_argument("--dask", action="store_true", help="also History.calls(client=...) on a 2-worker LocalCluster")
@@ -341,17 +364,17 @@ def main() -> None:
     results["archive"] = {"events": total, "bytes": size, "bytes_per_event": size / total}
     print(json.dumps(results["archive"]), flush=True)
     days = base["copies"] if args.calls_events is None else max(1, round(args.calls_events / base["events"]))
-    common = ["--workdir", str(work), "--bucket-rows", str(args.bucket_rows)]
+    common = ["--workdir", str(work), "--bucket-rows", str(args.bucket_rows), "--workers", str(args.workers)]
     results["duckdb_sql"] = run_child(["--child", "duckdb_sql", *common])
     rdays = base["copies"] if args.reads_events is None else max(1, round(args.reads_events / base["events"]))
     results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
     results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
     if args.dask:
         results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(days), *common])
-    for size_s in args.inmemory.split(","):
-        if size_s.strip():
-            results[f"inmemory_{size_s.strip()}"] = run_child(["--child", "inmemory", "--size", size_s.strip(),
-                                                               *common])
+    for days_s in args.inmemory.split(","):
+        if days_s.strip():
+            results[f"inmemory_{days_s.strip()}d"] = run_child(["--child", "inmemory", "--days", days_s.strip(),
+                                                                *common])
     (work / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 

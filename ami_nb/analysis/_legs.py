@@ -88,7 +88,7 @@ class Legs:
 
 def legs(rows: pd.DataFrame) -> Legs:
     """The channel graph of :func:`~ami_nb.analysis._events.call_rows` output."""
-    ch = rows[rows["uid"].notna()]
+    ch = rows[["uid", "lid", "Channel"]][rows["uid"].notna()]
     first = ch.drop_duplicates("uid", keep="first").set_index("uid")
     last_lid = ch.drop_duplicates("uid", keep="last").set_index("uid")["lid"]
     born = first["lid"]
@@ -132,7 +132,9 @@ def _final(into: dict[str, str], lid: str) -> str:
 def _bridged_pairs(rows: pd.DataFrame) -> pd.DataFrame:
     """(a, b, seq): channels that shared a bridge, from the first moment they did (both directions)."""
     ev = rows["ev"]
-    br = rows[ev.isin(("BridgeEnter", "BridgeLeave")) & rows["uid"].notna() & rows["BridgeUniqueid"].notna()]
+    br = rows[["ev", "uid", "BridgeUniqueid", "seq"]][
+        ev.isin(("BridgeEnter", "BridgeLeave")) & rows["uid"].notna() & rows["BridgeUniqueid"].notna()
+    ]
     empty = pd.DataFrame({"a": pd.Series([], dtype=object), "b": pd.Series([], dtype=object), "seq": []})
     if br.empty:
         return empty

@@ -96,7 +96,8 @@ class _Dials:
     def last_before(self, uid: str | None, seq: int) -> str | None:
         """The destination of ``uid``'s last DialBegin before ``seq`` that named one."""
         if self._by_uid is None:
-            d = self.rows[(self.rows["ev"] == "DialBegin") & self.rows["uid"].notna()]
+            r = self.rows
+            d = r[["uid", "seq", "DestUniqueid"]][(r["ev"] == "DialBegin") & r["uid"].notna()]
             d = d[d["DestUniqueid"].notna()]
             self._by_uid = {}
             for u, sq, dest in zip(d["uid"].tolist(), d["seq"].tolist(), d["DestUniqueid"].tolist(), strict=True):

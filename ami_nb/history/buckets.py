@@ -30,7 +30,7 @@ from .. import analysis
 from ..analysis._events import NOT_CALL_EVENTS
 from .schema import key_of, typed_frame
 
-__all__ = ["Task", "plan_tasks", "run_task"]
+__all__ = ["Task", "plan_tasks", "run_pool", "run_task"]
 
 _SPAN = 1 << 32
 #: The AMI keys :func:`ami_nb.analysis.calls` reads (every ``*Linkedid`` / ``*Uniqueid`` key is read too).
@@ -101,6 +101,46 @@ def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.Dat
     if not out:
         return pd.DataFrame()
     return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+
+
+def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
+    """:func:`run_task` in a pool worker: its own single-threaded DuckDB (the workers run side by side)."""
+    from .reader import connect
+
+    con = connect(threads=1, memory_limit=memory_limit)
+    try:
+        return run_task(task, con=con)
+    finally:
+        con.close()
+
+
+def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> list[pd.DataFrame]:
+    """:func:`run_task` of every task on ``workers`` processes, results in the order of ``tasks``.
+
+    At most ``workers`` buckets are in flight, so memory is bounded by ``workers`` buckets whatever the period.
+    Workers are forked where the platform can (a spawned worker re-imports the caller's script, which then
+    needs a ``__main__`` guard); each opens its own DuckDB, never the parent's (idle while the pool runs).
+    """
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    out: list[pd.DataFrame | None] = [None] * len(tasks)
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
+        pending: dict[Future[pd.DataFrame], int] = {}
+        queue = iter(enumerate(tasks))
+        for i, t in queue:
+            pending[pool.submit(_run_alone, t, memory_limit)] = i
+            if len(pending) >= workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                out[pending.pop(f)] = f.result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(_run_alone, nxt[1], memory_limit)] = nxt[0]
+    return [p for p in out if p is not None]
 
 
 class _Union:

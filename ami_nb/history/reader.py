@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from .. import analysis
 from ..store import to_epoch
-from .buckets import plan_tasks, run_task
+from .buckets import plan_tasks, run_pool, run_task
 from .schema import key_of, typed_frame
 
 __all__ = ["History", "open"]
@@ -216,13 +216,15 @@ class History:
 
     # -- analysis over any period ---------------------------------------------------------------------------------
     def calls(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
-              client: Any = None, bucket_rows: int = 1_000_000, margin: float = _DAY) -> pd.DataFrame:
+              client: Any = None, bucket_rows: int = 500_000, margin: float = _DAY,
+              workers: int | None = None) -> pd.DataFrame:
         """:func:`ami_nb.analysis.calls` over the archive: one row per call, with a ``pbx`` column first.
 
         Calls that started in ``[start, end)`` (their events up to ``margin`` seconds outside it are read too, so
         a call across the boundary is whole). The work runs a bucket of calls at a time (about ``bucket_rows``
-        events each), so memory is bounded by the bucket, not the period; ``client`` (a ``dask.distributed``
-        Client) runs the buckets on its cluster instead.
+        events each), so memory is bounded by the buckets in flight, not the period: ``workers`` processes
+        (default: one per CPU this process may use, at most 4; 1: in this process) each take a bucket at a time;
+        ``client`` (a ``dask.distributed`` Client) runs the buckets on its cluster instead.
         """
         lo = None if start is None else to_epoch(start) - margin
         hi = None if end is None else to_epoch(end) + margin
@@ -233,7 +235,11 @@ class History:
 
             parts = run_tasks(client, tasks)
         else:
-            parts = [run_task(t, con=self.con) for t in tasks]
+            n = _default_workers() if workers is None else max(1, int(workers))
+            if n > 1 and len(tasks) > 1:
+                parts = run_pool(tasks, min(n, len(tasks)))
+            else:
+                parts = [run_task(t, con=self.con) for t in tasks]
         out = _combine(parts)
         if start is not None:
             out = out[out["start"] >= _ts(start)]
@@ -280,6 +286,14 @@ class History:
 
     def __repr__(self) -> str:
         return f"<History {str(self.path)!r} pbxes={self.pbxes}>"
+
+
+def _default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
 
 
 def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
