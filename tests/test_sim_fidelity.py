@@ -250,13 +250,8 @@ KNOWN = {
 #: per-caller Hangups are left out where the simulator does not update connected lines after a transfer
 #: (the recorded Hangups carry the new caller ids)
 HANGUPS_BY_CALLER = {"45_attended_transfer": False}
-#: key sequences the simulator gets wrong on purpose, by recording
-KNOWN_KEYS = {
-    # Asterisk sends FullyBooted without Timestamp even with timestampevents (README 43); the simulator stamps
-    # it, because analysis takes an unstamped event's receive time, which in a fast simulation is not the
-    # simulated clock (the coordinator decides where that is fixed)
-    "48_events_timestamps": {"FullyBooted"},
-}
+#: key sequences the simulator gets wrong on purpose, by recording (none: FullyBooted has no Timestamp, as in 48)
+KNOWN_KEYS: dict[str, set[str]] = {}
 REPLAYED = ["40_queue_answered", "41_queue_abandon", "42_queue_timeout", "43_queue_members",
             "44_blind_transfer", "45_attended_transfer", "46_queuesummary_waiting",
             "47_coreshowchannels_status_5calls", "48_events_timestamps"]
