@@ -516,3 +516,28 @@ def test_async_session_send_timeout_record_and_listener_stats(ami_server: Script
         assert [m["N"] for m in msgs if m.event == "Tick"] == ["7"]
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_close_closes_the_session_even_when_its_archive_failed(tmp_path: Path) -> None:
+    """An archive whose writer died (here: its partition directory is taken by a file, so no flush can write)
+    must not keep the session open: close() closes the connection and the thread, then raises the writer's
+    error naming the archive."""
+    pytest.importorskip("duckdb")
+    pbx = ami_nb.sim.start()
+    try:
+        s = connect(pbx.url, secret=pbx.users["admin"].secret, timeout=10)
+        (tmp_path / "pbx=lab").write_text("a file where the writer needs a directory")
+        archive = s.archive(tmp_path, pbx="lab", flush_seconds=0.05)
+        pbx.call("answered")
+        deadline = time.monotonic() + 10
+        while archive._error is None and time.monotonic() < deadline:
+            s.action("Ping")  # events keep coming; the writer keeps failing
+            time.sleep(0.05)
+        assert archive._error is not None, "the writer never tried to write"
+        with pytest.raises(RuntimeError, match=r"archive writer for .* stopped"):
+            s.close()
+        assert s.state == "closed"
+        assert not s._lt.is_running
+        s.close()  # idempotent: nothing left to raise
+    finally:
+        pbx.stop()
