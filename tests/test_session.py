@@ -541,3 +541,13 @@ def test_close_closes_the_session_even_when_its_archive_failed(tmp_path: Path) -
         s.close()  # idempotent: nothing left to raise
     finally:
         pbx.stop()
+
+
+def test_recorder_refuses_a_secret_on_its_command_line(capsys: Any) -> None:
+    """``ps`` shows a command line to every user: the recorder names the problem and stops (status 2), before
+    connecting anywhere (the port is closed)."""
+    from ami_nb.archive import main
+
+    assert main(["ami://admin:Pa55word@127.0.0.1:9", "unused-dir"]) == 2
+    err = capsys.readouterr().err
+    assert "secret" in err and "Pa55word" not in err
