@@ -197,6 +197,26 @@ def test_raising_callback_is_isolated(session: Session, ami_server: ScriptedServ
     assert session.off("*", bad) == 1 and session.off("Tick") == 1 and session.off() == 0
 
 
+def test_a_callback_raising_systemexit_does_not_end_its_worker(session: Session, ami_server: ScriptedServer) -> None:
+    """SystemExit / KeyboardInterrupt in a sync callback (``sys.exit()`` in a handler) would end the worker
+    thread silently, and its queue would fill for ever: it is logged, counted, and the next event is delivered."""
+    seen: list[str] = []
+
+    def quits_once(e: Any) -> None:
+        seen.append(e["N"])
+        if e["N"] == "0":
+            raise SystemExit(3)
+        if e["N"] == "1":
+            raise KeyboardInterrupt
+
+    session.on("Tick", quits_once)
+    for n in range(3):
+        ami_server.push_event({"Event": "Tick", "N": n})
+    wait_until(lambda: seen == ["0", "1", "2"], what="the events after the SystemExit and the KeyboardInterrupt")
+    stats = next(st for st in session.listener_stats() if st["pattern"].lower() == "tick")
+    assert (stats["delivered"], stats["errors"]) == (3, 2)
+
+
 def test_drop_and_come_back(session: Session, ami_server: ScriptedServer) -> None:
     """The server drops: the session reconnects, logs in again, re-applies Events and Filter; a listener from
     before the drop gets events after it; a pending action fails at once with a clear error."""
