@@ -571,3 +571,15 @@ def test_recorder_refuses_a_secret_on_its_command_line(capsys: Any) -> None:
     assert main(["ami://admin:Pa55word@127.0.0.1:9", "unused-dir"]) == 2
     err = capsys.readouterr().err
     assert "secret" in err and "Pa55word" not in err
+
+
+def test_a_refused_originate_has_an_outcome_that_fails_at_once() -> None:
+    """Asterisk answers ``Response: Error`` to an Originate it refuses (``Invalid channel`` here, manager.c's
+    check): no OriginateResponse will follow, so the outcome on the error's response fails at once rather than
+    waiting out its 30 s."""
+    with ami_nb.sim.start() as pbx, connect(pbx.url, secret=pbx.users["admin"].secret, timeout=10) as s:
+        with pytest.raises(ActionError, match="Invalid channel") as info:
+            s.action("Originate", Channel="nochannel", Exten="100", Context="demo", Priority=1, Async=True)
+        # before: an AMITimeoutError after the 30 s wait for an event that never comes
+        with pytest.raises(ActionError, match=r"refused \(Invalid channel\): no OriginateResponse follows"):
+            info.value.response.outcome(timeout=30)
