@@ -89,6 +89,7 @@ class PBX:
         self.queues = self._load_queues()
         self.hints = {p[3]: (p[1], p[0]) for p in configs.dialplan() if p[2] == "hint"}
         self.hint_state: dict[str, int] = {}
+        self.devstate_cache: dict[str, str] = {}  # the cachable device states last published
         self.traffic_running = False
         self._traffic_gen = 0
 
@@ -221,7 +222,14 @@ class PBX:
             ringing = state == 5 and not ch.device.startswith("Local/")
             self.devstate(ch.device, "RINGING" if ringing else "INUSE")
 
-    def devstate(self, device: str, state: str) -> None:
+    def devstate(self, device: str, state: str, *, cachable: bool = False) -> None:
+        """Publish a device state. A ``cachable`` one (app_queue's ``Queue:...`` states) is published only when it
+        changed (``ast_publish_device_state_full`` compares with the cache); a channel's (a Local pair's halves,
+        whose devstate cache is disabled) every time."""
+        if cachable:
+            if self.devstate_cache.get(device) == state:
+                return
+            self.devstate_cache[device] = state
         self.emit("DeviceStateChange", CALL, [("Device", device), ("State", state)])
         hint = self.hints.get(device)
         if hint is not None:
