@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_history import archive_reads, sim_reads
 
 from ami_nb import analysis
 from ami_nb.analysis._events import NOT_CALL_EVENTS
 from ami_nb.history import open as open_history
 from ami_nb.store import EventStore
-from test_history import archive_reads, sim_reads
 
 #: The simulator's topologies that move channels between Linkedids, beside queues and plain calls.
 MIX = {"answered": 0.2, "attended": 0.15, "blonde": 0.1, "pickup": 0.1, "queue": 0.2, "abandon": 0.05,
