@@ -812,6 +812,16 @@ class EventStore:
                 vals_o[i] = item
             vals_o[-1] = np.nan
             return pd.Series(vals_o[gcodes], dtype=object, copy=False)
+        if kind in ("integer", "category"):
+            # the dictionaries hold every value of their chunks: type from the values this selection uses, so a
+            # key's dtype depends on the rows asked for (as in the archive and coerce_frame), never on what else a
+            # chunk held or where chunks end
+            used = np.flatnonzero(np.bincount(gcodes + 1, minlength=len(uniques) + 1)[1:])
+            if len(used) < len(uniques):
+                remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+                remap[used] = np.arange(len(used))
+                gcodes = remap[gcodes]  # -1 (missing) maps to remap[-1] == -1
+                uniques = [uniques[i] for i in used]
         if kind == "integer":
             conv = integers(cast("list[str]", uniques))  # no tuples here (returned above)
             if conv is not None:

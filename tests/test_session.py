@@ -197,6 +197,26 @@ def test_raising_callback_is_isolated(session: Session, ami_server: ScriptedServ
     assert session.off("*", bad) == 1 and session.off("Tick") == 1 and session.off() == 0
 
 
+def test_a_callback_raising_systemexit_does_not_end_its_worker(session: Session, ami_server: ScriptedServer) -> None:
+    """SystemExit / KeyboardInterrupt in a sync callback (``sys.exit()`` in a handler) would end the worker
+    thread silently, and its queue would fill for ever: it is logged, counted, and the next event is delivered."""
+    seen: list[str] = []
+
+    def quits_once(e: Any) -> None:
+        seen.append(e["N"])
+        if e["N"] == "0":
+            raise SystemExit(3)
+        if e["N"] == "1":
+            raise KeyboardInterrupt
+
+    session.on("Tick", quits_once)
+    for n in range(3):
+        ami_server.push_event({"Event": "Tick", "N": n})
+    wait_until(lambda: seen == ["0", "1", "2"], what="the events after the SystemExit and the KeyboardInterrupt")
+    stats = next(st for st in session.listener_stats() if st["pattern"].lower() == "tick")
+    assert (stats["delivered"], stats["errors"]) == (3, 2)
+
+
 def test_drop_and_come_back(session: Session, ami_server: ScriptedServer) -> None:
     """The server drops: the session reconnects, logs in again, re-applies Events and Filter; a listener from
     before the drop gets events after it; a pending action fails at once with a clear error."""
@@ -541,3 +561,25 @@ def test_close_closes_the_session_even_when_its_archive_failed(tmp_path: Path) -
         s.close()  # idempotent: nothing left to raise
     finally:
         pbx.stop()
+
+
+def test_recorder_refuses_a_secret_on_its_command_line(capsys: Any) -> None:
+    """``ps`` shows a command line to every user: the recorder names the problem and stops (status 2), before
+    connecting anywhere (the port is closed)."""
+    from ami_nb.archive import main
+
+    assert main(["ami://admin:Pa55word@127.0.0.1:9", "unused-dir"]) == 2
+    err = capsys.readouterr().err
+    assert "secret" in err and "Pa55word" not in err
+
+
+def test_a_refused_originate_has_an_outcome_that_fails_at_once() -> None:
+    """Asterisk answers ``Response: Error`` to an Originate it refuses (``Invalid channel`` here, manager.c's
+    check): no OriginateResponse will follow, so the outcome on the error's response fails at once rather than
+    waiting out its 30 s."""
+    with ami_nb.sim.start() as pbx, connect(pbx.url, secret=pbx.users["admin"].secret, timeout=10) as s:
+        with pytest.raises(ActionError, match="Invalid channel") as info:
+            s.action("Originate", Channel="nochannel", Exten="100", Context="demo", Priority=1, Async=True)
+        # before: an AMITimeoutError after the 30 s wait for an event that never comes
+        with pytest.raises(ActionError, match=r"refused \(Invalid channel\): no OriginateResponse follows"):
+            info.value.response.outcome(timeout=30)
