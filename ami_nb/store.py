@@ -354,8 +354,6 @@ def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
         return pd.Series(values, dtype=object, copy=False)
 
 
-_epoch_to_utc = epoch_to_utc
-
 
 def to_epoch(since: Any) -> float:
     """Epoch seconds from a number, a datetime, a pandas Timestamp or an ISO string (naive means UTC)."""
@@ -747,7 +745,7 @@ class EventStore:
         data: dict[str, Any] = {}
         recv = np.concatenate([ch.received()[s] for ch, s in zip(chunks, sels, strict=True)]) if n_out else \
             np.zeros(0, dtype=np.float64)
-        data["received"] = _epoch_to_utc(recv)
+        data["received"] = epoch_to_utc(recv)
         wanted = list(order) if columns is None else [c for c in columns if c != "received"]
         wheres: dict[int, np.ndarray] = {}  # per chunk: chunk row -> output position (-1: not selected)
         for key in wanted:
@@ -790,7 +788,7 @@ class EventStore:
             vals = np.full(n_out, np.nan)
             for pos, codes, _c in pieces:
                 vals[pos] = codes
-            return _epoch_to_utc(vals)
+            return epoch_to_utc(vals)
         tuples = any(col.has_tuples for _p, _c, col in pieces)
         gcodes = np.full(n_out, -1, dtype=np.int64)
         if len(pieces) == 1:

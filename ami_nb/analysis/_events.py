@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import values
 
@@ -51,6 +52,7 @@ CALL_KEYS = (
 )  # fmt: skip
 NO_ID = ("", "none", "<unknown>")
 UNKNOWN = ("", "<unknown>")
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
 CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"
 
 
@@ -66,6 +68,13 @@ def col(df: pd.DataFrame, name: str) -> pd.Series:
     s = df[name]
     if s.dtype == object:
         s = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
+    elif isinstance(s.dtype, pd.CategoricalDtype) and s.cat.categories.dtype == _STR:
+        # the categories' strings taken by code in Arrow (pandas' own astype goes through Python objects)
+        codes = s.cat.codes.to_numpy()
+        cats = pa.array(s.cat.categories.array)
+        taken = cats.take(pa.array(codes, mask=codes < 0)) if len(cats) else pa.nulls(len(s), pa.large_string())
+        return pd.Series(pd.arrays.ArrowStringArray(taken.cast(pa.large_string()), dtype=_STR), index=s.index,
+                         name=s.name, copy=False)
     return s.astype("str")
 
 
@@ -145,6 +154,7 @@ ROW_TEXT = (
     "Application",
     "AppData",
 )
+_ROW_KEYS = ("received", "Timestamp", "Uniqueid", *ROW_TEXT, "ChannelState", "Cause", "HoldTime")
 
 
 def call_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -161,10 +171,13 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
         lid = lid.where(lid.notna(), ids(col(events, "DestLinkedid")).where(dial))
     keep = lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)
     varset = ev == "VarSet"
+    keep = keep.to_numpy(dtype=bool, copy=True)
+    varset = varset.to_numpy(dtype=bool)
     if varset.any():  # of the many VarSets only QUEUESTATUS says something about the call (Queue()'s outcome)
-        keep &= ~varset | col(events, "Variable").eq("QUEUESTATUS")
-    keep = keep.to_numpy()
-    sub = events[keep]
+        name = col(events[["Variable"]][varset], "Variable") if "Variable" in events.columns else None
+        keep[varset] &= False if name is None else name.eq("QUEUESTATUS").to_numpy(dtype=bool, na_value=False)
+    # only the columns read below are taken (a wide frame's other columns would cost more than all the rest)
+    sub = events[[c for c in _ROW_KEYS if c in events.columns]][keep]
     df = pd.DataFrame(
         {
             "seq": np.flatnonzero(keep),
