@@ -344,6 +344,8 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/ami_nb_bench_history")
     p.add_argument("--reuse", action="store_true", help="keep the archive of an earlier run")
     p.add_argument("--dask", action="store_true", help="also History.calls(client=...) on a 2-worker LocalCluster")
+    p.add_argument("--dask-events", type=int, default=None, help="the Dask path over this many (whole days; "
+                   "default: as History.calls())")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -370,7 +372,8 @@ def main() -> None:
     results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
     results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
     if args.dask:
-        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(days), *common])
+        ddays = days if args.dask_events is None else max(1, round(args.dask_events / base["events"]))
+        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(ddays), *common])
     for days_s in args.inmemory.split(","):
         if days_s.strip():
             results[f"inmemory_{days_s.strip()}d"] = run_child(["--child", "inmemory", "--days", days_s.strip(),
