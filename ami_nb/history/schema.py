@@ -119,6 +119,8 @@ class RowBuilder:
         names = [c for c in t.column_names if c.endswith("Linkedid") and t.schema.field(c).type == pa.string()]
         cands = [c for c in ("Linkedid", "DestLinkedid") if c in names] + \
             [c for c in names if c not in ("Linkedid", "DestLinkedid")]
+        if "LinkedID" in t.column_names and t.schema.field("LinkedID").type == pa.string():
+            cands.insert(min(1, len(cands)), "LinkedID")  # CEL and CDR records spell it so (AMI's CEL, Cdr)
         none = pa.array(_NO_ID, pa.string())
         ids = [pc.if_else(pc.is_in(t[c], none), pa.scalar(None, pa.string()), t[c]) for c in cands]
         call = pc.coalesce(*ids) if ids else pa.nulls(n, pa.string())
