@@ -282,7 +282,7 @@ class AmiMagics(Magics):
         the URL is refused, since the line would keep it in the notebook and its history.
         """
         args = parse_argstring(self.ami_connect, line)
-        import ami_nb
+        from .session import connect  # here, not at the top: loading the extension stays cheap
 
         timeout = self.timeout if args.timeout is None else args.timeout
         events = args.events or self.events
@@ -307,7 +307,7 @@ class AmiMagics(Magics):
         if alias in self.connections:
             self._drop(alias)
         try:
-            session = ami_nb.connect(resolved, events=events,
+            session = connect(resolved, events=events,
                                      timeout=timeout, store_capacity=self.store_capacity)
         except (AMIError, OSError, ValueError) as exc:
             raise AmiUsageError(f"cannot connect to {where}: {_fail(exc)}") from None
@@ -348,8 +348,8 @@ class AmiMagics(Magics):
             ns[key] = clean(ns[key])
 
     def _connect_sim(self, alias: str, events: str, timeout: float, auth: str) -> None:
-        import ami_nb
-        from ami_nb import sim
+        from . import sim
+        from .session import connect
 
         if alias in self.connections:
             self._drop(alias)
@@ -357,7 +357,7 @@ class AmiMagics(Magics):
         pbx = sim.start("127.0.0.1", 0, **options)
         try:
             user = "admin"
-            session = ami_nb.connect(pbx.host, port=pbx.port, username=user, secret=pbx.users[user].secret,
+            session = connect(pbx.host, port=pbx.port, username=user, secret=pbx.users[user].secret,
                                      auth=auth, events=events, timeout=timeout, store_capacity=self.store_capacity)
         except BaseException as exc:
             pbx.stop()

@@ -14,7 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import pandas as pd
 from .errors import ProtocolError
 from .protocol import LATIN1_FALLBACK, Message, Parser
 from .store import EventStore, to_epoch
-from .transcript import find_timeline, iter_connections, iter_reads, timeline_epoch
+from .transcript import find_timeline, iter_connections, iter_reads, json_lines, timeline_epoch
 
 __all__ = [
     "find_timeline",
@@ -192,34 +192,25 @@ def read_jsonl(path: PathLike, *, store: EventStore | None = None) -> pd.DataFra
     batch_t: float | None = None
     last_recv: Any = object()
     t = 0.0
-    with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{p.name} line {n}: not JSON ({exc})") from exc
-            if not isinstance(rec, dict):
-                raise ValueError(f"{p.name} line {n}: expected a JSON object, got {type(rec).__name__}")
-            recv = rec.pop("received", None)
-            if recv != last_recv:  # the events of one read share their time: parse it once
-                last_recv, t = recv, (to_epoch(recv) if recv is not None else 0.0)
-            if all(type(v) is str for v in rec.values()):
-                msg = Message(rec)  # the common case: one text value per key
-            else:
-                pairs: list[tuple[str, str]] = []
-                for k, v in rec.items():
-                    if isinstance(v, list):
-                        pairs.extend((k, str(x)) for x in v)
-                    elif v is not None:
-                        pairs.append((k, str(v)))
-                msg = Message.from_pairs(pairs)
-            if batch and t != batch_t:
-                store.extend(batch, batch_t)
-                batch = []
-            batch_t = t
-            batch.append(msg)
+    for _, rec in json_lines(p):
+        recv = rec.pop("received", None)
+        if recv != last_recv:  # the events of one read share their time: parse it once
+            last_recv, t = recv, (to_epoch(recv) if recv is not None else 0.0)
+        if all(type(v) is str for v in rec.values()):
+            msg = Message(cast("dict[str, str]", rec))  # the common case: one text value per key
+        else:
+            pairs: list[tuple[str, str]] = []
+            for k, v in rec.items():
+                if isinstance(v, list):
+                    pairs.extend((k, str(x)) for x in v)
+                elif v is not None:
+                    pairs.append((k, str(v)))
+            msg = Message.from_pairs(pairs)
+        if batch and t != batch_t:
+            store.extend(batch, batch_t)
+            batch = []
+        batch_t = t
+        batch.append(msg)
     if batch:
         store.extend(batch, batch_t)
     return store.frame()

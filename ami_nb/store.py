@@ -354,8 +354,6 @@ def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
         return pd.Series(values, dtype=object, copy=False)
 
 
-_epoch_to_utc = epoch_to_utc
-
 
 def to_epoch(since: Any) -> float:
     """Epoch seconds from a number, a datetime, a pandas Timestamp or an ISO string (naive means UTC)."""
@@ -816,7 +814,7 @@ class EventStore:
         data: dict[str, Any] = {}
         recv = np.concatenate([ch.received()[s] for ch, s in zip(chunks, sels, strict=True)]) if n_out else \
             np.zeros(0, dtype=np.float64)
-        data["received"] = _epoch_to_utc(recv)
+        data["received"] = epoch_to_utc(recv)
         wanted = list(order) if columns is None else [c for c in columns if c != "received"]
         wheres: dict[int, np.ndarray] = {}  # per chunk: chunk row -> output position (-1: not selected)
         for key in wanted:
@@ -859,7 +857,7 @@ class EventStore:
             vals = np.full(n_out, np.nan)
             for pos, codes, _c in pieces:
                 vals[pos] = codes
-            return _epoch_to_utc(vals)
+            return epoch_to_utc(vals)
         tuples = any(col.has_tuples for _p, _c, col in pieces)
         gcodes = np.full(n_out, -1, dtype=np.int64)
         if len(pieces) == 1:
@@ -881,6 +879,16 @@ class EventStore:
                 vals_o[i] = item
             vals_o[-1] = np.nan
             return pd.Series(vals_o[gcodes], dtype=object, copy=False)
+        if kind in ("integer", "category"):
+            # the dictionaries hold every value of their chunks: type from the values this selection uses, so a
+            # key's dtype depends on the rows asked for (as in the archive and coerce_frame), never on what else a
+            # chunk held or where chunks end
+            used = np.flatnonzero(np.bincount(gcodes + 1, minlength=len(uniques) + 1)[1:])
+            if len(used) < len(uniques):
+                remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+                remap[used] = np.arange(len(used))
+                gcodes = remap[gcodes]  # -1 (missing) maps to remap[-1] == -1
+                uniques = [uniques[i] for i in used]
         if kind == "integer":
             conv = integers(cast("list[str]", uniques))  # no tuples here (returned above)
             if conv is not None:

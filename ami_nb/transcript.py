@@ -63,17 +63,19 @@ def _resolve(path: Path, timeline: PathLike | bool) -> Path | None:
     return Path(timeline)
 
 
-def _records(timeline: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with timeline.open(encoding="utf-8") as fh:
+def json_lines(path: Path, what: str = "JSON object") -> Iterator[tuple[int, dict[str, object]]]:
+    """``(line number, object)`` for each non-blank line of a JSON Lines file; a line that is not a JSON object
+    raises ``ValueError`` naming the file, the line and ``what`` was expected there."""
+    with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
             except ValueError as exc:
-                raise ValueError(f"{timeline.name} line {n}: not a timeline record ({exc})") from exc
+                raise ValueError(f"{path.name} line {n}: not a {what} ({exc})") from exc
             if not isinstance(rec, dict):
-                raise ValueError(f"{timeline.name} line {n}: not a timeline record (not a JSON object)")
+                raise ValueError(f"{path.name} line {n}: not a {what} (a JSON {type(rec).__name__})")
             yield n, rec
 
 
@@ -82,7 +84,7 @@ def timeline_epoch(path: PathLike, *, timeline: PathLike | bool = True) -> float
     tl = _resolve(Path(path), timeline)
     if tl is None:
         return None
-    for n, rec in _records(tl):
+    for n, rec in json_lines(tl, "timeline record"):
         epoch, t = rec.get("epoch"), rec.get("t", 0.0)
         if isinstance(epoch, int | float) and not isinstance(epoch, bool):
             if not isinstance(t, int | float):
@@ -105,7 +107,7 @@ def iter_reads(path: PathLike, *, timeline: PathLike | bool = True) -> Iterator[
         return
     mismatch = f"{tl.name} does not match {p.name}: its 'in' chunks do not join to the file's bytes"
     with p.open("rb") as data:
-        for n, rec in _records(tl):
+        for n, rec in json_lines(tl, "timeline record"):
             if rec.get("dir") != "in":
                 continue
             t, text = rec.get("t"), rec.get("data")

@@ -337,9 +337,12 @@ def typed_frame(table: pa.Table, *, keep: Sequence[str] = ()) -> pd.DataFrame:
         table = table.drop_columns(empty)
     table = table.combine_chunks()  # one chunk per column: take, encode and convert run once, not per batch
     if "seq" in table.column_names and n > 1:  # arrival order (per PBX): what the store's order is
-        keys = [("pbx", "ascending"), ("seq", "ascending")] if "pbx" in table.column_names else [("seq", "ascending")]
-        order = pc.sort_indices(table, sort_keys=keys)
-        if (np.diff(order.to_numpy()) != 1).any():
+        one_pbx = "pbx" not in table.column_names or pc.count_distinct(table["pbx"]).as_py() <= 1
+        if one_pbx:  # one sort key: numpy's argsort, several times faster than a two-key sort_indices
+            order = np.argsort(table["seq"].to_numpy(), kind="stable")
+        else:
+            order = pc.sort_indices(table, sort_keys=[("pbx", "ascending"), ("seq", "ascending")]).to_numpy()
+        if (np.diff(order) != 1).any():
             table = table.take(order)
     data: dict[str, Any] = {}
     if "received" in table.column_names:

@@ -89,6 +89,7 @@ class PBX:
         self.queues = self._load_queues()
         self.hints = {p[3]: (p[1], p[0]) for p in configs.dialplan() if p[2] == "hint"}
         self.hint_state: dict[str, int] = {}
+        self.devstate_cache: dict[str, str] = {}  # the cachable device states last published
         self.traffic_running = False
         self._traffic_gen = 0
 
@@ -221,7 +222,14 @@ class PBX:
             ringing = state == 5 and not ch.device.startswith("Local/")
             self.devstate(ch.device, "RINGING" if ringing else "INUSE")
 
-    def devstate(self, device: str, state: str) -> None:
+    def devstate(self, device: str, state: str, *, cachable: bool = False) -> None:
+        """Publish a device state. A ``cachable`` one (app_queue's ``Queue:...`` states) is published only when it
+        changed (``ast_publish_device_state_full`` compares with the cache); a channel's (a Local pair's halves,
+        whose devstate cache is disabled) every time."""
+        if cachable:
+            if self.devstate_cache.get(device) == state:
+                return
+            self.devstate_cache[device] = state
         self.emit("DeviceStateChange", CALL, [("Device", device), ("State", state)])
         hint = self.hints.get(device)
         if hint is not None:
@@ -304,12 +312,28 @@ class PBX:
             span: tuple[float, float] | None = None) -> None:
         """The channel's Cdr; ``span`` (start, end) is one dial attempt's record (answered at its start, as
         the queue's attempts are recorded), not the channel's."""
+        if span is None:
+            for pairs in ch.cdr_forks:
+                self.emit("Cdr", CDR, pairs)
+            ch.cdr_forks = []
+        self.emit("Cdr", CDR, self._cdr_pairs(ch, dest_channel=dest_channel, disposition=disposition, span=span))
+
+    def cdr_fork(self, ch: Channel) -> None:
+        """``ch`` (party A of its Cdr) leaves its bridge for another: cdr.c finalizes the record now (posted with
+        the channel's last) and starts a new one, answered at once since the channel is up (44, 45)."""
+        ch.cdr_forks.append(self._cdr_pairs(ch, dest_channel=ch.cdr_peer))
+        ch.cdr_start, ch.cdr_peer, ch.cdr_dest = self.now, "", ""
+
+    def _cdr_pairs(self, ch: Channel, *, dest_channel: str = "", disposition: str | None = None,
+                   span: tuple[float, float] | None = None) -> Pairs:
         ans = ch.answered if span is None else span[0]
         end = self.now if span is None else span[1]
-        created = ch.created if span is None else span[0]
+        created = (ch.created if ch.cdr_start is None else ch.cdr_start) if span is None else span[0]
+        if ans is not None and ans < created:
+            ans = created
         disp = disposition or ("ANSWERED" if ans is not None else "NO ANSWER")
         cid = f'"{ch.cid_name}" <{ch.cid_num}>' if ch.cid_num != "<unknown>" else ""
-        self.emit("Cdr", CDR, [
+        return [
             ("AccountCode", ch.account),
             ("Source", "" if ch.cid_num == "<unknown>" else ch.cid_num),
             ("Destination", ch.cdr_dest or ch.exten),
@@ -328,7 +352,7 @@ class PBX:
             ("AMAFlags", "DOCUMENTATION"),
             ("UniqueID", ch.uniqueid),
             ("UserField", ch.cdr_userfield),
-        ])
+        ]
 
     def hangup(self, ch: Channel, cause: int, *, request: bool = True, dialstatus: str = "",
                source: str = "", h_exten: bool = True, dest_channel: str = "", cdr: bool | None = None,
@@ -352,7 +376,14 @@ class PBX:
         self._final(ch, cause, h_exten=h_exten)
         peer = ch.peer
         if peer is not None and not peer.hungup:
+            self._local_status(ch, peer)
             self.hangup_request(peer, cause)
+
+    def _local_status(self, two: Channel, one: Channel) -> None:
+        """A Local ``;2`` that ran Dial hangs up before its ``;1``: ast_unreal_hangup gives the ``;1`` its
+        DIALSTATUS as CHANLOCALSTATUS (44, 45: the originated ``;1`` still waits in ``phone``)."""
+        if two.name.endswith(";2") and "DIALSTATUS" in two.vars:
+            self.varset(one, "CHANLOCALSTATUS", two.vars["DIALSTATUS"])
 
     def hangup_request(self, ch: Channel, cause: int) -> None:
         """Another channel asked ``ch`` to hang up (its Local half, a bridge partner that left).
@@ -392,6 +423,7 @@ class PBX:
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
         if peer is not None and not peer.hungup:
+            self._local_status(ch, peer)
             self.hangup_request(peer, cause)
 
     def kick(self, ch: Channel, cause: int = 16, *, h_exten: bool = True) -> None:
@@ -736,6 +768,10 @@ class PBX:
                                                               predial=predial.replace("^", ","))
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
+                if status == "ANSWER" and "g" not in opts and not ch.hungup and ch.plan_token is token:
+                    # an answered Dial returns -1 when its bridge ends (ast_bridge_call): the dialplan stops
+                    self.hangup(ch, 16)
+                    return result
             elif app == "Hangup":
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
@@ -776,7 +812,6 @@ class PBX:
         for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
                     "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"):
             self.varset(caller, var, "")
-        dial_start = self.now
         _, _, rest = target.partition("/")
         exten, _, ctx = rest.partition("@")
         one, two = self.local_pair(exten, ctx, linkedid=caller.linkedid, announce=False)
@@ -794,6 +829,10 @@ class PBX:
         if caller.account:
             self.set_account(one, caller.account)
         self.set_connected(one, caller.cid_num, caller.cid_name)
+        # local_call copies ;1's variables to ;2, newest first (ast_unreal_call_setup): a predial Gosub's
+        # GOSUB_RETVAL, then DIALEDPEERNUMBER
+        if predial:
+            self.varset(two, "GOSUB_RETVAL", one.vars.get("GOSUB_RETVAL", ""))
         self.varset(two, "DIALEDPEERNUMBER", f"{exten}@{ctx}")
         self.set_callerid(two, caller.cid_num, caller.cid_name)
         if caller.account:
@@ -840,11 +879,15 @@ class PBX:
                 caller.in_dial = one.on_hangup = wake
                 yield wake
             caller.in_dial = one.on_hangup = None
-            talk = self.now - answered_at
-            total = self.now - dial_start
-            dial_vars = [("ANSWEREDTIME", str(int(talk))), ("ANSWEREDTIME_MS", str(int(talk * 1000))),
-                         ("DIALEDTIME", str(int(total))), ("DIALEDTIME_MS", str(int(total * 1000))),
-                         ("DIALSTATUS", "ANSWER")]
+            # end_bridge_callback: the caller's own up time and age (ast_channel_get_up_time_ms/_duration_ms);
+            # not called when the bridge ended by an async goto (a blind transfer moved the caller on)
+            up = self.now - (caller.answered if caller.answered is not None else answered_at)
+            total = self.now - caller.created
+            dial_vars = [] if caller.async_goto else [
+                ("ANSWEREDTIME", str(int(up))), ("ANSWEREDTIME_MS", str(int(up * 1000))),
+                ("DIALEDTIME", str(int(total))), ("DIALEDTIME_MS", str(int(total * 1000)))]
+            dial_vars.append(("DIALSTATUS", "ANSWER"))
+            caller.async_goto = False
             if caller.hungup:  # the caller was asked to hang up while bridged: finish Dial, then hang up
                 self.varset(caller, "BRIDGEPEER", "")
                 self.varset(one, "BRIDGEPEER", "")

@@ -332,10 +332,16 @@ def queue_changed(pbx: PBX, q: Queue) -> None:
 
 
 def _agents(pbx: PBX, q: Queue) -> list[Member]:
-    """The members taking traffic: the configured ones, plus dynamic agents up to ``traffic.agents``."""
+    """The members taking traffic: the configured ones, plus dynamic agents up to ``traffic.agents``.
+
+    A queue holds an interface once (app_queue keys its members by interface; QueueAdd of one already there
+    fails), so a new agent takes the lowest ``agentN`` the queue does not have yet (``sales`` has agent2)."""
     want = max(1, pbx.traffic.agents)
+    i = 0
     while len(q.members) < want and q.name == pbx.traffic.queue:
-        i = len(q.members) + 1
+        i += 1
+        if any(m.interface == f"Local/agent{i}@agents/n" for m in q.members):
+            continue
         q.members.append(Member(q.name, f"Agent {i}", f"Local/agent{i}@agents/n", f"Local/agent{i}@agents",
                                 membership="dynamic", login_time=int(pbx.now)))
     return q.members[:want]

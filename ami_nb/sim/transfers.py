@@ -57,8 +57,11 @@ def blind_transfer(pbx: PBX, transferer: Channel, context: str, exten: str) -> s
         rec = transferee.call
         if rec is not None:
             rec.transfer("blind", transferer.device or transferer.name, f"{exten}@{context}", pbx.now)
-        transferee.plan_token = object()  # its Dial ends; it runs the target extension instead
+        pbx.cdr_fork(transferee)  # its Cdr with the transferer ends here; the target's starts
+        transferee.plan_token = object()  # its Dial ends (an async goto); it runs the target extension instead
+        transferee.async_goto = True
         pbx.newexten(transferee, transferee.app, transferee.appdata, priority=1, exten=exten, context=context)
+        pbx.varset(transferer, "BRIDGEPEER", "")
         pbx.kick(transferer, 16)
         yield STEP
         pbx.varset(transferee, "BLINDTRANSFER", "")
