@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import values
 
@@ -117,6 +118,31 @@ def event_times(df: pd.DataFrame) -> pd.Series:
     if "Timestamp" in df.columns:
         t = utc(df["Timestamp"]).fillna(t)
     return t
+
+
+def member(s: pd.Series | pd.Index, values: pd.Series | pd.Index) -> np.ndarray:
+    """``s.isin(values)`` as a boolean array, by Arrow's hash kernel (pandas' ``isin`` of strings against many
+    values runs a Python step per value); missing values are members of nothing."""
+    if not len(s) or not len(values):
+        return np.zeros(len(s), dtype=bool)
+    arr = pa.array(pd.Series(s).astype("str").array)
+    vals = pa.array(pd.Series(values).astype("str").array)
+    got = pc.is_in(arr, value_set=pc.unique(vals), skip_nulls=True)
+    return got.to_numpy(zero_copy_only=False) & pd.Series(s).notna().to_numpy(dtype=bool)
+
+
+def lookup(s: pd.Series, mapping: pd.Series) -> pd.Series:
+    """``s.map(mapping)`` for string keys, by Arrow's hash kernel; ``mapping``'s index must be unique."""
+    if not len(s) or not len(mapping):
+        return s.map(mapping)
+    keys = pa.array(pd.Series(mapping.index).astype("str").array)
+    pos = pc.index_in(pa.array(s.astype("str").array), value_set=keys, skip_nulls=True)
+    at = pos.to_numpy(zero_copy_only=False)
+    found = ~np.isnan(at) if at.dtype.kind == "f" else np.ones(len(at), dtype=bool)
+    vals = mapping.to_numpy(dtype=object)
+    out = np.full(len(s), np.nan, dtype=object)
+    out[found] = vals[at[found].astype(np.int64)]
+    return pd.Series(out, index=s.index, name=s.name).astype(mapping.dtype if len(mapping) else object)
 
 
 def ids(s: pd.Series) -> pd.Series:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import schemas
-from ._events import call_rows, device, first_by, is_up, known, seconds
+from ._events import call_rows, device, first_by, is_up, known, lookup, member, seconds
 from ._legs import Legs, legs
 from .queues import stints
 from .transfers import transfer_rows
@@ -127,10 +127,10 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return schemas.CALLS.empty()
     g = legs(rows)
-    folded = g.owner[g.owner.index.isin(rows["lid"].unique())]
+    folded = g.owner[member(g.owner.index, rows["lid"])]
     fold = pd.Series(folded.to_numpy(), index=folded.index)  # a Linkedid -> the call that owns it
-    lid_call = rows["lid"].map(fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
-    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(lid_call))
+    lid_call = lookup(rows["lid"], fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
+    rows = rows.assign(call=lookup(rows["uid"], g.owner).fillna(lid_call))
     out = _spans(rows)
     who = _caller(rows, out.index)
     cause = _cause(rows, out.index)
@@ -251,7 +251,7 @@ def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     # rows are in arrival order: a call's originating channel is the call id itself where one has it, else
     # the channel of its first row
     own = (withuid["uid"] == withuid["call"]).to_numpy(dtype=bool, na_value=False)
-    has = withuid["call"].isin(withuid["call"][own]).to_numpy(dtype=bool)
+    has = member(withuid["call"], withuid["call"][own])
     rest = withuid[~has]
     first_uid = rest.groupby("call", sort=False)["uid"].transform("first")
     mine_rest = (rest["uid"] == first_uid).to_numpy(dtype=bool, na_value=False)
@@ -305,7 +305,7 @@ def _dials(rows: pd.DataFrame, side: pd.DataFrame, primary: pd.Series, index: pd
     answer_dev = device(answered.drop_duplicates("call", keep="last").set_index("call")["DestChannel"])
     return pd.DataFrame(
         {
-            "dialled": pd.Series(index.isin(mine["call"].unique()), index=index),
+            "dialled": pd.Series(member(index, mine["call"]), index=index),
             "status": status.reindex(index).fillna(orig_status.reindex(index)),
             "answer_device": answer_dev.reindex(index),
         },
