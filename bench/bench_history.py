@@ -2,9 +2,13 @@
 
     python bench/bench_history.py --events 100_000_000 --workdir /var/tmp/ami_bench --dask
 
+0. *Write rows* (``--write-only`` for these alone; ``--baseline DIR`` runs them on an older checkout's ami_nb
+   too, in the same sitting): simulated hours fed to an ``EventStore`` alone, then to a store with the archive
+   writer beside it (as ``session.archive()`` wires it): the store's ingest events/s alone and with the writer
+   running, the writer's end to end, bytes on disk per event.
 1. *Base*: one simulated busy day (the simulator's call model, rendered and parsed as the client would receive
-   it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer with the store
-   beside it (a session with ``session.archive()``): events/s of each, and bytes on disk per event.
+   it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer fed by a
+   store (a session with ``session.archive()``): events/s of each, and bytes on disk per event.
 2. *Scale*: the base day replicated with DuckDB ``COPY`` to ``--events`` events: each copy shifted by whole days,
    its ids shifted too (Uniqueids, Linkedids, channel names, bridge ids, ``call_hash``), written in the compacted
    layout (one file per day, sorted by ``call_hash``, small row groups).
@@ -32,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("AMI_NB_BENCH_CODE"):  # --baseline: another checkout's ami_nb, this file's bench code
+    sys.path.insert(0, os.environ["AMI_NB_BENCH_CODE"])
 
 DAY = 86400
 T0 = 1_798_761_600.0  # 2027-01-01 00:00 UTC: the base day starts at midnight, so a copy is one date partition
@@ -91,15 +97,11 @@ def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
 
     base = work / "base"
     shutil.rmtree(base, ignore_errors=True)
-    store = EventStore(capacity=1_000_000)  # a session's store, beside the archive
-    sink_s = 0.0
+    store = EventStore(capacity=1_000_000)  # a session's store, the archive fed by it (session.archive())
     t = time.perf_counter()
-    with Archive(base, pbx="bench", flush_seconds=5.0, seq_base=int(T0 * 1e9)) as a:
+    with Archive(base, pbx="bench", flush_seconds=5.0, seq_base=int(T0 * 1e9), store=store) as a:
         for events, received in reads:
             store.extend(events, received)
-            s = time.perf_counter()
-            a.write(events, received, store.total - len(events))
-            sink_s += time.perf_counter() - s
         handed = time.perf_counter() - t
     archive_s = time.perf_counter() - t
     size = sum(p.stat().st_size for p in base.rglob("*.parquet"))
@@ -110,10 +112,65 @@ def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
     compact_s = time.perf_counter() - t
     csize = sum(p.stat().st_size for p in base.rglob("*.parquet"))
     out = {"events": n, "reads": len(reads), "store_eps": n / store_s, "archive_eps": n / archive_s,
-           "handover_eps": n / handed, "sink_us_per_read": 1e6 * sink_s / len(reads),
+           "handover_eps": n / handed,
            "bytes_per_event_flushed": size / n, "bytes_per_event_compacted": csize / n,
            "compact_eps": n / compact_s, "files_flushed": a.files_written}
     print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+# -- the write rows: store ingest alone, beside the archive writer, end to end ---------------------------------
+def measure_write(work: Path, hours: float, rate: float, repeat: int = 2) -> dict[str, Any]:
+    """Store ingest alone, then the same reads into a store with an archive beside it (as ``session.archive()``
+    wires it: fed by the store's chunks when this code can, else a batch sink after the store's), in one process:
+    events/s of the store's ingest loop alone and with the writer running, the writer's end to end (the last
+    event on disk), bytes on disk per event. ``repeat``: alternations of the two, best of each."""
+    import inspect
+
+    import ami_nb
+    from ami_nb.history import Archive
+    from ami_nb.store import EventStore
+
+    t = time.perf_counter()
+    reads = sim_reads(hours, rate)
+    n = sum(len(e) for e, _ in reads)
+    print(f"write: {n:,} events simulated in {time.perf_counter() - t:.1f} s (code: {Path(ami_nb.__file__).parent})",
+          flush=True)
+    fed = "store" in inspect.signature(Archive).parameters
+    out: dict[str, Any] = {"events": n, "fed_by_store": fed, "store_eps": 0.0, "ingest_with_writer_eps": 0.0,
+                           "writer_eps": 0.0}
+    for _ in range(repeat):
+        store = EventStore(capacity=1_000_000)
+        t = time.perf_counter()
+        for events, received in reads:
+            store.extend(events, received)
+        store.freeze()
+        out["store_eps"] = max(out["store_eps"], n / (time.perf_counter() - t))
+        del store
+
+        root = work / "write"
+        shutil.rmtree(root, ignore_errors=True)
+        store = EventStore(capacity=1_000_000)
+        t = time.perf_counter()
+        if fed:
+            a = Archive(root, pbx="bench", seq_base=int(T0 * 1e9), store=store)
+            for events, received in reads:
+                store.extend(events, received)
+        else:
+            a = Archive(root, pbx="bench", seq_base=int(T0 * 1e9))
+            for events, received in reads:
+                store.extend(events, received)
+                a.write(events, received, store.total - len(events))
+        store.freeze()
+        ingest = time.perf_counter() - t
+        a.close()
+        e2e = time.perf_counter() - t
+        out["ingest_with_writer_eps"] = max(out["ingest_with_writer_eps"], n / ingest)
+        out["writer_eps"] = max(out["writer_eps"], n / e2e)
+        out["bytes_per_event"] = sum(p.stat().st_size for p in root.rglob("*.parquet")) / n
+        out["files"] = a.files_written
+        del store
+    print(json.dumps(out), flush=True)
     return out
 
 
@@ -194,7 +251,9 @@ def child(args: argparse.Namespace) -> None:
     out: dict[str, Any] = {"path": args.child}
     path = Path(args.workdir) / "big"
     work = Path(args.workdir)
-    if args.child == "build":
+    if args.child == "write":
+        out.update(measure_write(work, args.hours, args.rate, args.repeat))
+    elif args.child == "build":
         base = build_base(work, args.hours, args.rate)
         base.update(hours=args.hours, rate=args.rate)
         copies = max(1, round(args.size / base["events"]))
@@ -297,10 +356,11 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_child(argv: list[str]) -> dict[str, Any]:
+def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
     import threading
 
-    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ, AMI_NB_BENCH_CODE=code) if code else None
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     peak = [0]
 
@@ -346,6 +406,12 @@ def main() -> None:
     p.add_argument("--dask", action="store_true", help="also History.calls(client=...) on a 2-worker LocalCluster")
     p.add_argument("--dask-events", type=int, default=None, help="the Dask path over this many (whole days; "
                    "default: as History.calls())")
+    p.add_argument("--write-only", action="store_true", help="only the write rows (store ingest, archive writer)")
+    p.add_argument("--read-only", action="store_true", help="only the read rows (needs --reuse of a built archive)")
+    p.add_argument("--write-hours", type=float, default=4.0, help="simulated hours for the write rows")
+    p.add_argument("--baseline", default=None, help="a checkout of older code: its write rows beside these "
+                   "(the same bench code, its ami_nb first on the path)")
+    p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -355,6 +421,14 @@ def main() -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+    wargs = ["--child", "write", "--hours", str(args.write_hours), "--rate", str(args.rate), "--repeat",
+             str(args.repeat), "--workdir", str(work)]
+    for label, code in ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]:
+        if not args.read_only:
+            results[label] = run_child(wargs, code)
+    if args.write_only:
+        print(json.dumps(results, indent=1))
+        return
     if not (args.reuse and (work / "base.json").exists() and (work / "big").exists()):
         # in a child too: Linux keeps a process's peak RSS across exec, so this one must stay small
         results["build"] = run_child(["--child", "build", "--hours", str(args.hours), "--rate", str(args.rate),
