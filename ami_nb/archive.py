@@ -37,7 +37,8 @@ def record(target: str, path: str, *, pbx: str | None = None, flush_seconds: flo
     from .session import connect
 
     stop = stop or threading.Event()
-    resolved = resolve_target(target, prompt=None)
+    # a secret inside the URL is refused: on a command line every user's ``ps`` would show it
+    resolved = resolve_target(target, secret=connect_options.pop("secret", None), url_secret=False, prompt=None)
     name = pbx or pbx_from_host(resolved.host)
     delay = retry[0]
     while not stop.is_set():

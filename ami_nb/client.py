@@ -140,6 +140,15 @@ def _field(fields: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+def _refused_outcome(name: str, text: str) -> Callable[..., Any]:
+    """The outcome of an Originate the server refused: raises at once (called, or awaited), never waits."""
+
+    def outcome(timeout: float | None = None) -> Any:
+        raise ActionError(name, f"refused ({text}): no OriginateResponse follows")
+
+    return outcome
+
+
 class AMIClient:
     """An asyncio AMI connection with login, correlated actions, listeners, keepalive and reconnect.
 
@@ -622,12 +631,13 @@ class AMIClient:
         resp = Response(name, msg, items, complete, action_id=aid,
                         outcome=(lambda tmo=None: self.originate_result(aid, tmo)) if is_originate else None)
         if not resp.ok:
-            if is_originate:
-                self._outcome_waiters.pop(aid, None)
             text = msg.get("Message") or "error (no message)"
             output = msg.getall("Output")
             if output:  # a failed CLI command: its output says why
                 text = f"{text}: " + " / ".join(line.strip() for line in output if line.strip())
+            if is_originate:  # refused: no OriginateResponse will come, so outcome() says so at once
+                self._outcome_waiters.pop(aid, None)
+                resp = resp.with_outcome(_refused_outcome(name, text))
             raise ActionError(name, text, resp)
         if not internal:
             self._remember(name, fields)

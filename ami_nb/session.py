@@ -246,6 +246,18 @@ class _Base:
         """
         return [reg.stats() for reg in self._callbacks]
 
+    def _stop_recordings(self) -> Exception | None:
+        """Stop every recording and archive. One that fails (a full disk, a dead writer) is logged and the others
+        still stop; the first error is returned, for close() to raise once the connection is closed."""
+        first: Exception | None = None
+        for rec in self._recordings:
+            try:
+                rec.stop()
+            except Exception as exc:
+                log.error("AMI session close: %s", exc)
+                first = first or exc
+        return first
+
     def _close_listeners(self) -> None:
         for reg in self._callbacks:
             if reg.queue is not None:
@@ -439,17 +451,19 @@ class Session(_Base):
         return attach(self, path, pbx=pbx, flush_seconds=flush_seconds, **options)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Log off, close the connection and stop the background thread (idempotent)."""
+        """Log off, close the connection and stop the background thread (idempotent). A recording or archive
+        that failed to stop is raised afterwards: the session is closed either way."""
         if not self._lt.is_running:
             return
-        for rec in self._recordings:
-            rec.stop()
+        failed = self._stop_recordings()
         try:
             self._wait(self.client.close(), timeout, "closing")
         except (AMIError, RuntimeError) as exc:
             log.warning("AMI session close: %s", exc)
         finally:
             self._stop_thread(timeout)
+        if failed is not None:
+            raise failed
 
     def _stop_thread(self, timeout: float = 5.0) -> None:
         if self._on_loop_thread():
@@ -538,8 +552,11 @@ class AsyncSession(_Base):
         return rec
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Log off and close the connection (idempotent)."""
-        for rec in self._recordings:
-            rec.stop()
-        await self.client.close(timeout)
-        self._close_listeners()
+        """Log off and close the connection (idempotent); a recording that failed to stop is raised afterwards."""
+        failed = self._stop_recordings()
+        try:
+            await self.client.close(timeout)
+        finally:
+            self._close_listeners()
+        if failed is not None:
+            raise failed

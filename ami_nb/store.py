@@ -46,7 +46,7 @@ import pandas as pd
 from .protocol import Message
 from .values import CATEGORICAL_KEYS, INTEGER_KEYS, column_kind, epoch_to_utc, integers, parse_epochs
 
-__all__ = ["CATEGORICAL_KEYS", "MULTI_KEYS", "NUMERIC_KEYS", "EventStore"]
+__all__ = ["CATEGORICAL_KEYS", "MULTI_KEYS", "NUMERIC_KEYS", "EventStore", "Feed"]
 
 #: Kept under its old name: the integer keys of the one type policy (:data:`ami_nb.values.INTEGER_KEYS`).
 NUMERIC_KEYS = INTEGER_KEYS
@@ -354,8 +354,6 @@ def _strings(codes: np.ndarray, uniques: list[str]) -> Any:
         return pd.Series(values, dtype=object, copy=False)
 
 
-_epoch_to_utc = epoch_to_utc
-
 
 def to_epoch(since: Any) -> float:
     """Epoch seconds from a number, a datetime, a pandas Timestamp or an ISO string (naive means UTC)."""
@@ -434,6 +432,44 @@ def _arrow_strings(codes: np.ndarray, uniques: list[Any]) -> Any:
         return None
 
 
+class Feed:
+    """Every event a store receives from ``start`` on, in order, for a consumer on another thread (an archive).
+
+    The store hands over its frozen chunks as it freezes them, and the rows it evicted before freezing them
+    (a read bigger than the room left) as raw batches, by reference, under its lock (``notify(rows)`` is called
+    there: keep it trivial). :meth:`take` returns what arrived, and with ``tail`` also copies of the rows not
+    frozen yet: pieces in sequence order that may overlap (a tail copied now is in a later chunk again), so the
+    consumer keeps a cursor (see :mod:`ami_nb.history.writer`). The store's own chunks are shared, not copied:
+    the consumer converts them without a second parse of the messages.
+    """
+
+    def __init__(self, store: EventStore, start: int, notify: Any = None) -> None:
+        self.store = store
+        self.start = start
+        self.items: list[_Chunk | _Batch] = []
+        self.notify = notify
+
+    def _put(self, item: _Chunk | _Batch, rows: int) -> None:
+        self.items.append(item)
+        if self.notify is not None:
+            self.notify(rows)
+
+    def take(self, tail: bool = False) -> list[_Chunk | _Batch]:
+        """What arrived since the last take; with ``tail``, copies of the rows not frozen yet after it."""
+        store = self.store
+        with store._lock:
+            items, self.items = self.items, []
+            if tail:
+                items.extend(store._pending)  # never mutated again once pending
+                if len(store._open):
+                    items.append(store._open.copy())
+        return items
+
+    def close(self) -> None:
+        """Stop receiving (what is still queued stays for a last :meth:`take`)."""
+        self.store._unfeed(self)
+
+
 class EventStore:
     """A bounded, thread-safe store of AMI events that answers pandas DataFrames.
 
@@ -466,6 +502,31 @@ class EventStore:
         #: an archive's reader (:class:`ami_nb.history.live.StoreHook`), set by ``session.archive()``: frame()
         #: with ``since`` older than memory asks it for the evicted part
         self.archive: Any = None
+        self._feeds: list[Feed] = []
+
+    def feed(self, notify: Any = None) -> Feed:
+        """A :class:`Feed` of every event appended from now on (``notify(rows)``: called, under the store's lock,
+        as rows arrive in it). Close it with :meth:`Feed.close`."""
+        with self._lock:
+            f = Feed(self, self._total, notify)
+            self._feeds = [*self._feeds, f]
+            return f
+
+    def _unfeed(self, feed: Feed) -> None:
+        with self._lock:
+            self._feeds = [f for f in self._feeds if f is not feed]
+
+    def _spill(self, k: int) -> None:
+        """The oldest ``k`` rows of the open buffer leave unfrozen (lock held): feeds get them as a raw batch."""
+        open_ = self._open
+        recv = []
+        for e, r in open_.recv:
+            recv.append((min(e, k), r))
+            if e >= k:
+                break
+        batch = _Batch(open_.keys[:k], open_.vals[:k], recv, open_.base)
+        for f in self._feeds:
+            f._put(batch, k)
 
     # -- writing (hot path) ------------------------------------------------------------------------------
     def extend(self, events: Sequence[Message], received: float | None = None) -> None:
@@ -517,6 +578,8 @@ class EventStore:
             with self._lock:
                 self._pending.remove(batch)
                 self._chunks.append(chunk)
+                for f in self._feeds:  # under the lock: feeds see chunks and spills in sequence order
+                    f._put(chunk, chunk.n)
                 order = self._order
                 for key in chunk.cols:
                     order[key] = order.get(key, 0) + 1
@@ -542,6 +605,8 @@ class EventStore:
         open_ = self._open
         if excess > 0 and len(open_):
             k = min(excess, len(open_))
+            if self._feeds:
+                self._spill(k)
             del open_.keys[:k]
             del open_.vals[:k]
             open_.recv = [(e - k, r) for e, r in open_.recv if e - k > 0]
@@ -568,6 +633,8 @@ class EventStore:
                 self._forget(chunk)
             self._chunks = []
             self._offset = 0
+            if self._feeds and len(self._open):
+                self._spill(len(self._open))
             self._open = _Batch([], [], [], self._open.base + len(self._open))
             self._rate.clear()
 
@@ -747,7 +814,7 @@ class EventStore:
         data: dict[str, Any] = {}
         recv = np.concatenate([ch.received()[s] for ch, s in zip(chunks, sels, strict=True)]) if n_out else \
             np.zeros(0, dtype=np.float64)
-        data["received"] = _epoch_to_utc(recv)
+        data["received"] = epoch_to_utc(recv)
         wanted = list(order) if columns is None else [c for c in columns if c != "received"]
         wheres: dict[int, np.ndarray] = {}  # per chunk: chunk row -> output position (-1: not selected)
         for key in wanted:
@@ -790,7 +857,7 @@ class EventStore:
             vals = np.full(n_out, np.nan)
             for pos, codes, _c in pieces:
                 vals[pos] = codes
-            return _epoch_to_utc(vals)
+            return epoch_to_utc(vals)
         tuples = any(col.has_tuples for _p, _c, col in pieces)
         gcodes = np.full(n_out, -1, dtype=np.int64)
         if len(pieces) == 1:
@@ -812,6 +879,16 @@ class EventStore:
                 vals_o[i] = item
             vals_o[-1] = np.nan
             return pd.Series(vals_o[gcodes], dtype=object, copy=False)
+        if kind in ("integer", "category"):
+            # the dictionaries hold every value of their chunks: type from the values this selection uses, so a
+            # key's dtype depends on the rows asked for (as in the archive and coerce_frame), never on what else a
+            # chunk held or where chunks end
+            used = np.flatnonzero(np.bincount(gcodes + 1, minlength=len(uniques) + 1)[1:])
+            if len(used) < len(uniques):
+                remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+                remap[used] = np.arange(len(used))
+                gcodes = remap[gcodes]  # -1 (missing) maps to remap[-1] == -1
+                uniques = [uniques[i] for i in used]
         if kind == "integer":
             conv = integers(cast("list[str]", uniques))  # no tuples here (returned above)
             if conv is not None:

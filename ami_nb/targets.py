@@ -11,7 +11,9 @@ for IPv6), or the name of a section of the connections file::
     tls = no
     auth = md5            ; optional: auto (default), md5 or plain
 
-Precedence, highest first: the explicit arguments, the target text, the section (named, or else one describing
+Precedence, highest first: the explicit arguments (but ``port``, which is a default: it applies only when neither
+the target text nor the section names a port, so ``connect("pbx:5039", port=5038)`` reaches 5039), the target
+text, the section (named, or else one describing
 the same host, port and user, for its secret only), the environment (``AMI_HOST``, ``AMI_USERNAME``,
 ``AMI_SECRET``), the defaults (127.0.0.1, 5038), and last a prompt for the secret. No error text ever quotes a
 secret or the part of a URL where one may sit: every message is built from the parts already split off.

@@ -1,10 +1,14 @@
 """History at scale: archive write rate beside the store's ingest rate, size on disk, and calls over the archive.
 
-    python bench/bench_history.py --events 100_000_000 --calls-events 5_000_000 --workdir /var/tmp/ami_bench
+    python bench/bench_history.py --events 100_000_000 --workdir /var/tmp/ami_bench --dask
 
+0. *Write rows* (``--write-only`` for these alone; ``--baseline DIR`` runs them on an older checkout's ami_nb
+   too, in the same sitting): simulated hours fed to an ``EventStore`` alone, then to a store with the archive
+   writer beside it (as ``session.archive()`` wires it): the store's ingest events/s alone and with the writer
+   running, the writer's end to end, bytes on disk per event.
 1. *Base*: one simulated busy day (the simulator's call model, rendered and parsed as the client would receive
-   it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer with the store
-   beside it (a session with ``session.archive()``): events/s of each, and bytes on disk per event.
+   it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer fed by a
+   store (a session with ``session.archive()``): events/s of each, and bytes on disk per event.
 2. *Scale*: the base day replicated with DuckDB ``COPY`` to ``--events`` events: each copy shifted by whole days,
    its ids shifted too (Uniqueids, Linkedids, channel names, bridge ids, ``call_hash``), written in the compacted
    layout (one file per day, sorted by ``call_hash``, small row groups).
@@ -12,14 +16,16 @@
    * ``History.calls()`` over ``--calls-events`` (whole days; all of them when it equals ``--events``);
    * the bucket reads alone (``History.iter_buckets``: DuckDB -> typed frames, no analysis) over everything;
    * a hand-written DuckDB query computing a disposition per call, over everything;
-   * the in-memory path, ``analysis.calls(store.frame())``, at ``--inmemory`` sizes.
+   * the in-memory path, ``analysis.calls()`` of whole days' events frame (as ``store.frame()`` gives it: the
+     archive round trip is tested equal), at ``--inmemory`` numbers of days.
+
+Peak RSS is the sum over the measured process and its children (pool workers, a Dask cluster), sampled.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -30,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("AMI_NB_BENCH_CODE"):  # --baseline: another checkout's ami_nb, this file's bench code
+    sys.path.insert(0, os.environ["AMI_NB_BENCH_CODE"])
 
 DAY = 86400
 T0 = 1_798_761_600.0  # 2027-01-01 00:00 UTC: the base day starts at midnight, so a copy is one date partition
@@ -89,15 +97,11 @@ def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
 
     base = work / "base"
     shutil.rmtree(base, ignore_errors=True)
-    store = EventStore(capacity=1_000_000)  # a session's store, beside the archive
-    sink_s = 0.0
+    store = EventStore(capacity=1_000_000)  # a session's store, the archive fed by it (session.archive())
     t = time.perf_counter()
-    with Archive(base, pbx="bench", flush_seconds=5.0, seq_base=int(T0 * 1e9)) as a:
+    with Archive(base, pbx="bench", flush_seconds=5.0, seq_base=int(T0 * 1e9), store=store) as a:
         for events, received in reads:
             store.extend(events, received)
-            s = time.perf_counter()
-            a.write(events, received, store.total - len(events))
-            sink_s += time.perf_counter() - s
         handed = time.perf_counter() - t
     archive_s = time.perf_counter() - t
     size = sum(p.stat().st_size for p in base.rglob("*.parquet"))
@@ -108,81 +112,130 @@ def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
     compact_s = time.perf_counter() - t
     csize = sum(p.stat().st_size for p in base.rglob("*.parquet"))
     out = {"events": n, "reads": len(reads), "store_eps": n / store_s, "archive_eps": n / archive_s,
-           "handover_eps": n / handed, "sink_us_per_read": 1e6 * sink_s / len(reads),
+           "handover_eps": n / handed,
            "bytes_per_event_flushed": size / n, "bytes_per_event_compacted": csize / n,
            "compact_eps": n / compact_s, "files_flushed": a.files_written}
     print(json.dumps(out, indent=1), flush=True)
     return out
 
 
+# -- the write rows: store ingest alone, beside the archive writer, end to end ---------------------------------
+def measure_write(work: Path, hours: float, rate: float, repeat: int = 2) -> dict[str, Any]:
+    """Store ingest alone, then the same reads into a store with an archive beside it (as ``session.archive()``
+    wires it: fed by the store's chunks when this code can, else a batch sink after the store's), in one process:
+    events/s of the store's ingest loop alone and with the writer running, the writer's end to end (the last
+    event on disk), bytes on disk per event. ``repeat``: alternations of the two, best of each."""
+    import inspect
+
+    import ami_nb
+    from ami_nb.history import Archive
+    from ami_nb.store import EventStore
+
+    t = time.perf_counter()
+    reads = sim_reads(hours, rate)
+    n = sum(len(e) for e, _ in reads)
+    print(f"write: {n:,} events simulated in {time.perf_counter() - t:.1f} s (code: {Path(ami_nb.__file__).parent})",
+          flush=True)
+    fed = "store" in inspect.signature(Archive).parameters
+    out: dict[str, Any] = {"events": n, "fed_by_store": fed, "store_eps": 0.0, "ingest_with_writer_eps": 0.0,
+                           "writer_eps": 0.0}
+    for _ in range(repeat):
+        store = EventStore(capacity=1_000_000)
+        t = time.perf_counter()
+        for events, received in reads:
+            store.extend(events, received)
+        store.freeze()
+        out["store_eps"] = max(out["store_eps"], n / (time.perf_counter() - t))
+        del store
+
+        root = work / "write"
+        shutil.rmtree(root, ignore_errors=True)
+        store = EventStore(capacity=1_000_000)
+        t = time.perf_counter()
+        if fed:
+            a = Archive(root, pbx="bench", seq_base=int(T0 * 1e9), store=store)
+            for events, received in reads:
+                store.extend(events, received)
+        else:
+            a = Archive(root, pbx="bench", seq_base=int(T0 * 1e9))
+            for events, received in reads:
+                store.extend(events, received)
+                a.write(events, received, store.total - len(events))
+        store.freeze()
+        ingest = time.perf_counter() - t
+        a.close()
+        e2e = time.perf_counter() - t
+        out["ingest_with_writer_eps"] = max(out["ingest_with_writer_eps"], n / ingest)
+        out["writer_eps"] = max(out["writer_eps"], n / e2e)
+        out["bytes_per_event"] = sum(p.stat().st_size for p in root.rglob("*.parquet")) / n
+        out["files"] = a.files_written
+        del store
+    print(json.dumps(out), flush=True)
+    return out
+
+
 # -- step 2: replicate ---------------------------------------------------------------------------------------------
-def _shift(table: Any, k: int) -> Any:
-    """Copy ``k`` of the base day: times, ids, channel names, bridge ids and hashes shifted (pyarrow compute:
-    only the columns that change are rebuilt, the others are shared with the base)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _uid_sql(x: str, secs: int) -> str:
+    """A DuckDB expression: an id ``epoch.counter`` (Uniqueid, Linkedid) -> the same id ``secs`` later."""
+    return (f"CASE WHEN regexp_full_match({x}, '[0-9]+[.][0-9]+') THEN CAST(CAST(split_part({x}, '.', 1) "
+            f"AS BIGINT) + {secs} AS VARCHAR) || '.' || split_part({x}, '.', 2) ELSE {x} END")
+
+
+def shift_select(columns: list[tuple[str, str]], source: str, k: int) -> str:
+    """``SELECT`` of copy ``k`` of the base day (``columns``: its ``(name, DuckDB type)``): times, ``seq``, ids,
+    channel names (a copy's own counter), bridge ids and ``call_hash`` shifted, every other column as it is."""
+    from ami_nb.history.schema import key_of
 
     secs = k * DAY
-
-    def uid(arr: Any) -> Any:  # "1798761600.123" -> the same id k days later (ids are epoch.counter)
-        parts = pc.split_pattern(arr, ".", max_splits=1)
-        head = pc.list_element(parts, 0)
-        tail = pc.list_element(parts, 1)
-        ok = pc.and_(pc.match_substring_regex(arr, r"^[0-9]+\.[0-9]+$"), pc.is_valid(arr))
-        ok = pc.fill_null(ok, False)
-        shifted = pc.binary_join_element_wise(
-            pc.cast(pc.add(pc.cast(pc.if_else(ok, head, "0"), pa.int64()), secs), pa.string()),
-            pc.if_else(ok, tail, ""), ".")
-        return pc.if_else(ok, shifted, arr)
-
-    cols = {}
-    for name in table.column_names:
-        arr = table[name].combine_chunks()
-        key = name.rsplit("~", 1)[0]
-        t = arr.type
-        if pa.types.is_timestamp(t):
-            cols[name] = pc.add(arr, pa.scalar(secs * 10**6, pa.duration("us")))
+    out = []
+    for name, typ in columns:
+        q = '"' + name.replace('"', '""') + '"'
+        key = key_of(name)
+        if typ.startswith("TIMESTAMP"):
+            e = f"{q} + to_days({k})"
         elif name == "seq":
-            cols[name] = pc.add(arr, secs * 10**9)
+            e = f"{q} + {secs * 10**9}"
         elif name == "call_hash":
-            h = arr.to_numpy()
-            cols[name] = pa.array(np.where(h < 0, h, (h + k * HASH_STEP) % (1 << 32)))
+            e = f"CASE WHEN {q} < 0 THEN {q} ELSE ({q} + {k * HASH_STEP}) % {1 << 32} END"
         elif name == "links":
-            flat = pc.list_flatten(arr)
-            cols[name] = pa.ListArray.from_arrays(arr.offsets, uid(flat), mask=pc.is_null(arr))
-        elif pa.types.is_string(t) and (name == "call_id" or key.lower().endswith(("uniqueid", "linkedid"))):
-            cols[name] = pc.binary_join_element_wise(arr, f"-{k}", "") if key == "BridgeUniqueid" else uid(arr)
-        elif pa.types.is_string(t) and key.endswith("Channel"):  # PJSIP/201-0000001c: a copy's own counter
-            cols[name] = pc.replace_substring_regex(arr, r"-[0-9a-f]{2}([0-9a-f]{6}(;[0-9])?)$",
-                                                    f"-{k % 256:02x}\\1")
+            e = f"list_transform({q}, lambda x: {_uid_sql('x', secs)})"
+        elif typ == "VARCHAR" and key == "BridgeUniqueid":
+            e = f"{q} || '-{k}'"
+        elif typ == "VARCHAR" and (name == "call_id" or key.lower().endswith(("uniqueid", "linkedid"))):
+            e = _uid_sql(q, secs)
+        elif typ == "VARCHAR" and key.endswith("Channel"):  # PJSIP/201-0000001c: a copy's own counter
+            e = f"regexp_replace({q}, '-[0-9a-f]{{2}}([0-9a-f]{{6}}(;[0-9])?)$', '-{k % 256:02x}\\1')"
         else:
-            cols[name] = arr
-    return pa.table(cols)
+            out.append(q)
+            continue
+        out.append(f"{e} AS {q}")
+    return f"SELECT {', '.join(out)} FROM {source}"
 
 
 def replicate(work: Path, copies: int) -> Path:
-    """The base day, sorted once by call_hash, written ``copies`` times with pyarrow (DuckDB's writer is slower on
-    a schema this wide). A copy's hashes are the base's rotated: sorted but for one wrap, so its row groups stay
-    narrow ranges of ``call_hash``, as in a compacted day."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+    """The base day written ``copies`` times by DuckDB ``COPY ... TO`` parquet, shifted by SQL expressions
+    (:func:`shift_select`), one file per day in the reader's layout (``pbx=bench/date=<day>/``). The base is
+    compacted (sorted by ``call_hash``, small row groups); a copy's hashes are the base's rotated, sorted but
+    for one wrap, so its row groups stay narrow ranges of ``call_hash`` without sorting again."""
+    import duckdb
 
     from ami_nb.history.compact import ROW_GROUP_ROWS
 
     base_files = sorted((work / "base").rglob("*.parquet"))
     big = work / "big"
     shutil.rmtree(big, ignore_errors=True)
-    table = ds.dataset([str(f) for f in base_files], format="parquet").to_table().combine_chunks()
-    table = table.take(pc.sort_indices(table, sort_keys=[("call_hash", "ascending"), ("seq", "ascending")]))
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")  # keep the base's call_hash order
+    files = "[" + ", ".join("'" + str(f) + "'" for f in base_files) + "]"
+    source = f"read_parquet({files}, hive_partitioning = false, union_by_name = true)"
+    columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     t = time.perf_counter()
     for k in range(copies):
         day = time.strftime("%Y-%m-%d", time.gmtime(T0 + k * DAY))
         d = big / "pbx=bench" / f"date={day}"
         d.mkdir(parents=True)
-        pq.write_table(_shift(table, k), d / f"part-{k:06d}-c.parquet", compression="zstd",
-                       row_group_size=ROW_GROUP_ROWS)
+        con.execute(f"COPY ({shift_select(columns, source, k)}) TO '{d / f'part-{k:06d}-c.parquet'}' "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
         if k % 10 == 0:
             print(f"  copy {k + 1}/{copies} ({time.perf_counter() - t:.0f} s)", flush=True)
     print(f"replicated {copies} days in {time.perf_counter() - t:.0f} s", flush=True)
@@ -198,7 +251,9 @@ def child(args: argparse.Namespace) -> None:
     out: dict[str, Any] = {"path": args.child}
     path = Path(args.workdir) / "big"
     work = Path(args.workdir)
-    if args.child == "build":
+    if args.child == "write":
+        out.update(measure_write(work, args.hours, args.rate, args.repeat))
+    elif args.child == "build":
         base = build_base(work, args.hours, args.rate)
         base.update(hours=args.hours, rate=args.rate)
         copies = max(1, round(args.size / base["events"]))
@@ -213,8 +268,8 @@ def child(args: argparse.Namespace) -> None:
         end = T0 + days * DAY
         n = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
         t = time.perf_counter()
-        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows)
-        out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls))
+        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows, workers=args.workers)
+        out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls), workers=args.workers)
     elif args.child == "history_calls_dask":
         from dask.distributed import Client, LocalCluster
 
@@ -232,7 +287,7 @@ def child(args: argparse.Namespace) -> None:
         total = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
         t = time.perf_counter()
         n = 0
-        for frame in h.iter_buckets(end=end - 1, bucket_rows=args.bucket_rows):
+        for frame in h.iter_buckets(end=end - 1, bucket_rows=args.bucket_rows, calls_only=True):
             n += len(frame)
         out.update(seconds=time.perf_counter() - t, events=int(total), rows_read=n)
     elif args.child == "duckdb_sql":
@@ -243,27 +298,15 @@ def child(args: argparse.Namespace) -> None:
         out.update(seconds=time.perf_counter() - t, events=int(total), calls=len(table),
                    dispositions=table["disposition"].value_counts().to_dict())
     elif args.child == "inmemory":
-        from ami_nb.store import EventStore
-
-        base = json.loads((Path(args.workdir) / "base.json").read_text())
-        days = args.size / base["events"]
+        # the events frame of whole days, as the store frames them (the archive round trip is tested equal to
+        # store.frame()), read from the archive rather than simulated again
+        h = history.open(path, memory_limit="1500MB")
         t = time.perf_counter()
-        store = EventStore(capacity=args.size * 2)
-        n = 0
-        for d in range(math.ceil(days)):  # more than a day: further days of the same model (other seeds)
-            for events, received in sim_reads(base["hours"], base["rate"], seed=d, start=T0 + d * DAY):
-                if n >= args.size:
-                    break
-                store.extend(events, received)
-                n += len(events)
-        gen = time.perf_counter() - t
-        t = time.perf_counter()
-        frame = store.frame()
+        frame = h.events(end=T0 + args.days * DAY - 1).drop(columns=["pbx"])
         frame_s = time.perf_counter() - t
         t = time.perf_counter()
         calls = analysis.calls(frame)
-        out.update(seconds=time.perf_counter() - t + frame_s, frame_seconds=frame_s, events=len(frame),
-                   calls=len(calls), simulate_seconds=gen)
+        out.update(seconds=time.perf_counter() - t, frame_seconds=frame_s, events=len(frame), calls=len(calls))
     out["rss_mb_self"] = rss_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -295,9 +338,39 @@ FROM per_call
 """
 
 
-def run_child(argv: list[str]) -> dict[str, Any]:
-    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every descendant (pool workers, Dask's scheduler and workers)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for q in procs:
+        try:
+            total += q.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
+    import threading
+
+    env = dict(os.environ, AMI_NB_BENCH_CODE=code) if code else None
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
+    peak = [0]
+
+    def sample() -> None:  # ru_maxrss is one process's peak; the sum over the tree is what the machine holds
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     result: dict[str, Any] = {}
     for line in proc.stdout:
         if line.startswith("RESULT "):
@@ -305,7 +378,9 @@ def run_child(argv: list[str]) -> dict[str, Any]:
         else:
             print("   ", line.rstrip(), flush=True)
     _, status, usage = os.wait4(proc.pid, 0)
+    sampler.join()
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["peak_tree_rss_mb"] = peak[0] / 2**20
     result["exit"] = status
     if result.get("seconds"):
         result["events_per_s"] = result["events"] / result["seconds"]
@@ -322,11 +397,21 @@ def main() -> None:
                    "days; default: all)")
     p.add_argument("--hours", type=float, default=16.0, help="busy hours in the base day")
     p.add_argument("--rate", type=float, default=3600.0, help="calls per hour in the base day")
-    p.add_argument("--inmemory", default="1000000", help="comma-separated sizes for analysis.calls(store.frame())")
-    p.add_argument("--bucket-rows", type=int, default=1_000_000)
+    p.add_argument("--inmemory", default="1", help="comma-separated numbers of days for analysis.calls() of the "
+                   "whole events frame in memory")
+    p.add_argument("--workers", type=int, default=2, help="History.calls() worker processes (1: in process)")
+    p.add_argument("--bucket-rows", type=int, default=500_000)
     p.add_argument("--workdir", default="/tmp/ami_nb_bench_history")
     p.add_argument("--reuse", action="store_true", help="keep the archive of an earlier run")
     p.add_argument("--dask", action="store_true", help="also History.calls(client=...) on a 2-worker LocalCluster")
+    p.add_argument("--dask-events", type=int, default=None, help="the Dask path over this many (whole days; "
+                   "default: as History.calls())")
+    p.add_argument("--write-only", action="store_true", help="only the write rows (store ingest, archive writer)")
+    p.add_argument("--read-only", action="store_true", help="only the read rows (needs --reuse of a built archive)")
+    p.add_argument("--write-hours", type=float, default=4.0, help="simulated hours for the write rows")
+    p.add_argument("--baseline", default=None, help="a checkout of older code: its write rows beside these "
+                   "(the same bench code, its ami_nb first on the path)")
+    p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -336,6 +421,14 @@ def main() -> None:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+    wargs = ["--child", "write", "--hours", str(args.write_hours), "--rate", str(args.rate), "--repeat",
+             str(args.repeat), "--workdir", str(work)]
+    for label, code in ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]:
+        if not args.read_only:
+            results[label] = run_child(wargs, code)
+    if args.write_only:
+        print(json.dumps(results, indent=1))
+        return
     if not (args.reuse and (work / "base.json").exists() and (work / "big").exists()):
         # in a child too: Linux keeps a process's peak RSS across exec, so this one must stay small
         results["build"] = run_child(["--child", "build", "--hours", str(args.hours), "--rate", str(args.rate),
@@ -347,17 +440,18 @@ def main() -> None:
     results["archive"] = {"events": total, "bytes": size, "bytes_per_event": size / total}
     print(json.dumps(results["archive"]), flush=True)
     days = base["copies"] if args.calls_events is None else max(1, round(args.calls_events / base["events"]))
-    common = ["--workdir", str(work), "--bucket-rows", str(args.bucket_rows)]
+    common = ["--workdir", str(work), "--bucket-rows", str(args.bucket_rows), "--workers", str(args.workers)]
     results["duckdb_sql"] = run_child(["--child", "duckdb_sql", *common])
     rdays = base["copies"] if args.reads_events is None else max(1, round(args.reads_events / base["events"]))
     results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
     results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
     if args.dask:
-        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(days), *common])
-    for size_s in args.inmemory.split(","):
-        if size_s.strip():
-            results[f"inmemory_{size_s.strip()}"] = run_child(["--child", "inmemory", "--size", size_s.strip(),
-                                                               *common])
+        ddays = days if args.dask_events is None else max(1, round(args.dask_events / base["events"]))
+        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(ddays), *common])
+    for days_s in args.inmemory.split(","):
+        if days_s.strip():
+            results[f"inmemory_{days_s.strip()}d"] = run_child(["--child", "inmemory", "--days", days_s.strip(),
+                                                                *common])
     (work / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 

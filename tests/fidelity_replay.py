@@ -133,7 +133,13 @@ def replay(host: str, port: int, name: str, time_scale: float, *, tail: float = 
         rec_msgs += recorded(name, True)
     # a Logoff waits 50 ms (real) more: what the other connection sent just before it is answered first
     plan = [(t + 0.05 * time_scale if data.startswith(b"Action: Logoff") else t, who, data) for t, who, data in plan]
-    plan.sort(key=lambda x: x[0])
+    if has_driver(name) and not shift:
+        # one clock (41-43), the two Logins within a millisecond: the recorded connection's was accepted first
+        # (it got the driver's SuccessfulAuth, the driver not its own), so the driver logs in once it is in
+        login = next(t for t, who, data in plan if who == "main" and data.startswith(b"Action: Login"))
+        plan = [(max(t, login), who, data) if who == "driver" and data.startswith(b"Action: Login") else
+                (t, who, data) for t, who, data in plan]
+    plan.sort(key=lambda x: (x[0], x[1] == "driver"))
     rec_msgs.sort(key=lambda x: x[0])
     socks = {"main": _connect(host, port)}
     if has_driver(name):
@@ -187,8 +193,8 @@ def replay(host: str, port: int, name: str, time_scale: float, *, tail: float = 
 
     for t, who, data in plan:
         pump(t0 + t / time_scale)
-        if who == "driver" and not shift and not data.startswith(b"Action: Login"):
-            # one clock (41-43): the recorded connection saw what the driver did from its first action on
+        if who == "driver" and not shift:
+            # one clock (41-43): the recorded connection saw what the driver did from its Login on
             limit = time.monotonic() + 5
             while "main" in open_ and not any(m.is_response for m in got["main"]) and time.monotonic() < limit:
                 pump(time.monotonic() + 0.01)

@@ -261,7 +261,8 @@ def test_transferred_calls_are_credited_to_who_answered(hour: tuple[pd.DataFrame
 def test_live_summary_counts_ended_calls_as_kpis_do(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     events, _ = hour
     t = A._times(events)
-    half = A.calls(events[(t < t.min() + (t.max() - t.min()) / 2).to_numpy()])
+    calls_t = t[events["Linkedid"].notna()]  # FullyBooted has no Timestamp: its receive time is the wall clock
+    half = A.calls(events[(t < calls_t.min() + (calls_t.max() - calls_t.min()) / 2).to_numpy()])
     assert half["in_progress"].any()
     summary = A.disposition_summary(half)
     assert summary["calls"].sum() == A.kpis(half)["calls"] == (~half["in_progress"]).sum()
@@ -343,7 +344,8 @@ def test_joined_mid_hour(hour: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """A session that connected half-way: calls already up are partial, their end and outcome still right."""
     events, truth = hour
     t = A._times(events)
-    cut = t.min() + (t.max() - t.min()) / 2
+    calls_t = t[events["Linkedid"].notna()]  # FullyBooted has no Timestamp: its receive time is the wall clock
+    cut = calls_t.min() + (calls_t.max() - calls_t.min()) / 2
     late = events[(t >= cut).to_numpy()].reset_index(drop=True)
     c = A.calls(late).merge(truth, on="linkedid", suffixes=("", "_gt"))
     before = c["start_gt"] < cut

@@ -197,6 +197,26 @@ def test_raising_callback_is_isolated(session: Session, ami_server: ScriptedServ
     assert session.off("*", bad) == 1 and session.off("Tick") == 1 and session.off() == 0
 
 
+def test_a_callback_raising_systemexit_does_not_end_its_worker(session: Session, ami_server: ScriptedServer) -> None:
+    """SystemExit / KeyboardInterrupt in a sync callback (``sys.exit()`` in a handler) would end the worker
+    thread silently, and its queue would fill for ever: it is logged, counted, and the next event is delivered."""
+    seen: list[str] = []
+
+    def quits_once(e: Any) -> None:
+        seen.append(e["N"])
+        if e["N"] == "0":
+            raise SystemExit(3)
+        if e["N"] == "1":
+            raise KeyboardInterrupt
+
+    session.on("Tick", quits_once)
+    for n in range(3):
+        ami_server.push_event({"Event": "Tick", "N": n})
+    wait_until(lambda: seen == ["0", "1", "2"], what="the events after the SystemExit and the KeyboardInterrupt")
+    stats = next(st for st in session.listener_stats() if st["pattern"].lower() == "tick")
+    assert (stats["delivered"], stats["errors"]) == (3, 2)
+
+
 def test_drop_and_come_back(session: Session, ami_server: ScriptedServer) -> None:
     """The server drops: the session reconnects, logs in again, re-applies Events and Filter; a listener from
     before the drop gets events after it; a pending action fails at once with a clear error."""
@@ -516,3 +536,50 @@ def test_async_session_send_timeout_record_and_listener_stats(ami_server: Script
         assert [m["N"] for m in msgs if m.event == "Tick"] == ["7"]
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_close_closes_the_session_even_when_its_archive_failed(tmp_path: Path) -> None:
+    """An archive whose writer died (here: its partition directory is taken by a file, so no flush can write)
+    must not keep the session open: close() closes the connection and the thread, then raises the writer's
+    error naming the archive."""
+    pytest.importorskip("duckdb")
+    pbx = ami_nb.sim.start()
+    try:
+        s = connect(pbx.url, secret=pbx.users["admin"].secret, timeout=10)
+        (tmp_path / "pbx=lab").write_text("a file where the writer needs a directory")
+        archive = s.archive(tmp_path, pbx="lab", flush_seconds=0.05)
+        pbx.call("answered")
+        deadline = time.monotonic() + 10
+        while archive._error is None and time.monotonic() < deadline:
+            s.action("Ping")  # events keep coming; the writer keeps failing
+            time.sleep(0.05)
+        assert archive._error is not None, "the writer never tried to write"
+        with pytest.raises(RuntimeError, match=r"archive writer for .* stopped"):
+            s.close()
+        assert s.state == "closed"
+        assert not s._lt.is_running
+        s.close()  # idempotent: nothing left to raise
+    finally:
+        pbx.stop()
+
+
+def test_recorder_refuses_a_secret_on_its_command_line(capsys: Any) -> None:
+    """``ps`` shows a command line to every user: the recorder names the problem and stops (status 2), before
+    connecting anywhere (the port is closed)."""
+    from ami_nb.archive import main
+
+    assert main(["ami://admin:Pa55word@127.0.0.1:9", "unused-dir"]) == 2
+    err = capsys.readouterr().err
+    assert "secret" in err and "Pa55word" not in err
+
+
+def test_a_refused_originate_has_an_outcome_that_fails_at_once() -> None:
+    """Asterisk answers ``Response: Error`` to an Originate it refuses (``Invalid channel`` here, manager.c's
+    check): no OriginateResponse will follow, so the outcome on the error's response fails at once rather than
+    waiting out its 30 s."""
+    with ami_nb.sim.start() as pbx, connect(pbx.url, secret=pbx.users["admin"].secret, timeout=10) as s:
+        with pytest.raises(ActionError, match="Invalid channel") as info:
+            s.action("Originate", Channel="nochannel", Exten="100", Context="demo", Priority=1, Async=True)
+        # before: an AMITimeoutError after the 30 s wait for an event that never comes
+        with pytest.raises(ActionError, match=r"refused \(Invalid channel\): no OriginateResponse follows"):
+            info.value.response.outcome(timeout=30)

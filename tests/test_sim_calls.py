@@ -275,3 +275,31 @@ def test_queuestatus_lists_each_member_once_per_queue() -> None:
     assert sorted(i for q, i in listed if q == "sales") == sorted(state["sales"]) == [
         "Local/agent1@agents/n", "Local/agent2@agents/n", "Local/agent3@agents/n"]
     assert (r["Response"], r["Message"]) == ("Error", "Unable to add interface: Already there")
+
+
+def test_fullybooted_has_no_timestamp_and_analysis_takes_no_time_from_it() -> None:
+    """Recording 48: with timestampevents every event is stamped but FullyBooted. Its receive time is the wall
+    clock, not the simulated one (here years after the simulated hour): the call, queue and member reports take
+    their periods and bins from call/queue/member events only, so they are the same without it."""
+    import math
+
+    import pandas as pd
+
+    import ami_nb
+    from ami_nb import analysis as A
+
+    with (
+        start(seed=5, time_scale=math.inf, timestampevents=True, start_time=1_600_000_000) as pbx,
+        ami_nb.connect(pbx.url, secret="amp111", timeout=10) as session,
+    ):
+        pbx.simulate(900, rate=240, mix={"queue": 1, "answered": 1})
+        session.action("Ping")  # a barrier: every event sent before its answer is in the store
+        events = session.events.frame()
+    booted = events[events["Event"] == "FullyBooted"]
+    assert len(booted) == 1 and booted["Timestamp"].isna().all()
+    assert booted["received"].iloc[0] > events["Timestamp"].max()  # the wall clock is after the simulated hour
+    without = events[events["Event"] != "FullyBooted"].reset_index(drop=True)
+    for report in (A.calls, A.queue_stints, A.concurrency, A.queue_kpis, A.interval_report, A.agent_states):
+        pd.testing.assert_frame_equal(report(events).reset_index(drop=True), report(without).reset_index(drop=True))
+    states = A.agent_states(events)
+    assert len(states) and states["end"].max() <= events["Timestamp"].max()

@@ -461,3 +461,29 @@ def test_frame_cache_is_bounded() -> None:
         store.frame()
         assert store.frame_cache_nbytes <= 64 * 1024
     assert store.frame_cache_nbytes > 0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 16384])
+def test_a_selections_dtypes_follow_its_own_rows_not_its_chunks(chunk_size: int) -> None:
+    """``Reason`` is a number in OriginateResponse (4 = answered) and a word in AgentComplete (``caller``): a frame
+    of OriginateResponses is ``Int64`` however the events were chunked and whatever else the chunks held, as
+    :func:`ami_nb.values.coerce_frame` types the same rows; a frame of both is text. Categories list the values
+    of the rows selected only."""
+    from ami_nb.values import coerce_frame
+
+    events = [
+        Message({"Event": "AgentComplete", "Queue": "sales", "Reason": "caller"}),
+        Message({"Event": "OriginateResponse", "Queue": "support", "Reason": "4"}),
+        Message({"Event": "AgentComplete", "Queue": "sales", "Reason": "agent"}),
+        Message({"Event": "OriginateResponse", "Queue": "support", "Reason": "5"}),
+    ]
+    store = EventStore(chunk_size=chunk_size)
+    for ev in events:
+        store.extend([ev], 1.0)
+    orig = store.frame("OriginateResponse")
+    assert str(orig["Reason"].dtype) == "Int64" and list(orig["Reason"]) == [4, 5]
+    assert list(orig["Queue"].cat.categories) == ["support"]
+    by_hand = coerce_frame(pd.DataFrame([ev.to_dict() for ev in events if ev.event == "OriginateResponse"]))
+    assert by_hand["Reason"].dtype == orig["Reason"].dtype
+    both = store.frame()
+    assert list(both["Reason"]) == ["caller", "4", "agent", "5"] and both["Reason"].dtype.kind in "OT"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import values
 
@@ -51,6 +53,7 @@ CALL_KEYS = (
 )  # fmt: skip
 NO_ID = ("", "none", "<unknown>")
 UNKNOWN = ("", "<unknown>")
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
 CHANNEL_SUFFIX = r"-[0-9a-fA-F]{6,}(?:;\d)?$"
 
 
@@ -64,8 +67,19 @@ def col(df: pd.DataFrame, name: str) -> pd.Series:
     if name not in df.columns:
         return pd.Series(np.nan, index=df.index, dtype="str")
     s = df[name]
-    if s.dtype == object:
-        s = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
+    if s.dtype == object:  # only the present values: a repeated key's column is missing on most rows
+        present = s.notna().to_numpy()
+        first = [v[0] if isinstance(v, tuple) and v else v for v in s.to_numpy()[present]]
+        out = np.full(len(s), np.nan, dtype=object)
+        out[present] = first
+        return pd.Series(out, index=s.index, name=s.name).astype("str")
+    elif isinstance(s.dtype, pd.CategoricalDtype) and s.cat.categories.dtype == _STR:
+        # the categories' strings taken by code in Arrow (pandas' own astype goes through Python objects)
+        codes = s.cat.codes.to_numpy()
+        cats = pa.array(s.cat.categories.array)
+        taken = cats.take(pa.array(codes, mask=codes < 0)) if len(cats) else pa.nulls(len(s), pa.large_string())
+        return pd.Series(pd.arrays.ArrowStringArray(taken.cast(pa.large_string()), dtype=_STR), index=s.index,
+                         name=s.name, copy=False)
     return s.astype("str")
 
 
@@ -110,6 +124,31 @@ def event_times(df: pd.DataFrame) -> pd.Series:
     return t
 
 
+def member(s: pd.Series | pd.Index, values: pd.Series | pd.Index) -> np.ndarray:
+    """``s.isin(values)`` as a boolean array, by Arrow's hash kernel (pandas' ``isin`` of strings against many
+    values runs a Python step per value); missing values are members of nothing."""
+    if not len(s) or not len(values):
+        return np.zeros(len(s), dtype=bool)
+    arr = pa.array(pd.Series(s).astype("str").array)
+    vals = pa.array(pd.Series(values).astype("str").array)
+    got = pc.is_in(arr, value_set=pc.unique(vals), skip_nulls=True)
+    return got.to_numpy(zero_copy_only=False) & pd.Series(s).notna().to_numpy(dtype=bool)
+
+
+def lookup(s: pd.Series, mapping: pd.Series) -> pd.Series:
+    """``s.map(mapping)`` for string keys, by Arrow's hash kernel; ``mapping``'s index must be unique."""
+    if not len(s) or not len(mapping):
+        return s.map(mapping)
+    keys = pa.array(pd.Series(mapping.index).astype("str").array)
+    pos = pc.index_in(pa.array(s.astype("str").array), value_set=keys, skip_nulls=True)
+    at = pos.to_numpy(zero_copy_only=False)
+    found = ~np.isnan(at) if at.dtype.kind == "f" else np.ones(len(at), dtype=bool)
+    vals = mapping.to_numpy(dtype=object)
+    out = np.full(len(s), np.nan, dtype=object)
+    out[found] = vals[at[found].astype(np.int64)]
+    return pd.Series(out, index=s.index, name=s.name).astype(mapping.dtype if len(mapping) else object)
+
+
 def ids(s: pd.Series) -> pd.Series:
     """Identifiers, with Asterisk's placeholders for "none" as missing."""
     return s.where(~s.isin(NO_ID))
@@ -145,6 +184,7 @@ ROW_TEXT = (
     "Application",
     "AppData",
 )
+_ROW_KEYS = ("received", "Timestamp", "Uniqueid", *ROW_TEXT, "ChannelState", "Cause", "HoldTime")
 
 
 def call_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -161,10 +201,13 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
         lid = lid.where(lid.notna(), ids(col(events, "DestLinkedid")).where(dial))
     keep = lid.notna() & ev.notna() & ~ev.isin(NOT_CALL_EVENTS)
     varset = ev == "VarSet"
+    keep = keep.to_numpy(dtype=bool, copy=True)
+    varset = varset.to_numpy(dtype=bool)
     if varset.any():  # of the many VarSets only QUEUESTATUS says something about the call (Queue()'s outcome)
-        keep &= ~varset | col(events, "Variable").eq("QUEUESTATUS")
-    keep = keep.to_numpy()
-    sub = events[keep]
+        name = col(events[["Variable"]][varset], "Variable") if "Variable" in events.columns else None
+        keep[varset] &= False if name is None else name.eq("QUEUESTATUS").to_numpy(dtype=bool, na_value=False)
+    # only the columns read below are taken (a wide frame's other columns would cost more than all the rest)
+    sub = events[[c for c in _ROW_KEYS if c in events.columns]][keep]
     df = pd.DataFrame(
         {
             "seq": np.flatnonzero(keep),

@@ -40,12 +40,26 @@ class Legs:
         """Channels bridged with ``uid`` (earliest first), other than ``exclude``."""
         if uid not in self._by_a:
             return []
-        return [b for b in self._by_a[uid] if b not in exclude]
+        return [self._b[i] for i in self._by_a[uid] if self._b[i] not in exclude]
+
+    def first_peer_after(self, side: set[str], seq: int) -> str | None:
+        """The first channel outside ``side`` bridged with one in it from after ``seq`` on (pairs' order)."""
+        rows = [i for a in side for i in self._by_a.get(a, ()) if self._seq[i] > seq and self._b[i] not in side]
+        return self._b[min(rows)] if rows else None
+
+    def partner_of(self, uid: str) -> str | None:
+        """The other half of ``uid``'s Local pair, if it is one."""
+        return self._partner.get(uid)
 
     def __post_init__(self) -> None:
-        self._by_a: dict[str, list[str]] = {}
-        for a, b in zip(self.pairs["a"].to_numpy(), self.pairs["b"].to_numpy(), strict=True):
-            self._by_a.setdefault(a, []).append(b)
+        # plain dicts and lists: the graph walks below look up one channel at a time
+        self._b: list[str] = self.pairs["b"].tolist()
+        self._seq: list[int] = self.pairs["seq"].tolist()
+        self._by_a: dict[str, list[int]] = {}
+        for i, a in enumerate(self.pairs["a"].tolist()):
+            self._by_a.setdefault(a, []).append(i)
+        self._partner: dict[str, str] = self.partner.to_dict()
+        self._device: dict[str, object] = self.device.to_dict()
 
     def endpoint(self, uid: str) -> tuple[str | None, str | None]:
         """The device at the far end of the Local chain that starts at ``uid``, and the first Local hop on the
@@ -58,23 +72,23 @@ class Legs:
         cur = uid
         hop: str | None = None
         while True:
-            mate = self.partner.get(cur)
+            mate = self._partner.get(cur)
             if mate is None or pd.isna(mate):
                 break
-            hop = hop or self.device.get(cur)
+            hop = hop or self._device.get(cur)  # type: ignore[assignment]
             seen.add(mate)
             nxt = self.peers(mate, seen)
             if not nxt:
                 break
             cur = nxt[0]
             seen.add(cur)
-        end = self.device.get(cur)
-        return end, (hop if hop != end else None)
+        end = self._device.get(cur)
+        return end, (hop if hop != end else None)  # type: ignore[return-value]
 
 
 def legs(rows: pd.DataFrame) -> Legs:
     """The channel graph of :func:`~ami_nb.analysis._events.call_rows` output."""
-    ch = rows[rows["uid"].notna()]
+    ch = rows[["uid", "lid", "Channel"]][rows["uid"].notna()]
     first = ch.drop_duplicates("uid", keep="first").set_index("uid")
     last_lid = ch.drop_duplicates("uid", keep="last").set_index("uid")["lid"]
     born = first["lid"]
@@ -118,7 +132,9 @@ def _final(into: dict[str, str], lid: str) -> str:
 def _bridged_pairs(rows: pd.DataFrame) -> pd.DataFrame:
     """(a, b, seq): channels that shared a bridge, from the first moment they did (both directions)."""
     ev = rows["ev"]
-    br = rows[ev.isin(("BridgeEnter", "BridgeLeave")) & rows["uid"].notna() & rows["BridgeUniqueid"].notna()]
+    br = rows[["ev", "uid", "BridgeUniqueid", "seq"]][
+        ev.isin(("BridgeEnter", "BridgeLeave")) & rows["uid"].notna() & rows["BridgeUniqueid"].notna()
+    ]
     empty = pd.DataFrame({"a": pd.Series([], dtype=object), "b": pd.Series([], dtype=object), "seq": []})
     if br.empty:
         return empty

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import schemas
-from ._events import call_rows, device, first_by, is_up, known, seconds
+from ._events import call_rows, device, first_by, is_up, known, lookup, member, seconds
 from ._legs import Legs, legs
 from .queues import stints
 from .transfers import transfer_rows
@@ -127,10 +127,10 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return schemas.CALLS.empty()
     g = legs(rows)
-    folded = g.owner[g.owner.index.isin(rows["lid"].unique())]
+    folded = g.owner[member(g.owner.index, rows["lid"])]
     fold = pd.Series(folded.to_numpy(), index=folded.index)  # a Linkedid -> the call that owns it
-    lid_call = rows["lid"].map(fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
-    rows = rows.assign(call=rows["uid"].map(g.owner).fillna(lid_call))
+    lid_call = lookup(rows["lid"], fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
+    rows = rows.assign(call=lookup(rows["uid"], g.owner).fillna(lid_call))
     out = _spans(rows)
     who = _caller(rows, out.index)
     cause = _cause(rows, out.index)
@@ -247,11 +247,18 @@ def _spans(rows: pd.DataFrame) -> pd.DataFrame:
 def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """The caller's channel (``uid``: the originating one, Uniqueid == the call's id, else the call's first
     channel), its last known caller id and the extension it dialled first."""
-    withuid = rows[rows["uid"].notna()]
-    rank = np.where(withuid["uid"] == withuid["call"], 0, 1)
-    primary = withuid.assign(rank=rank).sort_values(["rank", "seq"], kind="stable")
-    primary = primary.drop_duplicates("call").set_index("call")["uid"]
-    mine = withuid[withuid["uid"].to_numpy() == primary.reindex(withuid["call"]).to_numpy()]
+    withuid = rows[["call", "uid", "seq", "ev", "CallerIDNum", "CallerIDName", "Exten"]][rows["uid"].notna()]
+    # rows are in arrival order: a call's originating channel is the call id itself where one has it, else
+    # the channel of its first row
+    own = (withuid["uid"] == withuid["call"]).to_numpy(dtype=bool, na_value=False)
+    has = member(withuid["call"], withuid["call"][own])
+    rest = withuid[~has]
+    first_uid = rest.groupby("call", sort=False)["uid"].transform("first")
+    mine_rest = (rest["uid"] == first_uid).to_numpy(dtype=bool, na_value=False)
+    mine_mask = own & has
+    mine_mask[~has] = mine_rest
+    mine = withuid[mine_mask]
+    primary = mine.drop_duplicates("call").set_index("call")["uid"]
     who = mine.assign(caller_num=known(mine["CallerIDNum"]), caller_name=known(mine["CallerIDName"]))
     who = who.groupby("call", sort=False).agg(caller_num=("caller_num", "last"), caller_name=("caller_name", "last"))
     first_new = mine[mine["ev"] == "Newchannel"].drop_duplicates("call").set_index("call")["Exten"]
@@ -264,7 +271,7 @@ def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
 
 def _cause(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """Hangup cause: the originating channel's, unless it says 0 and another channel gives a reason."""
-    hups = rows[rows["ev"] == "Hangup"]
+    hups = rows[["call", "uid", "seq", "cause", "Cause-txt"]][rows["ev"] == "Hangup"]
     rank = np.where(hups["cause"].fillna(0) != 0, 0, 2) + np.where(hups["uid"] == hups["call"], 0, 1)
     cause = hups.assign(rank=rank).sort_values(["rank", "seq"], kind="stable").drop_duplicates("call")
     return cause.set_index("call")[["cause", "Cause-txt"]].reindex(index)
@@ -287,7 +294,8 @@ def _caller_side(primary: pd.Series, g: Legs) -> pd.DataFrame:
 def _dials(rows: pd.DataFrame, side: pd.DataFrame, primary: pd.Series, index: pd.Index) -> pd.DataFrame:
     """Per call: whether the caller's side dialled, the last status of its dials (else of the Originate's own
     dial of the caller), and the device an answered dial reached (for streams without bridges)."""
-    d = rows[rows["ev"].isin(("DialBegin", "DialEnd"))]
+    is_dial = rows["ev"].isin(("DialBegin", "DialEnd"))
+    d = rows[["call", "uid", "ev", "DialStatus", "DestUniqueid", "DestChannel"]][is_dial]
     mine = d.merge(side, on=["call", "uid"], how="inner")
     status = mine[mine["ev"] == "DialEnd"].drop_duplicates("call", keep="last").set_index("call")["DialStatus"]
     orig = d[d["uid"].isna() & (d["ev"] == "DialEnd")]
@@ -297,7 +305,7 @@ def _dials(rows: pd.DataFrame, side: pd.DataFrame, primary: pd.Series, index: pd
     answer_dev = device(answered.drop_duplicates("call", keep="last").set_index("call")["DestChannel"])
     return pd.DataFrame(
         {
-            "dialled": pd.Series(index.isin(mine["call"].unique()), index=index),
+            "dialled": pd.Series(member(index, mine["call"]), index=index),
             "status": status.reindex(index).fillna(orig_status.reindex(index)),
             "answer_device": answer_dev.reindex(index),
         },
@@ -311,7 +319,7 @@ def _bridged(rows: pd.DataFrame, g: Legs, side: pd.DataFrame, connect: pd.Series
     pairs = g.pairs.merge(side.rename(columns={"uid": "a"}), on="a")
     inside = pairs.merge(side.rename(columns={"uid": "b"}), on=["call", "b"], how="left", indicator=True)
     pairs = inside[inside["_merge"] == "left_only"].drop(columns="_merge")
-    times = rows.drop_duplicates("seq").set_index("seq")["t"]
+    times = rows[["seq", "t"]].drop_duplicates("seq").set_index("seq")["t"]
     pairs = pairs.assign(t=times.reindex(pairs["seq"]).to_numpy()).sort_values("seq", kind="stable")
     since = connect.reindex(pairs["call"]).to_numpy()
     late = pairs[~(pairs["t"].to_numpy() < since)]  # NaT connect compares False: every pair counts
@@ -340,7 +348,7 @@ def _queue_summary(st: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "stints": g.size(),
-            "queues": g["queue"].agg(lambda s: ">".join(map(str, s))),
+            "queues": _joined(st, "queue", ">"),
             "wait": g["wait"].sum(min_count=1),
         }
     ).reindex(index)
@@ -387,10 +395,21 @@ def _transfers(x: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     return out
 
 
+def _joined(df: pd.DataFrame, column: str, sep: str) -> pd.Series:
+    """Per call, ``column``'s values in order, ``sep``-joined (a call with one row: its value as text)."""
+    several = df["call"].duplicated(keep=False).to_numpy()
+    one = df[~several].set_index("call")[column].map(str)
+    many = df[several].groupby("call", sort=False)[column].agg(lambda s: sep.join(map(str, s)))
+    return pd.concat([one, many]).astype(object)
+
+
 def _linkedids(rows: pd.DataFrame, index: pd.Index) -> pd.Series:
     """Every Linkedid a call's rows carried, first seen first, comma-joined."""
-    seen = rows.drop_duplicates(["call", "lid"])
-    return seen.groupby("call", sort=False)["lid"].agg(lambda s: ",".join(map(str, s))).reindex(index)
+    seen = rows[["call", "lid"]].drop_duplicates()
+    several = seen["call"].duplicated(keep=False).to_numpy()
+    one = seen[~several].set_index("call")["lid"]  # most calls carried one Linkedid: no join needed
+    many = seen[several].groupby("call", sort=False)["lid"].agg(lambda s: ",".join(map(str, s)))
+    return pd.concat([one, many]).astype("str").reindex(index)
 
 
 def as_calls(table: pd.DataFrame) -> pd.DataFrame:

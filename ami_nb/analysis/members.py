@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._events import event_times
+from ._events import col, event_times, ids
 from .kpi import KPIConfig
 
 __all__ = ["STATES", "agent_intervals", "agent_pauses", "agent_states", "agents"]
@@ -273,8 +273,10 @@ def agent_states(events: pd.DataFrame, *, end: object = None, config: KPIConfig 
         return _typed_states(empty)
     ev = events["Event"].astype("str")
     keep = ev.isin(_MEMBER_EVENTS + _CHANNEL_EVENTS).to_numpy()
+    # the default end is the last call, queue or member event's time: an event about neither (a login's
+    # FullyBooted, a system event) may carry no Timestamp, and its receive time is another clock (a simulation)
     t_all = event_times(events)
-    last = t_all.max()
+    last = t_all[keep | ids(col(events, "Linkedid")).notna().to_numpy()].max()
     close_at = (
         pd.Timestamp(end, tz="UTC")
         if end is not None and pd.Timestamp(end).tzinfo is None

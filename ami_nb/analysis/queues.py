@@ -33,13 +33,13 @@ _QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "A
 def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
     """One row per caller's stay in a queue (a stint), in order (see :func:`queue_stints`)."""
     ev = rows["ev"]
-    q = rows[
+    q = rows[list(_Row._fields)][
         ev.isin(_QUEUE_EVENTS[:4])
         | ((ev == "VarSet") & (rows["Variable"] == "QUEUESTATUS"))
         | ((ev == "Newexten") & (rows["Application"] == "Queue"))
     ]
     q = q[q["uid"].notna()]
-    hup = rows[(ev == "Hangup") & rows["uid"].notna()].drop_duplicates("uid").set_index("uid")["t"]
+    hup = rows[["uid", "t"]][(ev == "Hangup") & rows["uid"].notna()].drop_duplicates("uid").set_index("uid")["t"]
     out: list[dict[str, object]] = []
     # one pass in plain Python over the few queue rows (pandas row access would cost more than the logic)
     columns = [q[c].astype(object).where(q[c].notna(), None).tolist() for c in _Row._fields]

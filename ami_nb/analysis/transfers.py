@@ -7,6 +7,8 @@ stasis_bridges.c), naming channels, not calls; which call each channel belongs t
 
 from __future__ import annotations
 
+import bisect
+
 import pandas as pd
 
 from . import schemas
@@ -52,7 +54,11 @@ def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataF
     other = call_of(second, _field(x, "SecondTransfererLinkedid"))
     other = other.where(other != own)
     seq = pd.Series(x.index.to_numpy(), index=x.index)  # the event's position in the frame, as rows' seq
-    found = [_target(g, rows, k, r, s) for k, r, s in zip(kind, x.to_dict("records"), seq, strict=True)]
+    fields = {k: x[k].astype(object).tolist() for k in _TARGET_KEYS if k in x.columns}
+    records = [dict(zip(fields, v, strict=True)) for v in zip(*fields.values(), strict=True)] if fields else \
+        [{} for _ in range(len(x))]
+    dials = _Dials(rows)
+    found = [_target(g, dials, k, r, s) for k, r, s in zip(kind, records, seq, strict=True)]
     out = pd.DataFrame(
         {
             "time": event_times(x),
@@ -76,7 +82,36 @@ def _empty() -> pd.DataFrame:
     return schemas.TRANSFERS.empty().assign(seq=pd.Series([], dtype="int64"), target_uid=pd.Series([], dtype=object))
 
 
-def _target(g: Legs, rows: pd.DataFrame, kind: str, r: dict[str, object], seq: int) -> tuple[str | None, str | None]:
+_TARGET_KEYS = ("TransfereeUniqueid", "Extension", "TransferTargetUniqueid", "SecondTransfererUniqueid",
+                "TransferTargetChannel")
+
+
+class _Dials:
+    """Per channel, the DestUniqueid of each DialBegin it made, in order (built when first asked)."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.rows = rows
+        self._by_uid: dict[str, tuple[list[int], list[str]]] | None = None
+
+    def last_before(self, uid: str | None, seq: int) -> str | None:
+        """The destination of ``uid``'s last DialBegin before ``seq`` that named one."""
+        if self._by_uid is None:
+            r = self.rows
+            d = r[["uid", "seq", "DestUniqueid"]][(r["ev"] == "DialBegin") & r["uid"].notna()]
+            d = d[d["DestUniqueid"].notna()]
+            self._by_uid = {}
+            for u, sq, dest in zip(d["uid"].tolist(), d["seq"].tolist(), d["DestUniqueid"].tolist(), strict=True):
+                e = self._by_uid.setdefault(u, ([], []))
+                e[0].append(sq)
+                e[1].append(dest)
+        got = self._by_uid.get(uid) if uid is not None else None
+        if got is None:
+            return None
+        i = bisect.bisect_left(got[0], seq)  # rows are in seq order
+        return got[1][i - 1] if i else None
+
+
+def _target(g: Legs, dials: _Dials, kind: str, r: dict[str, object], seq: int) -> tuple[str | None, str | None]:
     """Where the transferred party went: the endpoint it was bridged with after the transfer (blind: the
     extension when nobody answered), the attended target's endpoint, or for a blonde transfer without a target
     in the event, whom the consultation channel was dialling; and the target's channel (Uniqueid) when known."""
@@ -88,17 +123,15 @@ def _target(g: Legs, rows: pd.DataFrame, kind: str, r: dict[str, object], seq: i
     if kind == "blind":
         party = known("TransfereeUniqueid")
         if party is not None:
-            side = {party, *([g.partner[party]] if party in g.partner.index else [])}
-            later = g.pairs[g.pairs["a"].isin(side) & ~g.pairs["b"].isin(side) & (g.pairs["seq"] > seq)]
-            if len(later):
-                b = str(later["b"].iloc[0])
+            mate = g.partner_of(party)
+            side = {party, *([mate] if mate is not None else [])}
+            b = g.first_peer_after(side, seq)
+            if b is not None:
                 return g.endpoint(b)[0], b
         return known("Extension"), None
     uid = known("TransferTargetUniqueid")
     if uid is None:
-        dialler = known("SecondTransfererUniqueid")
-        dials = rows[(rows["ev"] == "DialBegin") & (rows["uid"] == dialler) & (rows["seq"] < seq)]
-        uid = dials["DestUniqueid"].dropna().iloc[-1] if len(dials["DestUniqueid"].dropna()) else None
+        uid = dials.last_before(known("SecondTransfererUniqueid"), seq)
     if uid is not None and uid in g.device.index:
         return g.endpoint(uid)[0], uid
     ch = known("TransferTargetChannel")

@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 
 from .. import analysis
 from ..analysis._events import NOT_CALL_EVENTS
-from .schema import typed_frame
+from .schema import key_of, typed_frame
 
-__all__ = ["Task", "plan_tasks", "run_task"]
+__all__ = ["Task", "plan_tasks", "run_pool", "run_task"]
 
 _SPAN = 1 << 32
 #: The AMI keys :func:`ami_nb.analysis.calls` reads (every ``*Linkedid`` / ``*Uniqueid`` key is read too).
@@ -103,6 +103,46 @@ def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.Dat
     return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
 
 
+def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
+    """:func:`run_task` in a pool worker: its own single-threaded DuckDB (the workers run side by side)."""
+    from .reader import connect
+
+    con = connect(threads=1, memory_limit=memory_limit)
+    try:
+        return run_task(task, con=con)
+    finally:
+        con.close()
+
+
+def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> list[pd.DataFrame]:
+    """:func:`run_task` of every task on ``workers`` processes, results in the order of ``tasks``.
+
+    At most ``workers`` buckets are in flight, so memory is bounded by ``workers`` buckets whatever the period.
+    Workers are forked where the platform can (a spawned worker re-imports the caller's script, which then
+    needs a ``__main__`` guard); each opens its own DuckDB, never the parent's (idle while the pool runs).
+    """
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    out: list[pd.DataFrame | None] = [None] * len(tasks)
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
+        pending: dict[Future[pd.DataFrame], int] = {}
+        queue = iter(enumerate(tasks))
+        for i, t in queue:
+            pending[pool.submit(_run_alone, t, memory_limit)] = i
+            if len(pending) >= workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                out[pending.pop(f)] = f.result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(_run_alone, nxt[1], memory_limit)] = nxt[0]
+    return [p for p in out if p is not None]
+
+
 class _Union:
     def __init__(self) -> None:
         self.parent: dict[tuple[str, str], tuple[str, str]] = {}
@@ -147,8 +187,15 @@ def components(con: duckdb.DuckDBPyConnection, root: str, where: str) -> pa.Tabl
 
 
 def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_rows: int = 1_000_000,
-               columns: list[str] | None = None) -> list[Task]:
-    """The buckets covering every call of ``where``, each about ``bucket_rows`` events."""
+               columns: list[str] | tuple[str, ...] | None = None, calls_only: bool = False) -> list[Task]:
+    """The buckets covering every call of ``where``, each about ``bucket_rows`` events.
+
+    ``columns``: only these AMI keys (every one when None). ``calls_only``: for :func:`run_task`, only the keys
+    and rows :func:`ami_nb.analysis.calls` reads (:data:`CALL_COLUMNS`; of the VarSets only QUEUESTATUS),
+    pushed down to the Parquet scan: the table is the same, a third of the events and columns are read.
+    """
+    if calls_only and columns is None:
+        columns = CALL_COLUMNS
     from .reader import scan_sql
 
     if bucket_rows < 1:
@@ -156,13 +203,19 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_
     if not any(Path(root).glob("pbx=*/date=*/*.parquet")):
         return []
     have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(root)}").fetchall()]
-    wanted = columns if columns is not None else [c for c in have if c not in ("date", "links", "call_hash")]
-    cols = ["received", "seq", "pbx", *[c for c in wanted if c in have and c not in ("received", "seq", "pbx")]]
+    if columns is None:
+        wanted = [c for c in have if c not in ("date", "links", "call_hash")]
+    else:  # AMI keys: every column spelling one of them (see schema.column_name)
+        keys = set(columns)
+        wanted = [c for c in have if key_of(c) in keys]
+    cols = ["received", "seq", "pbx", *[c for c in wanted if c not in ("received", "seq", "pbx")]]
     if "_repeats" in have and "_repeats" not in cols:
         cols.append("_repeats")
     where = f"call_id IS NOT NULL AND {where}"
     if "Event" in have:  # rows no call analysis reads (CEL, Cdr, list items...): never leave the disk
         where += f' AND "Event" NOT IN ({", ".join(_lit(e) for e in sorted(NOT_CALL_EVENTS))})'
+        if calls_only and "Variable" in have:  # of the VarSets only QUEUESTATUS matters (as call_rows says)
+            where += """ AND ("Event" <> 'VarSet' OR "Variable"[1] = 'QUEUESTATUS')"""
 
     total = con.execute(f"SELECT count(*) FROM {scan_sql(root)} WHERE {where}").fetchone()
     n_rows = int(total[0]) if total else 0

@@ -12,19 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from .buckets import Task, run_task
+from .buckets import Task, _run_alone
 
 __all__ = ["run_tasks"]
 
 
 def _run(task: Task) -> pd.DataFrame:
-    from .reader import connect
-
-    con = connect(threads=1, memory_limit="1GB")  # one thread per task: Dask runs tasks side by side
-    try:
-        return run_task(task, con=con)
-    finally:
-        con.close()
+    return _run_alone(task, "1GB")  # one DuckDB thread per task: Dask runs tasks side by side
 
 
 def run_tasks(client: Any, tasks: list[Task]) -> list[pd.DataFrame]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class ImportReport:
     events: int = 0
     unmapped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # one line per reason, to look at
+    #: rows imported as they are whose meaning the call events (what :meth:`History.calls` reads) do not carry,
+    #: by reason (CEL and CDR imports: transfers, parking, a record without a unique id...)
+    not_in_calls: Counter[str] = field(default_factory=Counter)
 
     def skip(self, reason: str, line: str = "") -> None:
         self.unmapped[reason] += 1
@@ -80,10 +84,13 @@ class ImportReport:
 
     def __str__(self) -> str:
         head = f"{self.kind} {self.source}: {self.rows} rows read, {self.events} events written"
-        if not self.unmapped:
+        if not self.unmapped and not self.not_in_calls:
             return head + ", everything mapped"
-        lines = [head + ", not mapped:"]
+        lines = [head + (", not mapped:" if self.unmapped else ", every row imported")]
         lines += [f"  {n:>8}  {reason}" for reason, n in self.unmapped.most_common()]
+        if self.not_in_calls:
+            lines.append("  imported, but not seen by calls():")
+            lines += [f"  {n:>8}  {reason}" for reason, n in self.not_in_calls.most_common()]
         return "\n".join(lines)
 
 
@@ -208,8 +215,14 @@ def _local_epoch(text: str, tz: ZoneInfo) -> float:
 
 
 def import_cdr_csv(path: PathLike, root: PathLike, *, pbx: str = "default", tz: str = "UTC",
-                   fields: Sequence[str] | None = None) -> ImportReport:
+                   fields: Sequence[str] | None = None, calls: bool = True) -> ImportReport:
     """``cdr_csv``'s ``Master.csv``: one ``Cdr`` event per record, received at its ``EndTime`` (in ``tz``).
+
+    With ``calls`` (the default), also the AMI call events each record stands for (marked ``Imported: cdr``):
+    ``Newchannel`` of its channel at the start, ``DialBegin``/``DialEnd`` to the destination channel with the
+    disposition as the dial status, both channels ``Up`` and in one bridge at the answer, both hung up at the end
+    (cause 16 answered, 17 busy, 19 no answer, 34 congestion, 0 failed), so :meth:`History.calls` gives one row
+    per call: the records of one ``LinkedID`` (``newcdrcolumns``; else of one ``UniqueID``) are one call.
 
     ``fields`` names the columns when the PBX logs another set (``loguniqueid``/``loguserfield`` off: the first
     16 of :data:`CDR_FIELDS`); by default 16, 17, 18 or 21 columns are recognised by their count.
@@ -217,6 +230,7 @@ def import_cdr_csv(path: PathLike, root: PathLike, *, pbx: str = "default", tz: 
     zone = ZoneInfo(tz)
     report = ImportReport(str(path), "cdr csv")
     w = _Writer(root, pbx, report)
+    seen: dict[str, None] = {}
     for row, line in _csv_rows(path, report):
         names = fields if fields is not None else (CDR_FIELDS[:len(row)] if len(row) in (16, 17, 18, 21) else None)
         if names is None or len(names) != len(row):
@@ -229,7 +243,89 @@ def import_cdr_csv(path: PathLike, root: PathLike, *, pbx: str = "default", tz: 
             report.skip("EndTime is not a time (YYYY-MM-DD HH:MM:SS)", line)
             continue
         w.add(Message.from_pairs([("Event", "Cdr"), ("Privilege", "cdr,all"), *rec.items()]), t)
+        if calls:
+            _cdr_call_events(rec, t, zone, w, seen)
     return w.close()
+
+
+_CDR_DIAL = {"ANSWERED": "ANSWER", "BUSY": "BUSY", "NO ANSWER": "NOANSWER", "FAILED": "CHANUNAVAIL",
+             "CONGESTION": "CONGESTION"}  # ast_cdr_disp2str -> the Dial status it came from
+_CDR_CAUSE = {"ANSWERED": "16", "BUSY": "17", "NO ANSWER": "19", "FAILED": "0", "CONGESTION": "34"}
+_CID = re.compile(r'^\s*"?(.*?)"?\s*<([^>]*)>\s*$')
+_SEEN_MAX = 100_000  # channels remembered (a channel's Newchannel is written once)
+
+
+def _caller_id(clid: str, src: str) -> tuple[str, str]:
+    """``"Name" <num>`` -> (num, name); the CDR's ``src`` when there is no ``<num>``."""
+    m = _CID.match(clid)
+    return (m.group(2), m.group(1)) if m else (src, "")
+
+
+def _remember(seen: dict[str, None], key: str) -> bool:
+    """True the first time ``key`` is seen (a bounded memory)."""
+    if key in seen:
+        return False
+    seen[key] = None
+    if len(seen) > _SEEN_MAX:
+        del seen[next(iter(seen))]
+    return True
+
+
+def _cdr_call_events(rec: dict[str, str], end: float, zone: ZoneInfo, w: _Writer, seen: dict[str, None]) -> None:
+    """The AMI call events a CDR record stands for: its channel's ``Newchannel``, a dial to the destination
+    channel with its status, both ``Up`` and bridged at the answer, both hung up at the end (cause from the
+    disposition). The destination's unique id is not in a CDR: its channel name stands for it."""
+    report = w.report
+    uid = rec.get("UniqueID", "")
+    if not uid:
+        report.not_in_calls["a record without UniqueID (loguniqueid off): no call"] += 1
+        return
+    lid = rec.get("LinkedID") or uid
+    if "LinkedID" not in rec:
+        report.not_in_calls["no LinkedID (newcdrcolumns off): each record's UniqueID is its call"] += 1
+    try:
+        start = _local_epoch(rec["StartTime"], zone)
+    except ValueError:
+        start = end
+    try:
+        answer: float | None = _local_epoch(rec["AnswerTime"], zone)
+    except ValueError:
+        answer = None
+    disp = rec.get("Disposition", "")
+    num, name = _caller_id(rec.get("CallerID", ""), rec.get("Source", ""))
+    a, b = rec.get("Channel", ""), rec.get("DestinationChannel", "")
+    chan = {"Channel": a, "Uniqueid": uid, "Linkedid": lid}
+    dest = {"Channel": b, "Uniqueid": b, "Linkedid": lid}
+
+    def add(t: float, event: str, who: dict[str, str], *pairs: tuple[str, str]) -> None:
+        w.add(Message.from_pairs([("Event", event), ("Privilege", "call,all"), ("Timestamp", f"{t:.6f}"),
+                                  *who.items(), *pairs, ("Imported", "cdr")]), t)
+
+    if _remember(seen, uid):
+        add(start, "Newchannel", chan, ("ChannelState", "0"), ("ChannelStateDesc", "Down"), ("CallerIDNum", num),
+            ("CallerIDName", name), ("AccountCode", rec.get("AccountCode", "")),
+            ("Context", rec.get("DestinationContext", "")), ("Exten", rec.get("Destination", "")))
+    status = _CDR_DIAL.get(disp)
+    if status is None:
+        report.not_in_calls[f"disposition {disp!r}: no dial status"] += 1
+    if b:
+        if _remember(seen, b):
+            add(start, "Newchannel", dest, ("ChannelState", "0"), ("ChannelStateDesc", "Down"))
+        add(start, "DialBegin", chan, ("DestChannel", b), ("DestUniqueid", b), ("DestLinkedid", lid))
+        add(answer if answer is not None else end, "DialEnd", chan, ("DestChannel", b), ("DestUniqueid", b),
+            ("DestLinkedid", lid), ("DialStatus", status or ""))
+    bridge = f"cdr-{uid}-{rec.get('Sequence') or rec.get('StartTime', '')}"
+    if answer is not None:
+        for who in ([chan, dest] if b else [chan]):
+            add(answer, "Newstate", who, ("ChannelState", "6"), ("ChannelStateDesc", "Up"))
+        if b:
+            for who in (chan, dest):
+                add(answer, "BridgeEnter", who, ("BridgeUniqueid", bridge), ("BridgeTechnology", "simple_bridge"))
+            for who in (dest, chan):
+                add(end, "BridgeLeave", who, ("BridgeUniqueid", bridge))
+    cause = _CDR_CAUSE.get(disp, "0")
+    for who in ([dest, chan] if b else [chan]):
+        add(end, "Hangup", who, ("Cause", cause))
 
 
 def _cel_time(text: str, tz: ZoneInfo) -> float:
@@ -240,8 +336,12 @@ def _cel_time(text: str, tz: ZoneInfo) -> float:
 
 
 def import_cel_csv(path: PathLike, root: PathLike, *, pbx: str = "default", tz: str = "UTC",
-                   fields: Sequence[str] = CEL_FIELDS) -> ImportReport:
+                   fields: Sequence[str] = CEL_FIELDS, calls: bool = True) -> ImportReport:
     """``cel_custom``'s CSV: one ``CEL`` event per record (AMI's keys and order), received at its ``EventTime``.
+
+    With ``calls`` (the default), also the AMI call events the channel records stand for (see
+    :func:`_cel_call_events`), so :meth:`History.calls` gives one row per ``LinkedID``; what they cannot carry
+    (transfers, parking, pickups...) is counted in :attr:`ImportReport.not_in_calls`.
 
     ``fields``: the columns of your mapping, named as AMI's CEL event names them (default: the sample
     ``Master.csv`` mapping, :data:`CEL_FIELDS`). A numeric ``AMAFlags`` becomes its name, as AMI sends it.
@@ -267,7 +367,72 @@ def import_cel_csv(path: PathLike, root: PathLike, *, pbx: str = "default", tz: 
         pairs += [(k, rec.get(k, "")) for k in _CEL_ORDER if k in rec or k == "PeerAccount"]
         pairs += [(k, v) for k, v in rec.items() if k not in _CEL_ORDER]
         w.add(Message.from_pairs(pairs), t)
+        if calls:
+            _cel_call_events(rec, t, w)
     return w.close()
+
+
+#: CEL event types the call events do not carry (they stay as CEL events), with what is lost
+_CEL_NOT_IN_CALLS = {
+    "BLINDTRANSFER": "a blind transfer (calls() follows the channels, not the transfer: transferred is False)",
+    "ATTENDEDTRANSFER": "an attended transfer (calls() follows the channels, not the transfer)",
+    "PICKUP": "a pickup (the picked-up channel's new LinkedID joins the calls)",
+    "PARK_START": "parking (no ParkedCall events)",
+    "PARK_END": "parking (no ParkedCall events)",
+    "FORWARD": "a call forward",
+    "LOCAL_OPTIMIZE": "a Local channel optimised away",
+    "USER_DEFINED": "a user-defined event",
+}
+_CEL_STATE = {"CHAN_START": ("0", "Down"), "ANSWER": ("6", "Up")}
+
+
+def _cel_call_events(rec: dict[str, str], t: float, w: _Writer) -> None:
+    """The AMI call events a CEL record stands for (marked ``Imported: cel``): ``CHAN_START`` -> ``Newchannel``,
+    ``ANSWER`` -> ``Newstate`` Up, ``BRIDGE_ENTER``/``BRIDGE_EXIT`` -> ``BridgeEnter``/``BridgeLeave`` (the
+    bridge from the extra's ``bridge_id``), ``HANGUP`` -> ``Hangup`` (``hangupcause``), preceded by a
+    ``DialEnd`` when its extra carries the channel's ``dialstatus`` (Dial's outcome, what tells "no answer"
+    from a call the dialplan answered)."""
+    kind = rec.get("EventName", "")
+    if kind in _CEL_NOT_IN_CALLS:
+        w.report.not_in_calls[f"{kind}: {_CEL_NOT_IN_CALLS[kind]}"] += 1
+        return
+    if kind not in ("CHAN_START", "ANSWER", "BRIDGE_ENTER", "BRIDGE_EXIT", "HANGUP"):
+        return  # CHAN_END, LINKEDID_END, APP_START/END...: nothing a call event says
+    uid, lid = rec.get("UniqueID", ""), rec.get("LinkedID", "")
+    if not uid or not lid:
+        w.report.not_in_calls[f"{kind} without UniqueID or LinkedID in the mapping"] += 1
+        return
+    extra: dict[str, Any] = {}
+    if rec.get("Extra", "").startswith("{"):
+        try:
+            extra = json.loads(rec["Extra"])
+        except ValueError:
+            w.report.not_in_calls[f"{kind} whose extra is not JSON"] += 1
+    who = [("Channel", rec.get("Channel", "")), ("Uniqueid", uid), ("Linkedid", lid)]
+    ident = [("CallerIDNum", rec.get("CallerIDnum", "")), ("CallerIDName", rec.get("CallerIDname", "")),
+             ("AccountCode", rec.get("AccountCode", "")), ("Context", rec.get("Context", "")),
+             ("Exten", rec.get("Exten", ""))]
+
+    def add(event: str, *pairs: tuple[str, str]) -> None:
+        w.add(Message.from_pairs([("Event", event), ("Privilege", "call,all"), ("Timestamp", f"{t:.6f}"),
+                                  *who, *pairs, ("Imported", "cel")]), t)
+
+    if kind in _CEL_STATE:
+        state, desc = _CEL_STATE[kind]
+        add("Newchannel" if kind == "CHAN_START" else "Newstate", ("ChannelState", state),
+            ("ChannelStateDesc", desc), *ident)
+    elif kind in ("BRIDGE_ENTER", "BRIDGE_EXIT"):
+        bridge = str(extra.get("bridge_id", ""))
+        if not bridge:
+            w.report.not_in_calls[f"{kind} without a bridge_id in its extra"] += 1
+            return
+        add("BridgeEnter" if kind == "BRIDGE_ENTER" else "BridgeLeave", ("BridgeUniqueid", bridge),
+            ("BridgeTechnology", str(extra.get("bridge_technology", ""))))
+    else:
+        status = str(extra.get("dialstatus", ""))
+        if status:
+            add("DialEnd", ("DialStatus", status))
+        add("Hangup", ("Cause", str(extra.get("hangupcause", ""))), *ident)
 
 
 def _queue_event(verb: str, queue: str, callid: str, agent: str, data: list[str]) -> list[tuple[str, str]] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,21 +26,16 @@ def attach(session: Any, path: str | os.PathLike[str], *, pbx: str | None = None
            **options: Any) -> Archive:
     """Archive every event ``session`` receives from now on (see :meth:`ami_nb.Session.archive`)."""
     store = session.events
-    archive = Archive(path, pbx=pbx or pbx_from_host(session.client.host), flush_seconds=flush_seconds, **options)
-
-    def sink(events: Sequence[Any], received: float) -> None:
-        # the archive's seq = its base + the store's sequence number. This sink runs after the store's own
-        # (registered first) for the same read, so the store has counted these events already
-        archive.write(events, received, store.total - len(events))
+    # fed by the store's columnar chunks (numbered by the store): the messages are not parsed a second time
+    archive = Archive(path, pbx=pbx or pbx_from_host(session.client.host), flush_seconds=flush_seconds,
+                      store=store, **options)
 
     def on_state(state: str) -> None:
         archive.on_state(state)
         if state == "closed" and not archive.closed:
             threading.Thread(target=archive.close, name="ami-archive-close", daemon=True).start()
 
-    session.client.add_batch_sink(sink)
     session.client.on_state_change(on_state)
-    archive.on_detach = lambda: session.client.remove_batch_sink(sink)
     store.archive = StoreHook(archive)
     recordings = getattr(session, "_recordings", None)
     if recordings is not None:  # Session.close() stops these: the archive is flushed and closed with it

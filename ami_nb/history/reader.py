@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from .. import analysis
 from ..store import to_epoch
-from .buckets import plan_tasks, run_task
+from .buckets import plan_tasks, run_pool, run_task
 from .schema import key_of, typed_frame
 
 __all__ = ["History", "open"]
@@ -216,24 +216,30 @@ class History:
 
     # -- analysis over any period ---------------------------------------------------------------------------------
     def calls(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
-              client: Any = None, bucket_rows: int = 1_000_000, margin: float = _DAY) -> pd.DataFrame:
+              client: Any = None, bucket_rows: int = 500_000, margin: float = _DAY,
+              workers: int | None = None) -> pd.DataFrame:
         """:func:`ami_nb.analysis.calls` over the archive: one row per call, with a ``pbx`` column first.
 
         Calls that started in ``[start, end)`` (their events up to ``margin`` seconds outside it are read too, so
         a call across the boundary is whole). The work runs a bucket of calls at a time (about ``bucket_rows``
-        events each), so memory is bounded by the bucket, not the period; ``client`` (a ``dask.distributed``
-        Client) runs the buckets on its cluster instead.
+        events each), so memory is bounded by the buckets in flight, not the period: ``workers`` processes
+        (default: one per CPU this process may use, at most 4; 1: in this process) each take a bucket at a time;
+        ``client`` (a ``dask.distributed`` Client) runs the buckets on its cluster instead.
         """
         lo = None if start is None else to_epoch(start) - margin
         hi = None if end is None else to_epoch(end) + margin
         where = self.where(start=lo, end=hi, pbx=pbx)
-        tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows)
+        tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows, calls_only=True)
         if client is not None:
             from .dask import run_tasks
 
             parts = run_tasks(client, tasks)
         else:
-            parts = [run_task(t, con=self.con) for t in tasks]
+            n = _default_workers() if workers is None else max(1, int(workers))
+            if n > 1 and len(tasks) > 1:
+                parts = run_pool(tasks, min(n, len(tasks)))
+            else:
+                parts = [run_task(t, con=self.con) for t in tasks]
         out = _combine(parts)
         if start is not None:
             out = out[out["start"] >= _ts(start)]
@@ -242,11 +248,14 @@ class History:
         return out.reset_index(drop=True)
 
     def iter_buckets(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
-                     bucket_rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+                     bucket_rows: int = 1_000_000, columns: Sequence[str] | None = None,
+                     calls_only: bool = False) -> Iterator[pd.DataFrame]:
         """The call events a bucket at a time (each call, with every call transfers joined to it, whole in one
-        bucket): for per-call analyses of your own over more than memory holds."""
+        bucket): for per-call analyses of your own over more than memory holds. ``columns``: only these AMI
+        keys; ``calls_only``: what :meth:`calls` reads (the keys and rows :func:`analysis.calls` uses)."""
         where = self.where(start=start, end=end, pbx=pbx)
-        for t in plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows):
+        for t in plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows,
+                            columns=None if columns is None else list(columns), calls_only=calls_only):
             yield t.frame(self.con)
 
     def report(self, fn: Any, *, start: Any = None, end: Any = None, pbx: str | None = None,
@@ -277,6 +286,14 @@ class History:
 
     def __repr__(self) -> str:
         return f"<History {str(self.path)!r} pbxes={self.pbxes}>"
+
+
+def _default_workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
 
 
 def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:

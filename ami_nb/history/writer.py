@@ -1,9 +1,15 @@
 """The archive writer: batches of events -> a Hive-partitioned Parquet dataset, on its own thread.
 
 ``path/pbx=<name>/date=<YYYY-MM-DD>/part-<first seq>-<random>.parquet``, one file per flush and date (UTC, from
-``received``). The batch sink (:meth:`Archive.write`, on the client's loop thread) only appends a reference to a
-list, so the session never waits for the disk; the writer thread turns what arrived into one Arrow table and
-writes it every ``flush_seconds`` or ``flush_rows`` events, whichever comes first.
+``received``), written every ``flush_seconds`` or ``flush_rows`` events, whichever comes first.
+
+A session's archive is fed by its store (``Archive(..., store=store)``, what :meth:`ami_nb.Session.archive`
+does): the store already turns the messages into columnar chunks on the loop thread, and hands each chunk over
+by reference as it freezes it (:class:`ami_nb.store.Feed`); the writer thread converts chunks to Arrow with numpy
+and Arrow kernels, which release the GIL, so the session's loop barely notices it. At a flush the rows the
+store has not frozen yet are copied and frozen on the writer thread (the store freezes them again later; the
+writer's cursor skips what it wrote). Without a store, :meth:`Archive.write` takes batches of messages (the
+batch-sink signature: imports, other programs), frozen the store's way on the writer thread.
 
 Crash safety: a file is written under a hidden name (``.part-...tmp``, which Parquet readers skip), flushed to
 disk, then renamed into place, so a process killed at any instant leaves only complete files; what is lost is
@@ -28,7 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .schema import RowBuilder
+from ..store import _Batch, _Chunk
+from .schema import RowBuilder, chunk_columns
 
 __all__ = ["Archive", "check_pbx"]
 
@@ -82,13 +89,14 @@ class Archive:
     """Appends every event handed to :meth:`write` to the dataset at ``path`` under ``pbx=<pbx>``.
 
     ``seq_base`` (default: now in nanoseconds) is added to the sequence numbers; with the default, a later run's
-    events sort after an earlier run's. Use as a batch sink (``client.add_batch_sink(archive.write)``), or let
-    :meth:`ami_nb.Session.archive` wire it. :meth:`flush` waits until everything handed over is on disk;
-    :meth:`close` flushes and stops the thread.
+    events sort after an earlier run's. With ``store`` (an :class:`~ami_nb.store.EventStore`), every event the
+    store receives from now on is archived, numbered by the store (what :meth:`ami_nb.Session.archive` wires);
+    without, use it as a batch sink (``client.add_batch_sink(archive.write)``). :meth:`flush` waits until
+    everything handed over is on disk; :meth:`close` flushes and stops the thread.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, pbx: str = "default", flush_seconds: float = 5.0,
-                 flush_rows: int = 500_000, seq_base: int | None = None) -> None:
+                 flush_rows: int = 500_000, seq_base: int | None = None, store: Any = None) -> None:
         if not flush_seconds > 0:
             raise ValueError(f"flush_seconds must be positive, got {flush_seconds}")
         if flush_rows < 1:
@@ -114,6 +122,12 @@ class Archive:
         self.files_written = 0
         self.bytes_written = 0
         self._gap_file = self.path / "_gaps" / f"pbx={self.pbx}" / f"{self.run}.jsonl"
+        self._store = store
+        self._feed = store.feed(self._on_feed) if store is not None else None
+        self._start = self._cursor = self._feed.start if self._feed is not None else 0
+        self._parts: list[Any] = []  # converted, not written yet (fed by a store)
+        self._parts_rows = 0
+        self._converted_rows = 0
         self.mark("open")
         self._thread = threading.Thread(target=self._run, name=f"ami-archive-{self.pbx}", daemon=True)
         self._thread.start()
@@ -124,6 +138,8 @@ class Archive:
         n = len(events)
         if not n:
             return
+        if self._feed is not None:
+            raise RuntimeError("this archive is fed by its store: append to the store instead")
         if self._error is not None:
             raise RuntimeError(f"archive writer for {self.path} stopped: {self._error}") from self._error
         with self._cond:
@@ -137,6 +153,12 @@ class Archive:
                 self._cond.notify()
 
     __call__ = write
+
+    def _on_feed(self, rows: int) -> None:
+        """The store froze ``rows`` more (called under the store's lock: only count and wake, once a chunk)."""
+        with self._cond:
+            self._queued_rows += rows
+            self._cond.notify()
 
     # -- gaps -------------------------------------------------------------------------------------------------------
     def mark(self, what: str, t: float | None = None, **info: Any) -> None:
@@ -158,28 +180,70 @@ class Archive:
     # -- the writer thread -----------------------------------------------------------------------------------------
     def _run(self) -> None:
         deadline = time.monotonic() + self.flush_seconds
+        fed = self._feed is not None
         while True:
             with self._cond:
                 while not self._closing and self._queued_rows < self.flush_rows and time.monotonic() < deadline \
-                        and not self._flush_wanted:
+                        and not self._flush_wanted and not (fed and self._queued_rows > self._converted_rows):
                     self._cond.wait(max(0.0, deadline - time.monotonic()))
-                batch, self._queue, self._queued_rows = self._queue, [], 0
+                timed = self._closing or self._flush_wanted or time.monotonic() >= deadline
+                batch, self._queue = self._queue, []
+                due = timed or self._queued_rows >= self.flush_rows
+                if not fed or due:
+                    self._queued_rows = 0
+                self._converted_rows = self._queued_rows
                 self._flush_wanted = False
                 closing = self._closing
-            deadline = time.monotonic() + self.flush_seconds
-            if batch:
-                try:
+            try:
+                if fed:  # never with self._cond held: the feed takes the store's lock
+                    self._convert(tail=timed)  # as chunks arrive, so a flush has little left to do
+                    if due:
+                        self._write_parts()
+                elif batch:
                     self._write_batch(batch)
-                except BaseException as exc:  # the disk is full, the path vanished...: say so, keep the error
-                    log.exception("archive writer for %s failed", self.path)
-                    self._error = exc
-                    with self._cond:
-                        self._cond.notify_all()
-                    return
-            with self._cond:
-                self._cond.notify_all()
-            if closing:
+            except BaseException as exc:  # the disk is full, the path vanished...: say so, keep the error
+                log.exception("archive writer for %s failed", self.path)
+                self._error = exc
+                if self._feed is not None:
+                    self._feed.close()
+                with self._cond:
+                    self._cond.notify_all()
                 return
+            if due or not fed:
+                deadline = time.monotonic() + self.flush_seconds
+                with self._cond:
+                    self._cond.notify_all()
+            if closing:
+                if self._feed is not None:
+                    self._feed.close()
+                return
+
+    def _convert(self, tail: bool) -> None:
+        """Convert what the store handed over (with ``tail``, also what it has not frozen yet) to Arrow."""
+        assert self._feed is not None
+        for item in self._feed.take(tail):
+            chunk: _Chunk = self._builder.freeze(item) if isinstance(item, _Batch) else item
+            skip = self._cursor - chunk.base  # rows already converted (a tail copied at an earlier flush)
+            if skip >= chunk.n:
+                continue
+            self._parts.append(chunk_columns(chunk, max(0, skip)))
+            self._parts_rows += chunk.n - max(0, skip)
+            self._cursor = chunk.base + chunk.n
+            if self._parts_rows >= self.flush_rows:  # a backlog is written in files of ~flush_rows events
+                self._write_parts()
+
+    def _write_parts(self) -> None:
+        if self._parts:
+            table = self._builder.finish(self._parts, seq_base=self.seq_base)
+            self._parts, self._parts_rows = [], 0
+            self._write_table(table)
+        with self._cond:
+            self._written = self._cursor - self._start
+
+    def _write_table(self, table: Any) -> None:
+        for p in write_partitions(table, self.path, self.pbx):
+            self.files_written += 1
+            self.bytes_written += p.stat().st_size
 
     def _write_batch(self, batch: list[tuple[Sequence[Any], float, int]]) -> None:
         start, rows = 0, 0
@@ -187,9 +251,7 @@ class Archive:
             rows += len(events)
             if rows >= self.flush_rows or i == len(batch) - 1:
                 table = self._builder.table(batch[start:i + 1])
-                for p in write_partitions(table, self.path, self.pbx):
-                    self.files_written += 1
-                    self.bytes_written += p.stat().st_size
+                self._write_table(table)
                 with self._cond:
                     self._written += table.num_rows
                 start, rows = i + 1, 0
@@ -198,7 +260,7 @@ class Archive:
         """Wait until every event handed over so far is on disk (TimeoutError after ``timeout`` seconds)."""
         end = time.monotonic() + timeout
         with self._cond:
-            target = self._handed
+            target = self._handed if self._feed is None else self._store.total - self._start
             self._flush_wanted = True
             self._cond.notify_all()
             while self._written < target:
@@ -249,6 +311,8 @@ class Archive:
     @property
     def pending(self) -> int:
         """Events handed over and not on disk yet."""
+        if self._feed is not None:
+            return self._store.total - self._start - self._written
         return self._handed - self._written
 
     def __enter__(self) -> Archive:

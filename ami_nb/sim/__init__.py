@@ -18,8 +18,9 @@ phones through the ``support`` queue, served as app_queue with ``autofill=yes`` 
 once for the longest-waiting caller, and each caller's patience (``abandon`` callers are the impatient ones)
 races the answer and the queue's timeout. The clock is virtual: ``time_scale`` simulated seconds pass per real
 second (``math.inf`` in :meth:`SimPBX.simulate`: as fast as possible) and the same seed gives the same calls and
-events. With ``timestampevents=True`` every event carries ``Timestamp:`` on that clock: turn it on whenever the
-time scale is not 1, or durations measured from arrival times are scaled.
+events. With ``timestampevents=True`` every event carries ``Timestamp:`` on that clock (but ``FullyBooted``, as in
+Asterisk: manager.c writes it to the session directly): turn it on whenever the time scale is not 1, or durations
+measured from arrival times are scaled.
 
 Users are those of the recorded server: ``admin``/``amp111`` (read=all, write=all) and ``limited``/``lim123``
 (read=call, write=originate). ``start(tls=(certfile, keyfile))`` serves AMI over TLS (``amis://`` URL).

@@ -62,7 +62,7 @@ async def _login(server: ServerView, conn: ManagerConnection, msg: Message) -> b
     conn.respond(msg, "Success", ("Message", "Authentication accepted"))
     uptime = str(int(time.time() - server.booted))
     server.send_event(conn, "FullyBooted", "system,all",
-                      [("Uptime", uptime), ("LastReload", uptime), ("Status", "Fully Booted")])
+                      [("Uptime", uptime), ("LastReload", uptime), ("Status", "Fully Booted")], stamp=False)
     tv = _event_tv(time.time())
     # a security event: every session that reads ``security`` gets it (recordings 41 and 43 show the driver's)
     auth = [

@@ -89,6 +89,7 @@ class PBX:
         self.queues = self._load_queues()
         self.hints = {p[3]: (p[1], p[0]) for p in configs.dialplan() if p[2] == "hint"}
         self.hint_state: dict[str, int] = {}
+        self.devstate_cache: dict[str, str] = {}  # the cachable device states last published
         self.traffic_running = False
         self._traffic_gen = 0
 
@@ -197,8 +198,40 @@ class PBX:
         if priority is not None:
             ch.priority = priority
         ch.app, ch.appdata = app, data
+        if not app.startswith("AppDial"):
+            ch.cdr_app = (app, data)
+        pending = self._apply_cid(ch)
         self.emit("Newexten", DIALPLAN, [*ch.snapshot(), ("Extension", ch.exten), ("Application", app),
                                          ("AppData", data)])
+        if pending:
+            self._newcallerid(ch)
+
+    def _apply_cid(self, ch: Channel) -> bool:
+        pending, ch.pending_cid = ch.pending_cid, None
+        if pending is None or pending == (ch.cid_num, ch.cid_name):
+            return False
+        ch.cid_num, ch.cid_name = pending
+        return True
+
+    def publish_cid(self, ch: Channel) -> None:
+        """The channel's next snapshot goes out (a hangup): a caller id set in the meantime shows now."""
+        if self._apply_cid(ch):
+            self._newcallerid(ch)
+
+    def _newcallerid(self, ch: Channel) -> None:
+        pres = "67 (Number Unavailable)" if ch.cid_num == "<unknown>" else "0 (Presentation Allowed, Not Screened)"
+        self.emit("NewCallerid", CALL, [*ch.snapshot(), ("CID-CallingPres", pres)])
+
+    def connected_update(self, ch: Channel, num: str, name: str) -> None:
+        """A bridge gives ``ch`` its peer's caller as connected line (bridge.c, after a transfer). On a Local
+        half, core_unreal copies it to the other half's caller at once, but that one's snapshot (NewCallerid)
+        goes out only with its next event: it waits in an application (45)."""
+        if (ch.con_num, ch.con_name) == (num, name):
+            return
+        self.set_connected(ch, num, name)
+        other = ch.peer
+        if other is not None and not other.hungup:
+            other.pending_cid = (num, name)
 
     def varset(self, ch: Channel, var: str, value: str) -> None:
         if var.startswith(("FEATUREMAP(", "FEATURE(")):  # features.conf settings of the channel: no VarSet
@@ -221,7 +254,14 @@ class PBX:
             ringing = state == 5 and not ch.device.startswith("Local/")
             self.devstate(ch.device, "RINGING" if ringing else "INUSE")
 
-    def devstate(self, device: str, state: str) -> None:
+    def devstate(self, device: str, state: str, *, cachable: bool = False) -> None:
+        """Publish a device state. A ``cachable`` one (app_queue's ``Queue:...`` states) is published only when it
+        changed (``ast_publish_device_state_full`` compares with the cache); a channel's (a Local pair's halves,
+        whose devstate cache is disabled) every time."""
+        if cachable:
+            if self.devstate_cache.get(device) == state:
+                return
+            self.devstate_cache[device] = state
         self.emit("DeviceStateChange", CALL, [("Device", device), ("State", state)])
         hint = self.hints.get(device)
         if hint is not None:
@@ -235,7 +275,7 @@ class PBX:
         if (ch.cid_num, ch.cid_name) == (num, name):
             return
         ch.cid_num, ch.cid_name = num, name
-        self.emit("NewCallerid", CALL, [*ch.snapshot(), ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        self._newcallerid(ch)
 
     def set_account(self, ch: Channel, account: str) -> None:
         old, ch.account = ch.account, account
@@ -304,12 +344,28 @@ class PBX:
             span: tuple[float, float] | None = None) -> None:
         """The channel's Cdr; ``span`` (start, end) is one dial attempt's record (answered at its start, as
         the queue's attempts are recorded), not the channel's."""
+        if span is None:
+            for pairs in ch.cdr_forks:
+                self.emit("Cdr", CDR, pairs)
+            ch.cdr_forks = []
+        self.emit("Cdr", CDR, self._cdr_pairs(ch, dest_channel=dest_channel, disposition=disposition, span=span))
+
+    def cdr_fork(self, ch: Channel) -> None:
+        """``ch`` (party A of its Cdr) leaves its bridge for another: cdr.c finalizes the record now (posted with
+        the channel's last) and starts a new one, answered at once since the channel is up (44, 45)."""
+        ch.cdr_forks.append(self._cdr_pairs(ch, dest_channel=ch.cdr_peer))
+        ch.cdr_start, ch.cdr_peer, ch.cdr_dest = self.now, "", ""
+
+    def _cdr_pairs(self, ch: Channel, *, dest_channel: str = "", disposition: str | None = None,
+                   span: tuple[float, float] | None = None) -> Pairs:
         ans = ch.answered if span is None else span[0]
         end = self.now if span is None else span[1]
-        created = ch.created if span is None else span[0]
+        created = (ch.created if ch.cdr_start is None else ch.cdr_start) if span is None else span[0]
+        if ans is not None and ans < created:
+            ans = created
         disp = disposition or ("ANSWERED" if ans is not None else "NO ANSWER")
-        cid = f'"{ch.cid_name}" <{ch.cid_num}>' if ch.cid_num != "<unknown>" else ""
-        self.emit("Cdr", CDR, [
+        cid = '"{}" <{}>'.format(*("" if v == "<unknown>" else v for v in (ch.cid_name, ch.cid_num)))
+        return [
             ("AccountCode", ch.account),
             ("Source", "" if ch.cid_num == "<unknown>" else ch.cid_num),
             ("Destination", ch.cdr_dest or ch.exten),
@@ -317,8 +373,8 @@ class PBX:
             ("CallerID", cid),
             ("Channel", ch.name),
             ("DestinationChannel", dest_channel),
-            ("LastApplication", ch.app),
-            ("LastData", ch.appdata),
+            ("LastApplication", ch.cdr_app[0]),
+            ("LastData", ch.cdr_app[1]),
             ("StartTime", cdr_time(created)),
             ("AnswerTime", cdr_time(ans) if ans is not None else ""),
             ("EndTime", cdr_time(end)),
@@ -328,7 +384,7 @@ class PBX:
             ("AMAFlags", "DOCUMENTATION"),
             ("UniqueID", ch.uniqueid),
             ("UserField", ch.cdr_userfield),
-        ])
+        ]
 
     def hangup(self, ch: Channel, cause: int, *, request: bool = True, dialstatus: str = "",
                source: str = "", h_exten: bool = True, dest_channel: str = "", cdr: bool | None = None,
@@ -339,6 +395,7 @@ class PBX:
         Hangup; then the other half of a Local pair is asked to hang up (:meth:`hangup_request`)."""
         if ch.hungup:
             return
+        self.publish_cid(ch)
         ch.hungup = True
         if ch.bridge is not None:
             self.bridge_leave(ch)
@@ -352,7 +409,15 @@ class PBX:
         self._final(ch, cause, h_exten=h_exten)
         peer = ch.peer
         if peer is not None and not peer.hungup:
+            self.publish_cid(peer)
+            self._local_status(ch, peer)
             self.hangup_request(peer, cause)
+
+    def _local_status(self, two: Channel, one: Channel) -> None:
+        """A Local ``;2`` that ran Dial hangs up before its ``;1``: ast_unreal_hangup gives the ``;1`` its
+        DIALSTATUS as CHANLOCALSTATUS (44, 45: the originated ``;1`` still waits in ``phone``)."""
+        if two.name.endswith(";2") and "DIALSTATUS" in two.vars:
+            self.varset(one, "CHANLOCALSTATUS", two.vars["DIALSTATUS"])
 
     def hangup_request(self, ch: Channel, cause: int) -> None:
         """Another channel asked ``ch`` to hang up (its Local half, a bridge partner that left).
@@ -360,6 +425,7 @@ class PBX:
         A channel waiting in ``Dial`` finishes the Dial first (BRIDGEPEER, ANSWEREDTIME...); see :meth:`app_dial`."""
         if ch.hungup:
             return
+        self.publish_cid(ch)
         ch.hungup = True
         bridge = ch.bridge
         bridged = bridge is not None
@@ -392,6 +458,8 @@ class PBX:
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
         if peer is not None and not peer.hungup:
+            self.publish_cid(peer)
+            self._local_status(ch, peer)
             self.hangup_request(peer, cause)
 
     def kick(self, ch: Channel, cause: int = 16, *, h_exten: bool = True) -> None:
@@ -415,6 +483,7 @@ class PBX:
             self.cel(peer, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
             self.cel(peer, "CHAN_END")
             self._linkedid_end(peer, cause)
+            self.publish_cid(peer)
             if not peer.dialed:
                 self.cdr(peer, dest_channel=peer.cdr_peer)
             peer.pending_cause = cause
@@ -593,6 +662,7 @@ class PBX:
                 on_result(REASON_ANSWERED, one)
             if application is not None:  # the application runs without a Newexten (recordings 22, 43)
                 one.app, one.appdata = application, data
+                one.cdr_app = (application, data)
                 if application.lower() == "wait":
                     yield from self._app_wait(one, data)
                 if not one.hungup:
@@ -736,6 +806,10 @@ class PBX:
                                                               predial=predial.replace("^", ","))
                 if status != "ANSWER" and not decided and ch.state != 6:
                     decided, result = True, "noanswer"
+                if status == "ANSWER" and "g" not in opts and not ch.hungup and ch.plan_token is token:
+                    # an answered Dial returns -1 when its bridge ends (ast_bridge_call): the dialplan stops
+                    self.hangup(ch, 16)
+                    return result
             elif app == "Hangup":
                 self.hangup(ch, 16, source="dialplan/builtin")
                 return result
@@ -776,7 +850,6 @@ class PBX:
         for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
                     "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"):
             self.varset(caller, var, "")
-        dial_start = self.now
         _, _, rest = target.partition("/")
         exten, _, ctx = rest.partition("@")
         one, two = self.local_pair(exten, ctx, linkedid=caller.linkedid, announce=False)
@@ -794,6 +867,10 @@ class PBX:
         if caller.account:
             self.set_account(one, caller.account)
         self.set_connected(one, caller.cid_num, caller.cid_name)
+        # local_call copies ;1's variables to ;2, newest first (ast_unreal_call_setup): a predial Gosub's
+        # GOSUB_RETVAL, then DIALEDPEERNUMBER
+        if predial:
+            self.varset(two, "GOSUB_RETVAL", one.vars.get("GOSUB_RETVAL", ""))
         self.varset(two, "DIALEDPEERNUMBER", f"{exten}@{ctx}")
         self.set_callerid(two, caller.cid_num, caller.cid_name)
         if caller.account:
@@ -840,11 +917,15 @@ class PBX:
                 caller.in_dial = one.on_hangup = wake
                 yield wake
             caller.in_dial = one.on_hangup = None
-            talk = self.now - answered_at
-            total = self.now - dial_start
-            dial_vars = [("ANSWEREDTIME", str(int(talk))), ("ANSWEREDTIME_MS", str(int(talk * 1000))),
-                         ("DIALEDTIME", str(int(total))), ("DIALEDTIME_MS", str(int(total * 1000))),
-                         ("DIALSTATUS", "ANSWER")]
+            # end_bridge_callback: the caller's own up time and age (ast_channel_get_up_time_ms/_duration_ms);
+            # not called when the bridge ended by an async goto (a blind transfer moved the caller on)
+            up = self.now - (caller.answered if caller.answered is not None else answered_at)
+            total = self.now - caller.created
+            dial_vars = [] if caller.async_goto else [
+                ("ANSWEREDTIME", str(int(up))), ("ANSWEREDTIME_MS", str(int(up * 1000))),
+                ("DIALEDTIME", str(int(total))), ("DIALEDTIME_MS", str(int(total * 1000)))]
+            dial_vars.append(("DIALSTATUS", "ANSWER"))
+            caller.async_goto = False
             if caller.hungup:  # the caller was asked to hang up while bridged: finish Dial, then hang up
                 self.varset(caller, "BRIDGEPEER", "")
                 self.varset(one, "BRIDGEPEER", "")

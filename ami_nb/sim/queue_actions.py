@@ -6,7 +6,7 @@ Registered with :func:`~ami_nb.sim.registry.action` like every handler; kept bes
 from __future__ import annotations
 
 from ..protocol import Message
-from . import traffic, transfers
+from . import queue_app, traffic, transfers
 from .connection import ManagerConnection
 from .model import Channel, Member
 from .registry import ServerView, action
@@ -80,8 +80,10 @@ async def _queueadd(server: ServerView, conn: ManagerConnection, msg: Message) -
                int(msg.get("Penalty", "0") or 0), "dynamic", login_time=int(server.pbx.now))
     q.members.append(m)
     conn.respond(msg, "Success", ("Message", "Added interface to queue"))
-    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    # member_add_to_queue: the pause state, then the queue's availability (add_to_queue in app_queue.c)
+    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE", cachable=True)
     _member_event(server, "QueueMemberAdded", m)
+    queue_app.update_avail(server.pbx, q)
     traffic.queue_changed(server.pbx, q)
     return True
 
@@ -100,7 +102,9 @@ async def _queuepause(server: ServerView, conn: ManagerConnection, msg: Message)
     for m in found:
         m.paused, m.paused_reason = paused, msg.get("Reason", "") if paused else ""
         m.last_pause = int(server.pbx.now)
-        server.pbx.devstate(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE")
+        # set_queue_member_pause: the pause state, the queue's availability, then QueueMemberPause
+        server.pbx.devstate(f"Queue:{m.queue}_pause_{iface}", "INUSE" if paused else "NOT_INUSE", cachable=True)
+        queue_app.update_avail(server.pbx, server.pbx.queues[m.queue])
         _member_event(server, "QueueMemberPause", m)
         traffic.queue_changed(server.pbx, server.pbx.queues[m.queue])
     return True
@@ -118,7 +122,9 @@ async def _queueremove(server: ServerView, conn: ManagerConnection, msg: Message
     q.members.remove(m)
     conn.respond(msg, "Success", ("Message", "Removed interface from queue"))
     _member_event(server, "QueueMemberRemoved", m)
-    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE")
+    # member_remove_from_queue: QUEUE_UNKNOWN_PAUSED_DEVSTATE (NOT_INUSE, so nothing when it was unpaused)
+    server.pbx.devstate(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE", cachable=True)
+    queue_app.update_avail(server.pbx, q)
     return True
 
 

@@ -41,7 +41,8 @@ class ServerView(Protocol):
 
     def wake(self) -> None: ...
 
-    def send_event(self, conn: ManagerConnection, name: str, priv: str, pairs: Pairs) -> None: ...
+    def send_event(self, conn: ManagerConnection, name: str, priv: str, pairs: Pairs, *,
+                   stamp: bool = True) -> None: ...
 
 
 Handler = Callable[[ServerView, ManagerConnection, Message], Awaitable[bool]]

@@ -185,10 +185,12 @@ class AMIServer:
                 n += 1
         return n
 
-    def send_event(self, conn: ManagerConnection, name: str, priv: str, pairs: Pairs) -> None:
-        """An event for one connection only (login events), subject to its permissions and mask."""
+    def send_event(self, conn: ManagerConnection, name: str, priv: str, pairs: Pairs, *, stamp: bool = True) -> None:
+        """An event for one connection only (login events), subject to its permissions and mask. ``stamp=False``:
+        no ``Timestamp`` even with timestampevents (FullyBooted, recording 48: manager.c writes it straight to
+        the session, not through the event queue that stamps)."""
         when = max(self.pbx.now, self.sim_time_at(asyncio.get_running_loop().time()))
-        full = event_head(name, priv, when if self.timestampevents else None) + pairs
+        full = event_head(name, priv, when if self.timestampevents and stamp else None) + pairs
         text = message_text(full) if conn.filters else None
         if conn.wants(name, event_classes(priv), full, text):
             conn.send(encode_message(full))
