@@ -295,3 +295,28 @@ def test_magic_ami_live_queues_gives_the_wallboard() -> None:
         wait_for(lambda: view.widget.status["badge"] == "disconnected")
     finally:
         ip.run_line_magic("unload_ext", "ami_nb")
+
+
+def test_wallboard_counts_a_timeout_apart_from_an_abandon() -> None:
+    """Against the simulator, every agent paused: one caller gives up after 1 s, one stays until Queue()'s 3 s
+    timeout (QueueCallerAbandon for it too, then QUEUESTATUS=TIMEOUT); the board counts what the ground truth says."""
+    with sim.start(traffic={"queue_timeout": 3.0}) as pbx, \
+            ami_nb.connect(pbx.url, secret="amp111", keepalive=None) as session:
+        members = [e for e in session.action("QueueStatus", Queue="support").list_items if e.event == "QueueMember"]
+        for m in members:
+            session.action("QueuePause", Queue="support", Interface=m["Location"], Paused="true", Reason="meeting")
+        board = wallboard(session, rate=20, queues=["support"])
+        try:
+            pbx.call("queue", patience=1.0)
+            pbx.call("queue", patience=100.0)
+            wait_for(lambda: board.counters.get("support", {}).get("offered_today") == 2, timeout=15)
+            stints = [s for row in pbx.ground_truth()["queue_stints"] for s in row]
+            outcomes = sorted(s["outcome"] for s in stints)
+            assert outcomes == ["abandon", "timeout"]
+            q = board.counters["support"]
+            assert (q["answered_today"], q["abandoned_today"], q["timed_out_today"], q["other_today"]) == (0, 1, 1, 0)
+            assert q["short_abandoned_today"] == 1  # gave up within KPIConfig's 5 s
+            assert q["service_level"] == 0.0
+            wait_for(lambda: board.widget.queues and board.widget.queues[0]["abandoned"] == 1)
+        finally:
+            board.stop()
