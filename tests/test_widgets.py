@@ -374,3 +374,82 @@ def test_wallboard_counts_a_timeout_apart_from_an_abandon() -> None:
             wait_for(lambda: board.widget.queues and board.widget.queues[0]["abandoned"] == 1)
         finally:
             board.stop()
+
+
+class _Witness(LiveView):
+    """A view that notes the thread of every redraw and display update."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.threads: list[int] = []
+        super().__init__(*args, **kwargs)
+
+    def _build(self, header_only: bool = False) -> dict:
+        self.threads.append(threading.get_ident())
+        return super()._build(header_only=header_only)
+
+    def _update_display(self) -> None:
+        self.threads.append(threading.get_ident())
+        super()._update_display()
+
+
+def test_connection_changes_are_drawn_by_the_ticker_never_on_the_loop() -> None:
+    """Over a real socket: the server goes (reconnecting), then the session closes (closed). A view that never
+    ticks (autostart=False) still shows both, drawn by the ticker thread; the loop thread ran no view code."""
+    pbx = sim.start()
+    session = ami_nb.connect(pbx.url, secret="amp111", keepalive=None)
+    try:
+        view = _Witness(session, rate=5, autostart=False)
+        loop = session.thread.ident
+        creator = threading.get_ident()
+        assert view.widget.status["connection"] == "connected" and view.ticks == 0
+        pbx.stop()
+        wait_for(lambda: view.widget.status.get("connection") == "reconnecting", timeout=10)
+        session.close()
+        wait_for(lambda: view.widget.status.get("badge") == "disconnected", timeout=10)
+        assert view.ticks == 0  # the ticker redrew it for the state changes alone
+        drawn_by = set(view.threads) - {creator}
+        assert loop not in view.threads and drawn_by and all(t != loop for t in drawn_by)
+    finally:
+        session.close()
+        pbx.stop()
+
+
+def test_closed_views_leave_no_state_callback() -> None:
+    """Every view of a session watches its connection through one callback; closing them all removes it, and a
+    stopped view still reads "disconnected" when its session closes, then lets go too."""
+    with sim.start() as pbx:
+        session = ami_nb.connect(pbx.url, secret="amp111", keepalive=None)
+        try:
+            client = session.client
+            assert session.pbx is not None  # the live state's own callback, one for the session's life
+            before = len(client._state_callbacks)
+            views = [LiveView(session, rate=5, autostart=False) for _ in range(5)]
+            views += [Wallboard(session, rate=5, autostart=False) for _ in range(3)]
+            assert len(client._state_callbacks) == before + 1
+            for v in views:
+                v.close()
+            assert len(client._state_callbacks) == before
+            kept = LiveView(session, rate=5)
+            kept.stop()
+            assert len(client._state_callbacks) == before + 1 and kept.widget.status["badge"] == "stopped"
+            session.close()
+            wait_for(lambda: kept.widget.status["badge"] == "disconnected")
+            wait_for(lambda: len(client._state_callbacks) == before)
+        finally:
+            session.close()
+
+
+def test_a_client_callback_can_be_removed() -> None:
+    with sim.start() as pbx:
+        session = ami_nb.connect(pbx.url, secret="amp111", keepalive=None)
+        client = session.client
+        seen: list[str] = []
+        gone: list[str] = []
+        unsubscribe = client.on_state_change(gone.append)
+        client.on_state_change(seen.append)
+        unsubscribe()
+        unsubscribe()  # idempotent: it does not take another registration with it
+        client.on_state_change(gone.append)
+        client.remove_state_change(gone.append)
+        session.close()
+        assert seen[-1] == "closed" and gone == []
