@@ -105,7 +105,7 @@ def device_changed(pbx: PBX, device: str) -> None:
     for q in pbx.queues.values():
         changed = False
         for m in q.members:
-            if m.state_interface.removesuffix("/n") != device:
+            if m.external or m.state_interface.removesuffix("/n") != device:
                 continue
             busy = member_busy(pbx, m)
             if busy != m.busy:

@@ -331,6 +331,12 @@ class Member:
     in_call: bool = False
     #: the state interface has a live channel (ringing or talking, through this queue or not)
     busy: bool = False
+    #: the member's own wrapuptime (queues.conf/realtime member level), as QueueStatus shows it
+    wrapuptime: int = 0
+    #: the device state (``ast_device_state``) its owner reports, instead of the busy/in-call guess
+    status: int | None = None
+    #: another model (the contact-centre day, sim.workforce) reports its QueueMemberStatus, not device_changed
+    external: bool = False
 
     def fields(self, *, event: bool = False) -> Pairs:
         """QueueStatus's QueueMember keys, or (``event``) those of QueueMemberAdded/Pause/Removed."""
@@ -346,7 +352,7 @@ class Member:
             ("LastPause", str(self.last_pause)),
             ("LoginTime", str(self.login_time)),
             ("InCall", "1" if self.in_call else "0"),
-            ("Status", "2" if self.in_call or self.busy else "1"),
+            ("Status", str(self.status) if self.status is not None else "2" if self.in_call or self.busy else "1"),
             ("Paused", "1" if self.paused else "0"),
             ("PausedReason", self.paused_reason),
         ]
