@@ -648,7 +648,8 @@ class LiveState:
             for lid, call in self._calls.items():
                 states = {self._channels[u].get("ChannelStateDesc", "") for u in call.uids if u in self._channels}
                 who = call.caller if call.caller and call.caller != "<unknown>" else call.channel
-                rows.append({"Linkedid": lid, "caller": call.caller, "who": who, "exten": call.exten,
+                rows.append({"Linkedid": lid, "caller": call.caller, "who": who, "Channel": call.channel,
+                         "exten": call.exten,
                              "channels": len(call.uids), "answered": call.answered,
                              "state": "Up" if "Up" in states else ("Ringing" if states & {"Ringing", "Ring"}
                                                                    else ", ".join(sorted(states))),

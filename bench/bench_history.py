@@ -460,7 +460,10 @@ def main() -> None:
     p.add_argument("--workdir", default="/tmp/ami_nb_bench_history")
     p.add_argument("--reuse", action="store_true", help="keep the archive of an earlier run")
     p.add_argument("--dask", action="store_true", help="also History.calls(client=...) on a 2-worker LocalCluster")
+    p.add_argument("--dask-events", type=int, default=None, help="the Dask path over this many (whole days; "
+                   "default: as History.calls())")
     p.add_argument("--write-only", action="store_true", help="only the write rows (store ingest, archive writer)")
+    p.add_argument("--read-only", action="store_true", help="only the read rows (needs --reuse of a built archive)")
     p.add_argument("--write-hours", type=float, default=4.0, help="simulated hours for the write rows")
     p.add_argument("--baseline", default=None, help="a checkout of older code: its write rows beside these "
                    "(the same bench code, its ami_nb first on the path)")
@@ -478,7 +481,8 @@ def main() -> None:
     wargs = ["--child", "write", "--hours", str(args.write_hours), "--rate", str(args.rate), "--repeat",
              str(args.repeat), "--pace", str(args.pace), "--workdir", str(work)]
     for label, code in ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]:
-        results[label] = run_child(wargs, code)
+        if not args.read_only:
+            results[label] = run_child(wargs, code)
     if args.write_only:
         print(json.dumps(results, indent=1))
         return
@@ -499,7 +503,8 @@ def main() -> None:
     results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
     results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
     if args.dask:
-        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(days), *common])
+        ddays = days if args.dask_events is None else max(1, round(args.dask_events / base["events"]))
+        results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(ddays), *common])
     for days_s in args.inmemory.split(","):
         if days_s.strip():
             results[f"inmemory_{days_s.strip()}d"] = run_child(["--child", "inmemory", "--days", days_s.strip(),

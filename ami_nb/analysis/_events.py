@@ -67,8 +67,12 @@ def col(df: pd.DataFrame, name: str) -> pd.Series:
     if name not in df.columns:
         return pd.Series(np.nan, index=df.index, dtype="str")
     s = df[name]
-    if s.dtype == object:
-        s = s.map(lambda v: v[0] if isinstance(v, tuple) and v else v)
+    if s.dtype == object:  # only the present values: a repeated key's column is missing on most rows
+        present = s.notna().to_numpy()
+        first = [v[0] if isinstance(v, tuple) and v else v for v in s.to_numpy()[present]]
+        out = np.full(len(s), np.nan, dtype=object)
+        out[present] = first
+        return pd.Series(out, index=s.index, name=s.name).astype("str")
     elif isinstance(s.dtype, pd.CategoricalDtype) and s.cat.categories.dtype == _STR:
         # the categories' strings taken by code in Arrow (pandas' own astype goes through Python objects)
         codes = s.cat.codes.to_numpy()

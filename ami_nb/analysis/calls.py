@@ -348,7 +348,7 @@ def _queue_summary(st: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "stints": g.size(),
-            "queues": g["queue"].agg(lambda s: ">".join(map(str, s))),
+            "queues": _joined(st, "queue", ">"),
             "wait": g["wait"].sum(min_count=1),
         }
     ).reindex(index)
@@ -393,6 +393,14 @@ def _transfers(x: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     out = first[cols].reindex(index)
     out["transfer_time"] = first["time"].reindex(index).astype("datetime64[ns, UTC]")
     return out
+
+
+def _joined(df: pd.DataFrame, column: str, sep: str) -> pd.Series:
+    """Per call, ``column``'s values in order, ``sep``-joined (a call with one row: its value as text)."""
+    several = df["call"].duplicated(keep=False).to_numpy()
+    one = df[~several].set_index("call")[column].map(str)
+    many = df[several].groupby("call", sort=False)[column].agg(lambda s: sep.join(map(str, s)))
+    return pd.concat([one, many]).astype(object)
 
 
 def _linkedids(rows: pd.DataFrame, index: pd.Index) -> pd.Series:

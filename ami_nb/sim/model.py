@@ -198,8 +198,40 @@ class PBX:
         if priority is not None:
             ch.priority = priority
         ch.app, ch.appdata = app, data
+        if not app.startswith("AppDial"):
+            ch.cdr_app = (app, data)
+        pending = self._apply_cid(ch)
         self.emit("Newexten", DIALPLAN, [*ch.snapshot(), ("Extension", ch.exten), ("Application", app),
                                          ("AppData", data)])
+        if pending:
+            self._newcallerid(ch)
+
+    def _apply_cid(self, ch: Channel) -> bool:
+        pending, ch.pending_cid = ch.pending_cid, None
+        if pending is None or pending == (ch.cid_num, ch.cid_name):
+            return False
+        ch.cid_num, ch.cid_name = pending
+        return True
+
+    def publish_cid(self, ch: Channel) -> None:
+        """The channel's next snapshot goes out (a hangup): a caller id set in the meantime shows now."""
+        if self._apply_cid(ch):
+            self._newcallerid(ch)
+
+    def _newcallerid(self, ch: Channel) -> None:
+        pres = "67 (Number Unavailable)" if ch.cid_num == "<unknown>" else "0 (Presentation Allowed, Not Screened)"
+        self.emit("NewCallerid", CALL, [*ch.snapshot(), ("CID-CallingPres", pres)])
+
+    def connected_update(self, ch: Channel, num: str, name: str) -> None:
+        """A bridge gives ``ch`` its peer's caller as connected line (bridge.c, after a transfer). On a Local
+        half, core_unreal copies it to the other half's caller at once, but that one's snapshot (NewCallerid)
+        goes out only with its next event: it waits in an application (45)."""
+        if (ch.con_num, ch.con_name) == (num, name):
+            return
+        self.set_connected(ch, num, name)
+        other = ch.peer
+        if other is not None and not other.hungup:
+            other.pending_cid = (num, name)
 
     def varset(self, ch: Channel, var: str, value: str) -> None:
         if var.startswith(("FEATUREMAP(", "FEATURE(")):  # features.conf settings of the channel: no VarSet
@@ -243,7 +275,7 @@ class PBX:
         if (ch.cid_num, ch.cid_name) == (num, name):
             return
         ch.cid_num, ch.cid_name = num, name
-        self.emit("NewCallerid", CALL, [*ch.snapshot(), ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")])
+        self._newcallerid(ch)
 
     def set_account(self, ch: Channel, account: str) -> None:
         old, ch.account = ch.account, account
@@ -332,7 +364,7 @@ class PBX:
         if ans is not None and ans < created:
             ans = created
         disp = disposition or ("ANSWERED" if ans is not None else "NO ANSWER")
-        cid = f'"{ch.cid_name}" <{ch.cid_num}>' if ch.cid_num != "<unknown>" else ""
+        cid = '"{}" <{}>'.format(*("" if v == "<unknown>" else v for v in (ch.cid_name, ch.cid_num)))
         return [
             ("AccountCode", ch.account),
             ("Source", "" if ch.cid_num == "<unknown>" else ch.cid_num),
@@ -341,8 +373,8 @@ class PBX:
             ("CallerID", cid),
             ("Channel", ch.name),
             ("DestinationChannel", dest_channel),
-            ("LastApplication", ch.app),
-            ("LastData", ch.appdata),
+            ("LastApplication", ch.cdr_app[0]),
+            ("LastData", ch.cdr_app[1]),
             ("StartTime", cdr_time(created)),
             ("AnswerTime", cdr_time(ans) if ans is not None else ""),
             ("EndTime", cdr_time(end)),
@@ -363,6 +395,7 @@ class PBX:
         Hangup; then the other half of a Local pair is asked to hang up (:meth:`hangup_request`)."""
         if ch.hungup:
             return
+        self.publish_cid(ch)
         ch.hungup = True
         if ch.bridge is not None:
             self.bridge_leave(ch)
@@ -376,6 +409,7 @@ class PBX:
         self._final(ch, cause, h_exten=h_exten)
         peer = ch.peer
         if peer is not None and not peer.hungup:
+            self.publish_cid(peer)
             self._local_status(ch, peer)
             self.hangup_request(peer, cause)
 
@@ -391,6 +425,7 @@ class PBX:
         A channel waiting in ``Dial`` finishes the Dial first (BRIDGEPEER, ANSWEREDTIME...); see :meth:`app_dial`."""
         if ch.hungup:
             return
+        self.publish_cid(ch)
         ch.hungup = True
         bridge = ch.bridge
         bridged = bridge is not None
@@ -423,6 +458,7 @@ class PBX:
         self._final(ch, cause, h_exten=True)
         peer = ch.peer
         if peer is not None and not peer.hungup:
+            self.publish_cid(peer)
             self._local_status(ch, peer)
             self.hangup_request(peer, cause)
 
@@ -447,6 +483,7 @@ class PBX:
             self.cel(peer, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
             self.cel(peer, "CHAN_END")
             self._linkedid_end(peer, cause)
+            self.publish_cid(peer)
             if not peer.dialed:
                 self.cdr(peer, dest_channel=peer.cdr_peer)
             peer.pending_cause = cause
@@ -625,6 +662,7 @@ class PBX:
                 on_result(REASON_ANSWERED, one)
             if application is not None:  # the application runs without a Newexten (recordings 22, 43)
                 one.app, one.appdata = application, data
+                one.cdr_app = (application, data)
                 if application.lower() == "wait":
                     yield from self._app_wait(one, data)
                 if not one.hungup:

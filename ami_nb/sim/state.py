@@ -123,6 +123,8 @@ class Channel:
     cdr_userfield: str = ""
     cdr_start: float | None = None  # when its current Cdr began, if not at its creation (a fork)
     cdr_forks: list[Pairs] = field(default_factory=list)  # its earlier Cdrs, posted with the last (cdr.c)
+    cdr_app: tuple[str, str] = ("", "")  # the last application a Cdr shows (cdr.c skips AppDial)
+    pending_cid: tuple[str, str] | None = None  # a caller id set but not yet published (a Local half's)
     async_goto: bool = False  # a blind transfer moved it on: its Dial ends without the duration variables
     hungup: bool = False
     call: CallRecord | None = None

@@ -4,12 +4,18 @@ Recordings 44 (``BlindTransfer``) and 45 (``Atxfer``), on Local channels in a ba
 
 * blind: ``Transfer succeeded``, ``Unhold`` of the transferer, the BlindTransfer event (``IsExternal: Yes``);
   the transferer leaves the bridge and is hung up, the transferee leaves its Dial and runs the target
-  extension itself (the async goto's Newexten still shows the old application at priority 1).
+  extension itself (the async goto's Newexten still shows the old application at priority 1). That Dial ends
+  without ANSWEREDTIME/DIALEDTIME (features.c skips end_bridge_callback on an async goto) and the
+  transferee's Cdr forks: one record with the transferer, one from the transfer on.
 * attended: needs the transferer's ``FEATUREMAP(atxfer)`` (else ``No attended transfer feature code found``);
-  ``Atxfer successfully queued`` at once, then the feature code and the extension as DTMF, ``Hold``, the target
-  ``Local/<exten>@<context>`` in a new consultation bridge with the transferer. When the transferer hangs up the
-  bridges merge (BridgeMerge, the target moves into the transferee's bridge), AttendedTransfer (``DestType:
-  Bridge``), and the transferer goes; no Unhold.
+  ``Atxfer successfully queued`` at once, then the feature code and the extension as DTMF (DTMFEnd and CEL
+  DTMF), ``Hold``, the target ``Local/<exten>@<context>`` in a new consultation bridge with the transferer
+  (whose connected line becomes the target's caller). When the transferer hangs up the bridges merge
+  (BridgeMerge, the target moves into the transferee's bridge and the two swap connected lines),
+  AttendedTransfer (``DestType: Bridge``), and the transferer goes; no Unhold. A Local half's new connected
+  line is its other half's new caller id, shown with that half's next event (NewCallerid). Cdrs: the
+  transferee's record ends as the transferer leaves for the consultation and a new one starts; the transferer
+  is party A of the consultation's record; the target has a record of its own from the merge.
 
 The model knows nothing about AMI: the action handlers (``queue_actions``) call these and answer.
 """
@@ -83,6 +89,7 @@ def atxfer(pbx: PBX, transferer: Channel, context: str, exten: str) -> str | Non
 def _dtmf(pbx: PBX, ch: Channel, digits: str) -> None:
     for d in digits:
         pbx.emit("DTMFEnd", CALL, [*ch.snapshot(), ("Digit", d), ("DurationMs", "0"), ("Direction", "Received")])
+        pbx.cel(ch, "DTMF", extra={"digit": d, "duration_ms": 0})
 
 
 def _atxfer(pbx: PBX, transferer: Channel, context: str, exten: str, code: str) -> Scenario:
@@ -117,18 +124,30 @@ def _atxfer(pbx: PBX, transferer: Channel, context: str, exten: str, code: str) 
     pbx.bridge_enter(consult, one)
     pbx.varset(one, "ATTENDEDTRANSFER", "")
     pbx.dial_end(None, one, "ANSWER")
-    pbx.bridge_leave(transferer, cel=False)
+    pbx.bridge_leave(transferer)
+    # cdr.c: the transferee's record with the transferer ends as that one leaves; the transferee's next
+    # record starts now (its party B is whoever joins it next); the transferer is party A of the consultation
+    pbx.cdr_fork(transferee)
+    transferer.cdr_start, transferer.cdr_peer, transferer.cdr_dest = pbx.now, one.name, ""
     pbx.bridge_enter(consult, transferer, peer=one)
     pbx.varset(one, "BRIDGEPEER", transferer.name)
     pbx.varset(transferer, "BRIDGEPEER", one.name)
+    pbx.connected_update(transferer, one.cid_num, one.cid_name)  # a basic bridge swaps connected lines
 
     def complete(cause: int) -> bool:
         """The transferer hung up: the consultation bridge merges into the transferee's."""
         if one.hungup or transferee.hungup or orig.channels == []:
             return False
+        pbx.varset(transferer, "BRIDGEPEER", "")
         pbx.emit("BridgeMerge", CALL, [*_prefixed(orig, "ToBridge"), *_prefixed(consult, "FromBridge")])
-        pbx.bridge_leave(one, cel=False)
+        pbx.bridge_leave(one)
         pbx.bridge_enter(orig, one)
+        pbx.varset(transferee, "BRIDGEPEER", one.name)
+        pbx.varset(one, "BRIDGEPEER", transferee.name)
+        pbx.connected_update(transferee, one.cid_num, one.cid_name)
+        transferee.cdr_peer = one.name
+        # the target, no longer only the consultation's party B, gets a record of its own from the merge
+        one.dialed, one.cdr_start, one.cdr_peer = False, pbx.now, ""
         pbx.emit("AttendedTransfer", CALL, [
             ("Result", "Success"), *transferer.snapshot("OrigTransferer"), *_prefixed(orig, "OrigBridge"),
             *transferer.snapshot("SecondTransferer"), *_prefixed(consult, "SecondBridge"),
@@ -139,11 +158,13 @@ def _atxfer(pbx: PBX, transferer: Channel, context: str, exten: str, code: str) 
             "bridge2_id": consult.id, "transferee_channel_name": transferee.name,
             "transferee_channel_uniqueid": transferee.uniqueid, "transfer_target_channel_name": one.name,
             "transfer_target_channel_uniqueid": one.uniqueid})
+        pbx.connected_update(one, transferee.cid_num, transferee.cid_name)
         rec = transferee.call
         if rec is not None:
             rec.transfer("attended", transferer.device or transferer.name, f"{exten}@{context}", pbx.now)
         transferee.dial_partner = one  # the transferee's Dial now lasts as long as the target
         pbx.kick(transferer, cause or 16)
+        pbx.cdr(transferer, dest_channel=one.name)  # the consultation's record
         return True
 
     transferer.on_soft_hangup = complete

@@ -80,11 +80,15 @@ class _Ticker:
         self._views: set[ViewBase] = set()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ending: threading.Thread | None = None  # a thread that found no view and is returning
 
     def add(self, view: ViewBase) -> None:
         with self._lock:
             self._views.add(view)
             if self._thread is None or not self._thread.is_alive():
+                if self._ending is not None:  # let it finish first: never two ticker threads at once
+                    self._ending.join()
+                    self._ending = None
                 self._thread = threading.Thread(target=self._run, name="ami-live-views", daemon=True)
                 self._thread.start()
         self._wake.set()
@@ -98,6 +102,11 @@ class _Ticker:
         with self._lock:
             return view in self._views and self._thread is not None and self._thread.is_alive()
 
+    def holds(self, view: ViewBase) -> bool:
+        """``view`` is still to be ticked (read by the ticker thread itself, so no liveness check)."""
+        with self._lock:
+            return view in self._views
+
     @property
     def thread(self) -> threading.Thread | None:
         return self._thread
@@ -107,8 +116,8 @@ class _Ticker:
             with self._lock:
                 views = list(self._views)
                 if not views:
-                    self._thread = None
-                    return
+                    self._thread, self._ending = None, threading.current_thread()
+                    return  # holds no lock from here on, so add() may join it
             now = time.monotonic()
             for v in views:
                 if now >= v._due:
@@ -130,6 +139,7 @@ class ViewBase:
     """Lifetime, presence and drawing plumbing of a live view; subclasses build the data (``_build``)."""
 
     kind = "live"
+    counters: dict[str, Any]  #: figures of the last redraw (subclasses say which)
 
     def __init__(self, source: Any, rate: float, *, autostart: bool, autopause: bool, idle_after: float) -> None:
         if rate <= 0:
@@ -173,16 +183,19 @@ class ViewBase:
         TICKER.add(self)
 
     def stop(self, timeout: float = 5.0, *, note: str | None = None) -> None:
-        """Stop redrawing; the view keeps its last picture, marked stopped (or disconnected)."""
-        TICKER.remove(self)
-        closed = self._connection_state() == "closed"
-        self._stopped_badge = "disconnected" if closed else "stopped"
-        self._stop_note = note
-        try:
-            self.refresh(force=True)
-        except Exception as exc:  # the last picture is a courtesy; never let stop() raise for it
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        self._update_display()
+        """Stop redrawing; the view keeps its last picture, marked stopped (or disconnected).
+
+        It takes the view's lock, so a redraw under way finishes first and none starts after it returns."""
+        with self._lock:
+            TICKER.remove(self)
+            closed = self._connection_state() == "closed"
+            self._stopped_badge = "disconnected" if closed else "stopped"
+            self._stop_note = note
+            try:
+                self.refresh(force=True)
+            except Exception as exc:  # the last picture is a courtesy; never let stop() raise for it
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            self._update_display()
 
     @property
     def running(self) -> bool:
@@ -219,13 +232,14 @@ class ViewBase:
         if not isinstance(content, dict):
             return
         kind = content.get("kind")
-        was_drawing = self._should_draw(time.monotonic())
-        self._last_seen = time.monotonic()
-        self._visible = bool(content.get("visible", True)) and kind != "bye"
-        if kind == "bye":
-            self._last_seen = None if self.redraws else self._last_seen
-        if not was_drawing and self._should_draw(time.monotonic()) and self.running:
-            self.refresh(force=True)
+        with self._lock:  # a tick decides whether to draw under this lock: it sees the new presence or none
+            was_drawing = self._should_draw(time.monotonic())
+            self._last_seen = time.monotonic()
+            self._visible = bool(content.get("visible", True)) and kind != "bye"
+            if kind == "bye":
+                self._last_seen = None if self.redraws else self._last_seen
+            if not was_drawing and self._should_draw(time.monotonic()) and self.running:
+                self.refresh(force=True)
 
     def _should_draw(self, now: float) -> bool:
         """False while nobody looks: hidden or scrolled away, or no browser heard from for ``idle_after`` s
@@ -244,12 +258,13 @@ class ViewBase:
         return self.running and not self._should_draw(time.monotonic())
 
     def _on_control(self, change: Any) -> None:
-        if change["name"] == "rate":
-            value = float(change["new"])
-            if value > 0:
-                self.rate = value
-                self._due = 0.0
-        self.refresh(force=True)
+        with self._lock:
+            if change["name"] == "rate":
+                value = float(change["new"])
+                if value > 0:
+                    self.rate = value
+                    self._due = 0.0
+            self.refresh(force=True)
 
     def pause(self) -> None:
         """Stop redrawing but keep the picture (the button does the same); :meth:`resume` goes on."""
@@ -260,22 +275,27 @@ class ViewBase:
 
     # -- drawing ---------------------------------------------------------------------------------------------
     def _tick(self) -> None:
-        self.ticks += 1
-        if self._connection_state() == "closed" and self._stopped_badge is None:
-            TICKER.remove(self)  # the session is gone: draw the last picture once and stop by itself
-            self._stopped_badge = "disconnected"
-            self._stop_note = None
-        elif self.widget.paused or not self._should_draw(time.monotonic()):
-            self.skipped += 1
-            self._pull()
-            return
-        try:
-            self.refresh()
-        except Exception as exc:  # never let a bad frame kill the view; show it instead
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        if self._stopped_badge is not None:
-            self._update_display()
+        """One redraw by the ticker thread. Under the view's lock, so stop(), pause and presence changes are
+        atomic with it: once they return, no redraw decided before them can still land."""
+        with self._lock:
+            if not TICKER.holds(self):  # stopped while this tick was on its way
+                return
+            self.ticks += 1
+            if self._connection_state() == "closed" and self._stopped_badge is None:
+                TICKER.remove(self)  # the session is gone: draw the last picture once and stop by itself
+                self._stopped_badge = "disconnected"
+                self._stop_note = None
+            elif self.widget.paused or not self._should_draw(time.monotonic()):
+                self.skipped += 1
+                self._pull()
+                return
+            try:
+                self.refresh()
+            except Exception as exc:  # never let a bad frame kill the view; show it instead
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            if self._stopped_badge is not None:
+                self._update_display()
 
     def _pull(self) -> None:
         """Keep up with the source while not drawing (a bare store must still be read)."""
@@ -296,20 +316,25 @@ class ViewBase:
         return "live", "live"
 
     def refresh(self, force: bool = False, header_only: bool = False) -> bool:
-        """Build the data and send what changed; True when anything was sent."""
+        """Build the data and send what changed; True when anything was sent.
+
+        :attr:`counters` are published last, once every trait of this redraw is set: whoever sees the new
+        counters (another thread, a test) reads the widget as drawn from them, never half of it."""
         with self._lock:
             if not header_only:
                 self._pull()
             data = self._build(header_only=header_only)
+            counters = data.pop("_counters", None)
             changed = {k: v for k, v in data.items() if (force and k == "status") or self._last.get(k) != v}
-            if not changed:
-                return False
-            self._last.update(changed)
-            with self.widget.hold_sync():
-                for k, v in changed.items():
-                    setattr(self.widget, k, v)
-            self.redraws += 1
-            return True
+            if changed:
+                with self.widget.hold_sync():
+                    for k, v in changed.items():
+                        setattr(self.widget, k, v)
+                self._last.update(changed)
+                self.redraws += 1
+            if counters is not None:
+                self.counters = counters
+            return bool(changed)
 
     def _build(self, header_only: bool = False) -> dict[str, Any]:
         raise NotImplementedError
@@ -319,7 +344,7 @@ class ViewBase:
         """The last picture as static HTML (what nbviewer and GitHub show of a saved notebook)."""
         from .snapshot import render
 
-        return render(self.kind, self._last or self._build())
+        return render(self.kind, self._last or {k: v for k, v in self._build().items() if k != "_counters"})
 
     def _bundle(self) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_()
