@@ -128,15 +128,21 @@ def measure_write(work: Path, hours: float, rate: float, repeat: int = 2, pace: 
     reads once more at that many events/s, as a session receives them: the writer's largest backlog, how far
     the feeding fell behind the pace, the time from the last event to all on disk (the flush interval's tail)."""
     import inspect
+    import pickle
 
     import ami_nb
     from ami_nb.history import Archive
     from ami_nb.store import EventStore
 
     t = time.perf_counter()
-    reads = sim_reads(hours, rate)
+    cache = work / f"reads-{hours:g}h-{rate:g}.pickle"  # the same reads for every child of a sitting
+    if cache.exists():
+        reads = pickle.loads(cache.read_bytes())
+    else:
+        reads = sim_reads(hours, rate)
+        cache.write_bytes(pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL))
     n = sum(len(e) for e, _ in reads)
-    print(f"write: {n:,} events simulated in {time.perf_counter() - t:.1f} s (code: {Path(ami_nb.__file__).parent})",
+    print(f"write: {n:,} events ready in {time.perf_counter() - t:.1f} s (code: {Path(ami_nb.__file__).parent})",
           flush=True)
     fed = "store" in inspect.signature(Archive).parameters
     out: dict[str, Any] = {"events": n, "fed_by_store": fed, "store_eps": 0.0, "ingest_with_writer_eps": 0.0,
@@ -204,6 +210,16 @@ def measure_write(work: Path, hours: float, rate: float, repeat: int = 2, pace: 
     out["writer_cpu_us_per_event"] = 1e6 * (time.thread_time() - c) / n
     del store
     if pace:  # a session receiving ``pace`` events/s: does the writer keep up (its backlog, its lag at the end)?
+        store = EventStore(capacity=1_000_000)
+        t = time.perf_counter()
+        sent = 0
+        for events, received in reads:  # first without the writer: what this machine gives the store now
+            ahead = t + sent / pace - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+            store.extend(events, received)
+            sent += len(events)
+        out["paced_achieved_eps_without_writer"] = n / (time.perf_counter() - t)
         shutil.rmtree(root, ignore_errors=True)
         store = EventStore(capacity=1_000_000)
         a = Archive(root, pbx="bench", seq_base=int(T0 * 1e9), **({"store": store} if fed else {}))
@@ -468,6 +484,7 @@ def main() -> None:
     p.add_argument("--baseline", default=None, help="a checkout of older code: its write rows beside these "
                    "(the same bench code, its ami_nb first on the path)")
     p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
+    p.add_argument("--rounds", type=int, default=1, help="baseline and current write rows alternated this often")
     p.add_argument("--pace", type=float, default=100_000, help="events/s offered in the paced write run (0: none)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
@@ -480,9 +497,10 @@ def main() -> None:
     results: dict[str, Any] = {}
     wargs = ["--child", "write", "--hours", str(args.write_hours), "--rate", str(args.rate), "--repeat",
              str(args.repeat), "--pace", str(args.pace), "--workdir", str(work)]
-    for label, code in ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]:
-        if not args.read_only:
-            results[label] = run_child(wargs, code)
+    pairs = ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]
+    for r in range(args.rounds if not args.read_only else 0):  # alternated: the machine's load moves
+        for label, code in pairs:
+            results[f"{label}_{r}" if args.rounds > 1 else label] = run_child(wargs, code)
     if args.write_only:
         print(json.dumps(results, indent=1))
         return
