@@ -126,6 +126,8 @@ class Channel:
     cdr_app: tuple[str, str] = ("", "")  # the last application a Cdr shows (cdr.c skips AppDial)
     pending_cid: tuple[str, str] | None = None  # a caller id set but not yet published (a Local half's)
     async_goto: bool = False  # a blind transfer moved it on: its Dial ends without the duration variables
+    answer_later: bool = False  # a Local ;1 that goes Up once in its bridge, not with its ;2 (an atxfer target)
+    async_goto_to: tuple[str, str] | None = None  # (context, exten) its Dial shows as it ends
     hungup: bool = False
     call: CallRecord | None = None
     pending_cause: int | None = None

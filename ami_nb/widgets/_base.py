@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,17 +82,29 @@ class _Ticker:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._ending: threading.Thread | None = None  # a thread that found no view and is returning
+        self._poked: set[ViewBase] = set()  # views whose connection changed: their header is to be redrawn
 
     def add(self, view: ViewBase) -> None:
         with self._lock:
             self._views.add(view)
-            if self._thread is None or not self._thread.is_alive():
-                if self._ending is not None:  # let it finish first: never two ticker threads at once
-                    self._ending.join()
-                    self._ending = None
-                self._thread = threading.Thread(target=self._run, name="ami-live-views", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
         self._wake.set()
+
+    def poke(self, view: ViewBase) -> None:
+        """Have the ticker thread redraw ``view``'s header soon, running or stopped (called on the loop thread:
+        it only marks the view and wakes the ticker)."""
+        with self._lock:
+            self._poked.add(view)
+            self._ensure_thread()
+        self._wake.set()
+
+    def _ensure_thread(self) -> None:  # under self._lock
+        if self._thread is None or not self._thread.is_alive():
+            if self._ending is not None:  # let it finish first: never two ticker threads at once
+                self._ending.join()
+                self._ending = None
+            self._thread = threading.Thread(target=self._run, name="ami-live-views", daemon=True)
+            self._thread.start()
 
     def remove(self, view: ViewBase) -> None:
         with self._lock:
@@ -115,9 +128,12 @@ class _Ticker:
         while True:
             with self._lock:
                 views = list(self._views)
-                if not views:
+                poked, self._poked = self._poked, set()
+                if not views and not poked:
                     self._thread, self._ending = None, threading.current_thread()
                     return  # holds no lock from here on, so add() may join it
+            for v in poked:
+                v._connection_changed()
             now = time.monotonic()
             for v in views:
                 if now >= v._due:
@@ -131,6 +147,58 @@ class _Ticker:
 
 
 TICKER = _Ticker()
+
+
+class _Watch:
+    """One connection-state callback per client for all its views, removed when its last view closes.
+
+    The callback runs on the client's loop thread, so it only pokes the views (:meth:`_Ticker.poke`): the
+    ticker thread redraws them. A stopped view stays watched (weakly) so that it reads "disconnected" when its
+    session closes, and leaves once it has, or when it is closed or collected.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[int, tuple[weakref.WeakSet[ViewBase], Callable[[], None]]] = {}
+
+    def add(self, client: Any, view: ViewBase) -> None:
+        key = id(client)
+        with self._lock:
+            entry = self._clients.get(key)
+            if entry is None:
+                views: weakref.WeakSet[ViewBase] = weakref.WeakSet()
+
+                def changed(_state: str) -> None:
+                    with self._lock:
+                        watching = list(views)
+                    for v in watching:
+                        TICKER.poke(v)
+
+                entry = self._clients[key] = (views, client.on_state_change(changed))  # (it keeps client alive)
+            entry[0].add(view)
+        weakref.finalize(view, self.discard, key, None)
+
+    def discard(self, key: int, view: ViewBase | None) -> None:
+        """``view`` no longer watches the client ``id()`` ``key`` (None: a collected one); the last one out
+        removes the callback."""
+        with self._lock:
+            entry = self._clients.get(key)
+            if entry is None:
+                return
+            if view is not None:
+                entry[0].discard(view)
+            if len(entry[0]):
+                return
+            del self._clients[key]
+        entry[1]()
+
+    def callbacks(self) -> int:
+        """How many clients carry a callback of ours (for tests and leak checks)."""
+        with self._lock:
+            return len(self._clients)
+
+
+WATCH = _Watch()
 #: the running view of each (source, kind): a second ``session.live()`` replaces the first
 _CURRENT: weakref.WeakValueDictionary[tuple[int, str], ViewBase] = weakref.WeakValueDictionary()
 
@@ -164,6 +232,7 @@ class ViewBase:
         self._visible = True
         self._display_id: str | None = None
         self._last: dict[str, Any] = {}
+        self._watched: int | None = None  # id() of the client whose state changes it watches
         self.widget = LiveModel(kind=self.kind, rate=self.rate)
         self.widget.on_msg(self._on_frontend)
         self.widget.observe(self._on_control, names=["paused", "rate", "filter"])
@@ -204,28 +273,41 @@ class ViewBase:
     def _connection_state(self) -> str:
         return str(getattr(self.source, "state", "") or "") if hasattr(self.source, "client") else ""
 
+    def close(self) -> None:
+        """Stop for good: the last picture stays, the view stops watching its connection, the widget closes."""
+        self.stop()
+        self._unwatch()
+        self.widget.close()
+
     def _watch_connection(self) -> None:
         """Redraw the header on every connection state change, even when stopped: a closed session must read
-        "disconnected" at once, whoever closed it."""
+        "disconnected" at once, whoever closed it (drawn by the ticker thread, never on the loop)."""
         client = getattr(self.source, "client", None)
         if client is None or not hasattr(client, "on_state_change"):
             return
-        ref = weakref.ref(self)
+        WATCH.add(client, self)
+        self._watched = id(client)
 
-        def changed(state: str) -> None:
-            view = ref()
-            if view is None:
-                return
-            if state == "closed" and view._stopped_badge is not None:
-                view._stopped_badge = "disconnected"
+    def _unwatch(self) -> None:
+        key = getattr(self, "_watched", None)
+        if key is not None:
+            self._watched = None
+            WATCH.discard(key, self)
+
+    def _connection_changed(self) -> None:
+        """The ticker thread's redraw of the header after a connection state change."""
+        with self._lock:
+            closed = self._connection_state() == "closed"
+            if closed and self._stopped_badge is not None:
+                self._stopped_badge = "disconnected"
             try:
-                view.refresh(force=True, header_only=True)
+                self.refresh(force=True, header_only=True)
             except Exception as exc:
-                view.last_error = f"{type(exc).__name__}: {exc}"
-            if view._stopped_badge is not None:
-                view._update_display()  # the saved notebook's picture says "disconnected" too
-
-        client.on_state_change(changed)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            if self._stopped_badge is not None:
+                self._update_display()  # the saved notebook's picture says "disconnected" too
+                if closed:
+                    self._unwatch()  # nothing can change for it any more
 
     # -- presence --------------------------------------------------------------------------------------------
     def _on_frontend(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -285,6 +367,7 @@ class ViewBase:
                 TICKER.remove(self)  # the session is gone: draw the last picture once and stop by itself
                 self._stopped_badge = "disconnected"
                 self._stop_note = None
+                self._unwatch()
             elif self.widget.paused or not self._should_draw(time.monotonic()):
                 self.skipped += 1
                 self._pull()

@@ -195,15 +195,18 @@ class LiveView(ViewBase):
         if match_channel is not None:
             calls = [c for c in calls if match_channel(c)]
             ended = [e for e in ended if match_channel({"who": e.who, "exten": e.exten, "Channel": e.channel})]
-        rows: list[dict[str, Any]] = [
-            {"cells": [clock(c["start_at"])[:8], c["who"], c["exten"], c["state"] or "up", span(c["elapsed"])],
-             "cls": ""} for c in reversed(calls[-40:])]
-        rows += [{"cells": [clock(e.ended_at)[:8], e.who, e.exten, e.outcome, span(e.duration)], "cls": "ended"}
-                 for e in ended[:60]]
+        # newest news first ("At": when it began, or ended): a call that just ended comes on top
+        timed = [(float(c["start_at"]), {"cells": [clock(c["start_at"])[:8], c["who"], c["exten"],
+                                                   c["state"] or "up", span(c["elapsed"])], "cls": ""})
+                 for c in calls[-40:]]
+        timed += [(e.ended_at, {"cells": [clock(e.ended_at)[:8], e.who, e.exten, e.outcome, span(e.duration)],
+                                "cls": "ended"}) for e in ended[:60]]
+        timed.sort(key=lambda t: t[0], reverse=True)
+        rows = [r for _, r in timed]
         matching = f" matching {self.widget.filter.strip()!r}" if match_channel is not None else ""
         out["ended"] = {"title": f"Calls{matching} ({len(calls)} up, {len(ended)} ended in the last "
                                  f"{int(st.linger // 60)} min)",
-                        "header": ["Time", "Caller", "Exten", "State / outcome", "Duration"], "rows": rows}
+                        "header": ["At", "Caller", "Exten", "State / outcome", "Duration"], "rows": rows}
         tail = st.tail_rows(self.tail_rows, match_event)
         title = "Latest events" + (f" matching {self.widget.filter!r}" if match_event is not None else "")
         out["tail"] = {"title": title, "header": ["Received", "Event", "Channel", "Queue"],
