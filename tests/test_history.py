@@ -481,6 +481,35 @@ def test_import_of_the_simulators_cel_gives_the_calls_of_its_ami_events(tmp_path
     assert ((got["duration"] - want["duration"]).abs() <= 1).all()  # the simulator's CEL times: whole seconds
 
 
+def test_import_of_the_simulators_cdrs_gives_the_dispositions_of_its_ami_events(tmp_path: Path) -> None:
+    """The simulator's Cdr events written as cdr_csv writes Master.csv (18 columns): one call per record, with the
+    disposition, caller and duration of the same PBX's AMI calls (queues aside: a CDR says nothing of them)."""
+    import csv
+
+    from ami_nb.history.imports import CDR_FIELDS, import_cdr_csv
+
+    store = EventStore(capacity=10**6)
+    for events, received in sim_reads(1800, rate=240, seed=2):
+        store.extend(events, received)
+    frame = store.frame()
+    cdr = frame[frame["Event"] == "Cdr"]
+    path = tmp_path / "Master.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for rec in cdr.astype(object).where(cdr.notna(), "").to_dict("records"):
+            out.writerow([rec.get(f, "") for f in CDR_FIELDS[:18]])
+    report = import_cdr_csv(path, tmp_path / "arc", pbx="sim")
+    assert report.rows == len(cdr) and not report.unmapped
+    want = analysis.calls(frame).set_index("linkedid")
+    got = open_history(tmp_path / "arc").calls().set_index("linkedid").reindex(want.index)
+    assert len(want) > 50 and got["disposition"].notna().all()
+    plain = want["queue"].isna()
+    assert got["disposition"][plain].equals(want["disposition"][plain])
+    assert got.loc[~plain, "disposition"].equals(want.loc[~plain, "disposition"].replace({"abandoned": "answered"}))
+    assert got["caller_num"].equals(want["caller_num"])
+    assert ((got["duration"] - want["duration"]).abs() <= 1).all()  # CDR times: whole seconds
+
+
 def test_import_queue_log_gives_the_queue_statistics(tmp_path: Path) -> None:
     from ami_nb.history.imports import import_queue_log
 
