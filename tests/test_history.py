@@ -133,6 +133,11 @@ def test_range_reads_span_memory_and_disk(tmp_path: Path, sim) -> None:  # type:
         assert len(hangups) == (want["Event"] == "Hangup").sum()
         assert store.frame("Hangup", since=mid, last=3)["Uniqueid"].tolist() == hangups["Uniqueid"].tail(3).tolist()
         assert len(store.frame()) == len(store)  # without since: memory only, as before
+        # a since that memory still covers reads memory only: no flush, so no new file in the archive
+        files = sorted(tmp_path.rglob("*.parquet"))
+        recent = store.frame()["received"].iloc[len(store) // 2]
+        assert len(store.frame(since=recent)) == (store.frame()["received"] >= recent).sum()
+        assert sorted(tmp_path.rglob("*.parquet")) == files
     finally:
         s.close()
 
