@@ -12,6 +12,7 @@ import concurrent.futures
 import inspect
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -462,6 +463,9 @@ class Session(_Base):
             log.warning("AMI session close: %s", exc)
         finally:
             self._stop_thread(timeout)
+            views = sys.modules.get("ami_nb.widgets._base")  # only if a view was ever made: no import here
+            if views is not None:
+                views.WATCH.settle(self.client)
         if failed is not None:
             raise failed
 

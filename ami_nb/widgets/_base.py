@@ -192,6 +192,15 @@ class _Watch:
             del self._clients[key]
         entry[1]()
 
+    def settle(self, client: Any) -> None:
+        """Redraw the headers of ``client``'s views now, on the calling thread (``Session.close()``'s: once the
+        loop is gone, a cell printing a view's badge right after must see "disconnected", not a redraw to come)."""
+        with self._lock:
+            entry = self._clients.get(id(client))
+            views = list(entry[0]) if entry is not None else []
+        for v in views:
+            v._connection_changed()
+
     def callbacks(self) -> int:
         """How many clients carry a callback of ours (for tests and leak checks)."""
         with self._lock:
