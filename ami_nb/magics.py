@@ -509,6 +509,7 @@ class AmiMagics(Magics):
                 "events_dropped": s.events.dropped,
                 "actions_sent": stats.get("actions_sent", 0),
                 "reconnects": stats.get("reconnects", 0),
+                "archives_failed": stats.get("archives_failed", 0),
                 "listeners": len(listeners),
                 "listener_delivered": sum(ls.get("delivered") or 0 for ls in listeners),
                 "listener_skipped": sum(ls.get("skipped") or 0 for ls in listeners),
@@ -521,7 +522,7 @@ class AmiMagics(Magics):
             lcols = ["alias", "pattern", "callback", "kind", "delivered", "skipped", "queued", "errors", "max_queue"]
             return pd.DataFrame(listener_rows, columns=lcols).set_index(["alias", "pattern"])
         cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
-                "events_dropped", "actions_sent", "reconnects", "listeners", "listener_delivered",
+                "events_dropped", "actions_sent", "reconnects", "archives_failed", "listeners", "listener_delivered",
                 "listener_skipped", "embedded_pbx", "live_views"]
         return pd.DataFrame(rows, columns=cols).set_index("alias")
 

@@ -304,7 +304,8 @@ class _Base:
         """Client counters plus the store's size and the listeners' skips: events received, actions sent, ..."""
         out = dict(self.client.stats)
         out.update(events_held=len(self.events), events_dropped=self.events.dropped,
-                   events_skipped=sum(reg.queue.skipped for reg in self._callbacks if reg.queue is not None))
+                   events_skipped=sum(reg.queue.skipped for reg in self._callbacks if reg.queue is not None),
+                   archives_failed=sum(getattr(r, "error", None) is not None for r in self._recordings))
         return out
 
     def __repr__(self) -> str:

@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,7 @@ class Archive:
         self._parts_rows = 0
         self._converted_rows = 0
         self.mark("open")
+        self._marks = ThreadPoolExecutor(1, thread_name_prefix=f"ami-archive-marks-{self.pbx}")
         self._thread = threading.Thread(target=self._run, name=f"ami-archive-{self.pbx}", daemon=True)
         self._thread.start()
 
@@ -178,11 +180,26 @@ class Archive:
             os.fsync(fh.fileno())
 
     def on_state(self, state: str) -> None:
-        """A client state callback: a lost connection is a ``down`` mark, connected again an ``up`` mark."""
-        if state == "reconnecting":
-            self.mark("down")
-        elif state == "connected":
-            self.mark("up")
+        """A client state callback: a lost connection is a ``down`` mark, connected again an ``up`` mark. It runs
+        on the client's loop thread, so the mark (a write and an fsync) is written by a thread of its own, in
+        order, with the time of the change."""
+        what = {"reconnecting": "down", "connected": "up"}.get(state)
+        if what is not None and not self._closing:
+            try:
+                self._marks.submit(self._safe_mark, what, time.time())
+            except RuntimeError:  # closed meanwhile: its close mark ends the record anyway
+                pass
+
+    def _safe_mark(self, what: str, t: float | None = None, **info: Any) -> None:
+        try:
+            self.mark(what, t, **info)
+        except OSError as exc:  # the disk that failed the writer may fail this too: log, never raise on a thread
+            log.error("archive %s: could not record the %r mark: %s", self.path, what, exc)
+
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the writer (a full disk, a vanished path), or None while it writes."""
+        return self._error
 
     # -- the writer thread -----------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -209,8 +226,10 @@ class Archive:
                 elif batch:
                     self._write_batch(batch)
             except BaseException as exc:  # the disk is full, the path vanished...: say so, keep the error
-                log.exception("archive writer for %s failed", self.path)
+                log.exception("archive writer for %s failed; events from now on are not archived", self.path)
                 self._error = exc
+                # History.gaps: no data from here on (a close mark with the reason, if the disk takes it)
+                self._marks.submit(self._safe_mark, "close", time.time(), reason=f"writer failed: {exc}")
                 if self._feed is not None:
                     self._feed.close()
                 with self._cond:
@@ -304,7 +323,9 @@ class Archive:
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError(f"archive {self.path}: writer still busy after {timeout} s")
-        self.mark("close")
+        self._marks.shutdown(wait=True)
+        if self._error is None:
+            self.mark("close")
         if self._error is not None:
             raise RuntimeError(f"archive writer for {self.path} stopped: {self._error}") from self._error
 
