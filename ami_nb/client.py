@@ -308,10 +308,28 @@ class AMIClient:
         with self._registry_lock:
             self._raw_taps = [t for t in self._raw_taps if t != fn]
 
-    def on_state_change(self, callback: Callable[[str], Any]) -> None:
-        """Call ``callback(new_state)`` on every state change (on the loop thread)."""
+    def on_state_change(self, callback: Callable[[str], Any]) -> Callable[[], None]:
+        """Call ``callback(new_state)`` on every state change (on the loop thread). Returns a function that
+        removes this registration again (so a view or an archive that ends does not stay for the client's life)."""
         with self._registry_lock:
             self._state_callbacks = [*self._state_callbacks, callback]
+        done = [False]
+
+        def unsubscribe() -> None:
+            if not done[0]:
+                done[0] = True
+                self.remove_state_change(callback)
+
+        return unsubscribe
+
+    def remove_state_change(self, callback: Callable[[str], Any]) -> None:
+        """Stop calling ``callback`` (one registration of it; nothing happens if it has none)."""
+        with self._registry_lock:
+            cbs = self._state_callbacks
+            for i, cb in enumerate(cbs):
+                if cb == callback:
+                    self._state_callbacks = [*cbs[:i], *cbs[i + 1:]]
+                    return
 
     @property
     def unfinished_bytes(self) -> bytes:

@@ -16,6 +16,7 @@ for a snapshot, so a frame is always consistent.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import logging
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .analysis.kpi import KPIConfig
 
 __all__ = ["DEVICE_STATES", "EndedCall", "LiveState", "RateMeter", "attach"]
 
@@ -158,6 +161,16 @@ class EndedCall:
                 1: "unallocated", 16: "not answered"}.get(self.cause_code or -1, self.cause.lower() or "failed")
 
 
+#: the day's counts per queue; a stay counts once decided, as analysis.intervals flags a stint
+_COUNTS = ("offered", "answered", "abandoned", "short_abandoned", "timed_out", "other", "within_sl")
+
+
+def _stint(queue: str, joined: float | None) -> dict[str, Any]:
+    """A caller's stay in a queue, until it is decided (``closed`` once it left the queue)."""
+    return {"queue": queue, "joined": joined, "left": None, "hold": float("nan"), "abandon": False,
+            "closed": False}
+
+
 _CHANNEL_FIELDS = ("Channel", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
                    "ConnectedLineName", "Context", "Exten", "Linkedid", "AccountCode")
 _MEMBER_FIELDS = ("StateInterface", "Membership", "Penalty", "CallsTaken", "LastCall", "LastPause", "LoginTime",
@@ -170,16 +183,23 @@ class LiveState:
     ``channels``, ``bridges``, ``calls`` (channels grouped by Linkedid), ``ended`` (recently ended calls, with
     duration and outcome), ``queues`` (per queue: callers waiting, longest wait, agents available / busy /
     paused, answered and abandoned today, service level today), ``members`` and ``callers`` (waiting in a
-    queue). ``keep_ended`` calls are remembered for ``linger`` seconds after they end. ``service_level`` is the
-    answer-time target (seconds) for the service level, unless the queue's own ``ServiceLevel`` is set.
+    queue). ``keep_ended`` calls are remembered for ``linger`` seconds after they end.
+
+    The day's queue figures count as :mod:`ami_nb.analysis.intervals` does, by the rules of ``config`` (a
+    :class:`~ami_nb.analysis.kpi.KPIConfig`): a caller's stay in a queue counts once it is decided (answered,
+    or left), a timeout is not an abandon (``QUEUESTATUS`` tells them apart), short abandons and the service
+    level follow the config. The service-level threshold is the config's per-queue one, else the queue's own
+    ``ServiceLevel`` when set, else the config's default; ``service_level=`` sets that default.
     """
 
-    def __init__(self, *, keep_ended: int = 200, linger: float = 600.0, service_level: float = 20.0,
-                 tail: int = 500, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, keep_ended: int = 200, linger: float = 600.0, service_level: float | None = None,
+                 config: KPIConfig | None = None, tail: int = 500, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.RLock()
         self._clock = clock
         self.linger = linger
-        self.service_level = float(service_level)
+        self.config = config or KPIConfig()
+        if service_level is not None:
+            self.service_level = service_level
         self._channels: dict[str, dict[str, Any]] = {}
         self._bridges: dict[str, set[str]] = {}
         self._calls: dict[str, _Call] = {}
@@ -187,7 +207,10 @@ class LiveState:
         self._queues: dict[str, dict[str, Any]] = {}
         self._members: dict[tuple[str, str], dict[str, Any]] = {}
         self._callers: dict[tuple[str, str], dict[str, Any]] = {}
-        self._today: dict[str, dict[str, int]] = {}  # queue -> answered, abandoned, within_sl, day
+        self._today: dict[str, dict[str, int]] = {}  # queue -> the day's counts (_COUNTS)
+        self._stints: dict[str, dict[str, Any]] = {}  # caller Uniqueid -> its undecided stay in a queue
+        self._queue_app: dict[str, str] = {}  # Uniqueid -> the queue its Queue() was started for, before a join
+        self._statuses_seen = False  # a QUEUESTATUS seen: a bare QueueCallerLeave is then a key exit
         self._day: int | None = None
         self._seq = 0
         self._touched: dict[str, int] = {}  # key -> seq of the last event that confirmed it (for sync pruning)
@@ -211,9 +234,18 @@ class LiveState:
             "QueueMemberPenalty": self._member, "QueueMemberRinginuse": self._member,
             "QueueMemberRemoved": self._member_removed, "QueueEntry": self._entry,
             "QueueCallerJoin": self._caller_join, "QueueCallerLeave": self._caller_leave,
-            "QueueCallerAbandon": self._caller_abandon, "AgentConnect": self._agent_connect,
+            "QueueCallerAbandon": self._caller_abandon, "AgentConnect": self._agent_connect, "VarSet": self._varset,
             "CoreShowChannelsComplete": self._list_complete, "QueueStatusComplete": self._list_complete,
         }
+
+    @property
+    def service_level(self) -> float:
+        """The default service-level threshold in seconds (``config.service_level``)."""
+        return self.config.service_level
+
+    @service_level.setter
+    def service_level(self, seconds: float) -> None:
+        self.config = dataclasses.replace(self.config, service_level=float(seconds))
 
     # -- feeding -----------------------------------------------------------------------------------------------
     def feed(self, events: Iterable[Mapping[str, Any]], received: float | None = None) -> None:
@@ -386,6 +418,8 @@ class LiveState:
 
     def _newexten(self, ev: Mapping[str, Any], now: float, t: float) -> None:
         uid = ev.get("Uniqueid")
+        if uid and (uid in self._stints or uid in self._queue_app):
+            self._dialplan_moved(uid, ev, t)
         ch = self._channels.get(uid) if uid else None
         if ch is not None:
             app = ev.get("Application")
@@ -405,6 +439,8 @@ class LiveState:
 
     def _hangup(self, ev: Mapping[str, Any], now: float, t: float) -> None:
         uid = ev.get("Uniqueid")
+        if uid and (uid in self._stints or uid in self._queue_app):
+            self._caller_gone(uid, t)
         ch = self._channels.get(uid) if uid else None
         if ch is None:
             return
@@ -531,6 +567,9 @@ class LiveState:
             "Position": int(_num(ev.get("Position"))), "joined": t - _num(ev.get("Wait")),
             "joined_at": now - _num(ev.get("Wait")),
         }
+        stint = self._stints.get(uid)
+        if stint is None or stint["queue"] != queue:
+            self._stints[uid] = _stint(queue, t - _num(ev.get("Wait")))
         self._sync_item(ev, f"q:caller:{queue}|{uid}")
 
     def _caller_join(self, ev: Mapping[str, Any], now: float, t: float) -> None:
@@ -543,6 +582,10 @@ class LiveState:
             "CallerIDNum": ev.get("CallerIDNum") or "", "CallerIDName": ev.get("CallerIDName") or "",
             "Position": int(_num(ev.get("Position"))), "joined": t, "joined_at": now,
         }
+        if uid in self._stints:  # its last stay was left without a word since: decided as it stands
+            self._decide(uid, None, t)
+        self._queue_app.pop(uid, None)
+        self._stints[uid] = _stint(queue, t)
         self._touched[f"q:caller:{queue}|{uid}"] = self._seq
 
     def _caller_leave(self, ev: Mapping[str, Any], now: float, t: float) -> None:
@@ -553,30 +596,123 @@ class LiveState:
             for c in self._callers.values():  # the callers behind move up, as app_queue renumbers them
                 if c["Queue"] == queue and c["Position"] > int(_num(ev.get("Position"))):
                     c["Position"] -= 1
+            stint = self._stint_of(queue, uid)
+            stint["closed"] = True
+            if stint["left"] is None:
+                stint["left"] = t
 
     def _today_of(self, queue: str, t: float) -> dict[str, int]:
         day = datetime.fromtimestamp(t).toordinal()  # the local day: "today" for the people at the wallboard
         if day != self._day:
             self._day = day
             self._today = {}
-        return self._today.setdefault(queue, {"answered": 0, "abandoned": 0, "within_sl": 0})
+        return self._today.setdefault(queue, dict.fromkeys(_COUNTS, 0))
 
     def _sl_target(self, queue: str) -> float:
+        if queue in self.config.service_level_by_queue:
+            return self.config.threshold(queue)
         own = self._queues.get(queue, {}).get("ServiceLevel") or 0.0
-        return float(own) if own > 0 else self.service_level
+        return float(own) if own > 0 else self.config.threshold(queue)
+
+    def _stint_of(self, queue: str, uid: str) -> dict[str, Any]:
+        """The caller's current stay in ``queue``; a new one, its join unseen, if it has none there."""
+        stint = self._stints.get(uid)
+        if stint is None or stint["queue"] != queue:
+            if stint is not None:
+                self._decide(uid, None, None)
+            stint = self._stints[uid] = _stint(queue, None)
+        return stint
 
     def _caller_abandon(self, ev: Mapping[str, Any], now: float, t: float) -> None:
-        queue = ev.get("Queue")
-        if queue:
-            self._today_of(queue, t)["abandoned"] += 1
+        """Not yet an abandon: Asterisk sends this for a timeout too; QUEUESTATUS, or its absence, decides."""
+        queue, uid = ev.get("Queue"), ev.get("Uniqueid")
+        if queue and uid:
+            stint = self._stint_of(queue, uid)
+            stint["abandon"] = True
+            stint["hold"] = _num(ev.get("HoldTime"), float("nan"))
+            if stint["left"] is None:
+                stint["left"] = t
 
     def _agent_connect(self, ev: Mapping[str, Any], now: float, t: float) -> None:
-        queue = ev.get("Queue")
-        if queue:
-            today = self._today_of(queue, t)
-            today["answered"] += 1
-            if _num(ev.get("HoldTime")) <= self._sl_target(queue):
-                today["within_sl"] += 1
+        queue, uid = ev.get("Queue"), ev.get("Uniqueid")
+        if not queue:
+            return
+        if not uid:  # nothing to follow it by: count it as it stands
+            self._count(queue, "answered", _num(ev.get("HoldTime")), t)
+            return
+        stint = self._stint_of(queue, uid)
+        stint["left"] = t
+        stint["hold"] = _num(ev.get("HoldTime"), float("nan"))
+        self._decide(uid, "answered", t)
+
+    def _varset(self, ev: Mapping[str, Any], now: float, t: float) -> None:
+        if ev.get("Variable") != "QUEUESTATUS":
+            return
+        uid = ev.get("Uniqueid")
+        if not uid:
+            return
+        self._statuses_seen = True
+        status = str(ev.get("Value") or "").lower()
+        stint = self._stints.get(uid)
+        if stint is not None and stint["closed"]:
+            self._decide(uid, None if status == "continue" else status, t)
+        elif stint is None and status in ("joinempty", "joinunavail", "full"):
+            queue = self._queue_app.pop(uid, None)
+            if queue:  # refused at the door: offered, never joined, no wait
+                self._queue(queue)
+                self._count(queue, status, 0.0, t)
+
+    def _dialplan_moved(self, uid: str, ev: Mapping[str, Any], t: float) -> None:
+        """The caller's dialplan went on: Queue() has returned, its QUEUESTATUS (if any) was set before."""
+        stint = self._stints.get(uid)
+        if stint is not None and stint["closed"]:
+            self._decide(uid, None, t)
+        self._queue_app.pop(uid, None)
+        if ev.get("Application") == "Queue":
+            self._queue_app[uid] = str(ev.get("AppData") or "").split(",")[0]
+
+    def _caller_gone(self, uid: str, t: float) -> None:
+        self._queue_app.pop(uid, None)
+        stint = self._stints.get(uid)
+        if stint is None:
+            return
+        if not stint["closed"]:  # hung up in the queue without a QueueCallerLeave seen: gave up too
+            stint["abandon"] = True
+            stint["left"] = t
+            key = (stint["queue"], uid)
+            if self._callers.pop(key, None) is not None:
+                self._touched.pop(f"q:caller:{key[0]}|{uid}", None)
+        self._decide(uid, None, t)
+
+    def _decide(self, uid: str, outcome: str | None, t: float | None) -> None:
+        """End the caller's stay with ``outcome`` (None: what the stay showed, as analysis.queues reads it)."""
+        stint = self._stints.pop(uid)
+        if outcome is None:
+            outcome = "abandon" if stint["abandon"] else ("exitwithkey" if self._statuses_seen else "timeout")
+        left = stint["left"] if stint["left"] is not None else t
+        if left is None:
+            left = self.server_now()
+        joined = stint["joined"]
+        wait = max(0.0, left - joined) if joined is not None else stint["hold"]  # join unseen: Asterisk's HoldTime
+        self._count(stint["queue"], outcome, wait, left)
+
+    def _count(self, queue: str, outcome: str, wait: float, t: float) -> None:
+        """Count one decided stay by the KPI rules of ``config`` (as ``analysis.intervals`` flags a stint)."""
+        cfg = self.config
+        today = self._today_of(queue, t)
+        answered = outcome == "answered"
+        timed_out = outcome == "timeout"
+        abandon = outcome == "abandon" or (timed_out and cfg.timeouts_as_abandoned)
+        short = abandon and wait < cfg.short_abandon  # (a NaN wait is not short, as in pandas)
+        today["short_abandoned"] += short
+        if short and cfg.exclude_short_abandons:
+            return
+        today["offered"] += 1
+        today["answered"] += answered
+        today["abandoned"] += abandon
+        today["timed_out"] += timed_out
+        today["other"] += not (answered or abandon or timed_out)
+        today["within_sl"] += answered and wait <= self._sl_target(queue)
 
     # -- reading -----------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -648,7 +784,8 @@ class LiveState:
             for lid, call in self._calls.items():
                 states = {self._channels[u].get("ChannelStateDesc", "") for u in call.uids if u in self._channels}
                 who = call.caller if call.caller and call.caller != "<unknown>" else call.channel
-                rows.append({"Linkedid": lid, "caller": call.caller, "who": who, "exten": call.exten,
+                rows.append({"Linkedid": lid, "caller": call.caller, "who": who, "Channel": call.channel,
+                         "exten": call.exten,
                              "channels": len(call.uids), "answered": call.answered,
                              "state": "Up" if "Up" in states else ("Ringing" if states & {"Ringing", "Ring"}
                                                                    else ", ".join(sorted(states))),
@@ -733,13 +870,15 @@ class LiveState:
                 q = self._queues[name]
                 cats = [self.member_category(m) for (qn, _), m in self._members.items() if qn == name]
                 waits = [snow - c["joined"] for (qn, _), c in self._callers.items() if qn == name]
-                today = self._today.get(name, {"answered": 0, "abandoned": 0, "within_sl": 0})
-                offered = today["answered"] + today["abandoned"]
+                today = self._today.get(name) or dict.fromkeys(_COUNTS, 0)
+                offered = today["offered"]
                 rows.append({
                     "Queue": name, "waiting": len(waits), "longest_wait": round(max(waits), 1) if waits else 0.0,
                     "available": cats.count("available"), "busy": cats.count("busy"),
                     "paused": cats.count("paused"), "unavailable": cats.count("unavailable"),
-                    "answered_today": today["answered"], "abandoned_today": today["abandoned"],
+                    "offered_today": offered, "answered_today": today["answered"],
+                    "abandoned_today": today["abandoned"], "short_abandoned_today": today["short_abandoned"],
+                    "timed_out_today": today["timed_out"], "other_today": today["other"],
                     "service_level": round(100.0 * today["within_sl"] / offered, 1) if offered else float("nan"),
                     "sl_target": self._sl_target(name), "asterisk_sl": q["ServicelevelPerf"],
                     "strategy": q["Strategy"],
@@ -748,12 +887,15 @@ class LiveState:
 
     @property
     def queues(self) -> pd.DataFrame:
-        """Per queue: callers waiting, longest wait (s), agents available / busy / paused / unavailable, calls
-        answered and abandoned today (seen by this session), service level today (% answered within
-        ``sl_target`` s), and Asterisk's own ``ServicelevelPerf`` (since its last reset)."""
+        """Per queue: callers waiting, longest wait (s), agents available / busy / paused / unavailable; today's
+        callers (seen by this session, once decided) offered, answered, abandoned (and short abandons), timed
+        out and other exits, and the service level (% of offered answered within ``sl_target`` s), all as
+        :class:`~ami_nb.analysis.kpi.KPIConfig` ``config`` defines them; Asterisk's own ``ServicelevelPerf``
+        (since its last reset)."""
         return pd.DataFrame(self.queue_rows(), columns=[
-            "Queue", "waiting", "longest_wait", "available", "busy", "paused", "unavailable", "answered_today",
-            "abandoned_today", "service_level", "sl_target", "asterisk_sl", "strategy"])
+            "Queue", "waiting", "longest_wait", "available", "busy", "paused", "unavailable", "offered_today",
+            "answered_today", "abandoned_today", "short_abandoned_today", "timed_out_today", "other_today",
+            "service_level", "sl_target", "asterisk_sl", "strategy"])
 
     def __repr__(self) -> str:
         return (f"<LiveState {len(self._channels)} channels, {len(self._calls)} calls, {len(self._queues)} queues, "

@@ -436,18 +436,39 @@ class AmiMagics(Magics):
     @argument("-a", "--alias", default=None, help="Connection to watch (default: the last connected).")
     @argument("--rate", type=float, default=None, help="Redraws per second (default AmiMagics.live_rate).")
     @argument("--queues", action="store_true", help="The queue wallboard (ami_nb.widgets.wallboard) instead.")
+    @argument("--threshold", action="append", default=[], metavar="FIGURE=WARN,BAD",
+              help="With --queues: colour FIGURE amber from WARN and red from BAD (waiting, longest_wait in s, "
+                   "service_level in %%, available; lower is worse when WARN > BAD). Repeat it per figure; "
+                   "as wallboard(thresholds={FIGURE: (WARN, BAD)}).")
+    @argument("--service-level", type=float, default=None, metavar="SECONDS",
+              help="With --queues: answered within this many seconds counts as in service level (default: the "
+                   "queue's own, else 20 s).")
+    @argument("--queue", action="append", default=[], metavar="NAME",
+              help="With --queues: only this queue (repeat it for several).")
     @line_magic
     def ami_live(self, line: str) -> Any:
         """A live view of the connection (``ami_nb.widgets.live(session)``, or with ``--queues`` the wallboard
-        ``ami_nb.widgets.wallboard(session)``); ``.stop()`` it, or disconnect."""
+        ``ami_nb.widgets.wallboard(session, thresholds=..., service_level=..., queues=...)``); ``.stop()`` it, or
+        disconnect. ``%ami_live --queues --threshold longest_wait=20,60 --threshold service_level=90,75``."""
         args = parse_argstring(self.ami_live, line)
+        board_only = [f"--{n}" for n, v in (("threshold", args.threshold), ("service-level", args.service_level),
+                                            ("queue", args.queue)) if v not in ([], None)]
+        if board_only and not args.queues:
+            raise AmiUsageError(f"%ami_live: {', '.join(board_only)} set the wallboard: add --queues")
+        thresholds = _thresholds(args.threshold)
         conn = self.connection(args.alias)
         from .widgets import live, wallboard
 
         kind = "wallboard" if args.queues else "live"
         for old in [v for v in conn.views if getattr(v, "kind", "live") == kind]:
             old.stop()  # one view of each kind per connection
-        view = (wallboard if args.queues else live)(conn.session, rate=args.rate or self.live_rate)
+        rate = args.rate or self.live_rate
+        view: Any
+        if args.queues:
+            view = wallboard(conn.session, rate=rate, thresholds=thresholds, service_level=args.service_level,
+                             queues=args.queue or None)
+        else:
+            view = live(conn.session, rate=rate)
         conn.views[:] = [v for v in conn.views if v.running and v is not view] + [view]
         return view
 
@@ -488,6 +509,7 @@ class AmiMagics(Magics):
                 "events_dropped": s.events.dropped,
                 "actions_sent": stats.get("actions_sent", 0),
                 "reconnects": stats.get("reconnects", 0),
+                "archives_failed": stats.get("archives_failed", 0),
                 "listeners": len(listeners),
                 "listener_delivered": sum(ls.get("delivered") or 0 for ls in listeners),
                 "listener_skipped": sum(ls.get("skipped") or 0 for ls in listeners),
@@ -500,7 +522,7 @@ class AmiMagics(Magics):
             lcols = ["alias", "pattern", "callback", "kind", "delivered", "skipped", "queued", "errors", "max_queue"]
             return pd.DataFrame(listener_rows, columns=lcols).set_index(["alias", "pattern"])
         cols = ["alias", "default", "url", "state", "ami_version", "events_received", "events_held",
-                "events_dropped", "actions_sent", "reconnects", "listeners", "listener_delivered",
+                "events_dropped", "actions_sent", "reconnects", "archives_failed", "listeners", "listener_delivered",
                 "listener_skipped", "embedded_pbx", "live_views"]
         return pd.DataFrame(rows, columns=cols).set_index("alias")
 
@@ -519,6 +541,29 @@ class AmiMagics(Magics):
     def close_all(self) -> None:
         for name in list(self.connections):
             self._drop(name)
+
+
+def _thresholds(items: list[str]) -> dict[str, tuple[float, float]]:
+    """``--threshold FIGURE=WARN,BAD`` (repeated) -> the wallboard's ``thresholds``; a bad one is a UsageError."""
+    from .widgets import DEFAULT_THRESHOLDS
+
+    out: dict[str, tuple[float, float]] = {}
+    for item in items:
+        name, eq, values = item.partition("=")
+        name = name.strip().replace("-", "_")
+        parts = values.replace(":", ",").split(",")
+        try:
+            if not eq or len(parts) != 2:
+                raise ValueError
+            warn, bad = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise AmiUsageError(f"%ami_live: --threshold {item!r}: expected FIGURE=WARN,BAD, e.g. "
+                                "longest_wait=20,60") from None
+        if name not in DEFAULT_THRESHOLDS:
+            raise AmiUsageError(f"%ami_live: --threshold {item!r}: unknown figure {name!r}; known: "
+                                f"{', '.join(sorted(DEFAULT_THRESHOLDS))}")
+        out[name] = (warn, bad)
+    return out
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h|d)\Z")

@@ -12,6 +12,7 @@ import concurrent.futures
 import inspect
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -303,7 +304,8 @@ class _Base:
         """Client counters plus the store's size and the listeners' skips: events received, actions sent, ..."""
         out = dict(self.client.stats)
         out.update(events_held=len(self.events), events_dropped=self.events.dropped,
-                   events_skipped=sum(reg.queue.skipped for reg in self._callbacks if reg.queue is not None))
+                   events_skipped=sum(reg.queue.skipped for reg in self._callbacks if reg.queue is not None),
+                   archives_failed=sum(getattr(r, "error", None) is not None for r in self._recordings))
         return out
 
     def __repr__(self) -> str:
@@ -462,6 +464,9 @@ class Session(_Base):
             log.warning("AMI session close: %s", exc)
         finally:
             self._stop_thread(timeout)
+            views = sys.modules.get("ami_nb.widgets._base")  # only if a view was ever made: no import here
+            if views is not None:
+                views.WATCH.settle(self.client)
         if failed is not None:
             raise failed
 

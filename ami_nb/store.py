@@ -762,6 +762,15 @@ class EventStore:
     def __getitem__(self, pattern: str) -> pd.DataFrame:
         return self.frame(pattern)
 
+    def oldest_received(self) -> float | None:
+        """When the oldest event held arrived (epoch seconds), from the frozen chunks; None when none is frozen."""
+        with self._lock:
+            if not self._chunks:
+                return None
+            head, offset = self._chunks[0], self._offset
+            run = int(np.searchsorted(head.recv_starts, offset, side="right")) - 1
+            return float(head.recv_values[max(run, 0)])
+
     def delta(self, cursor: int = 0, **kw: Any) -> tuple[pd.DataFrame, int]:
         """Events appended since ``cursor`` (a previous call's returned cursor; 0 for all held), new cursor.
 

@@ -120,21 +120,29 @@ def build_base(work: Path, hours: float, rate: float) -> dict[str, Any]:
 
 
 # -- the write rows: store ingest alone, beside the archive writer, end to end ---------------------------------
-def measure_write(work: Path, hours: float, rate: float, repeat: int = 2) -> dict[str, Any]:
+def measure_write(work: Path, hours: float, rate: float, repeat: int = 2, pace: float = 0.0) -> dict[str, Any]:
     """Store ingest alone, then the same reads into a store with an archive beside it (as ``session.archive()``
     wires it: fed by the store's chunks when this code can, else a batch sink after the store's), in one process:
     events/s of the store's ingest loop alone and with the writer running, the writer's end to end (the last
-    event on disk), bytes on disk per event. ``repeat``: alternations of the two, best of each."""
+    event on disk), bytes on disk per event. ``repeat``: alternations of the two, best of each. ``pace``: then the
+    reads once more at that many events/s, as a session receives them: the writer's largest backlog, how far
+    the feeding fell behind the pace, the time from the last event to all on disk (the flush interval's tail)."""
     import inspect
+    import pickle
 
     import ami_nb
     from ami_nb.history import Archive
     from ami_nb.store import EventStore
 
     t = time.perf_counter()
-    reads = sim_reads(hours, rate)
+    cache = work / f"reads-{hours:g}h-{rate:g}.pickle"  # the same reads for every child of a sitting
+    if cache.exists():
+        reads = pickle.loads(cache.read_bytes())
+    else:
+        reads = sim_reads(hours, rate)
+        cache.write_bytes(pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL))
     n = sum(len(e) for e, _ in reads)
-    print(f"write: {n:,} events simulated in {time.perf_counter() - t:.1f} s (code: {Path(ami_nb.__file__).parent})",
+    print(f"write: {n:,} events ready in {time.perf_counter() - t:.1f} s (code: {Path(ami_nb.__file__).parent})",
           flush=True)
     fed = "store" in inspect.signature(Archive).parameters
     out: dict[str, Any] = {"events": n, "fed_by_store": fed, "store_eps": 0.0, "ingest_with_writer_eps": 0.0,
@@ -170,6 +178,70 @@ def measure_write(work: Path, hours: float, rate: float, repeat: int = 2) -> dic
         out["bytes_per_event"] = sum(p.stat().st_size for p in root.rglob("*.parquet")) / n
         out["files"] = a.files_written
         del store
+    # the writer's own work on one thread, nothing beside it (CPU seconds: what it takes from the session's cores)
+    from ami_nb.history.writer import write_partitions
+
+    store = EventStore(capacity=n + 1)
+    for events, received in reads:
+        store.extend(events, received)
+    store.freeze()  # the store's own work, done either way
+    root = work / "write-cpu"
+    shutil.rmtree(root, ignore_errors=True)
+    c = time.thread_time()
+    if fed:
+        from ami_nb.history.schema import RowBuilder, chunk_columns
+
+        b = RowBuilder()
+        chunks = list(store._chunks)
+        for i in range(0, len(chunks), 30):  # about 500,000 events a file, as flush_rows writes them
+            write_partitions(b.finish([chunk_columns(ch) for ch in chunks[i:i + 30]], seq_base=int(T0 * 1e9)),
+                             root, "bench")
+    else:
+        from ami_nb.history.schema import RowBuilder
+
+        b = RowBuilder()
+        seqs = [0]
+        for events, _ in reads:
+            seqs.append(seqs[-1] + len(events))
+        batches = [(events, received, seqs[i]) for i, (events, received) in enumerate(reads)]
+        step = max(1, len(batches) * 500_000 // n)
+        for i in range(0, len(batches), step):
+            write_partitions(b.table(batches[i:i + step]), root, "bench")
+    out["writer_cpu_us_per_event"] = 1e6 * (time.thread_time() - c) / n
+    del store
+    if pace:  # a session receiving ``pace`` events/s: does the writer keep up (its backlog, its lag at the end)?
+        store = EventStore(capacity=1_000_000)
+        t = time.perf_counter()
+        sent = 0
+        for events, received in reads:  # first without the writer: what this machine gives the store now
+            ahead = t + sent / pace - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+            store.extend(events, received)
+            sent += len(events)
+        out["paced_achieved_eps_without_writer"] = n / (time.perf_counter() - t)
+        shutil.rmtree(root, ignore_errors=True)
+        store = EventStore(capacity=1_000_000)
+        a = Archive(root, pbx="bench", seq_base=int(T0 * 1e9), **({"store": store} if fed else {}))
+        pending, sent, late = 0, 0, 0.0
+        t = time.perf_counter()
+        for i, (events, received) in enumerate(reads):
+            ahead = t + sent / pace - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+            else:
+                late = max(late, -ahead)
+            store.extend(events, received)
+            if not fed:
+                a.write(events, received, store.total - len(events))
+            sent += len(events)
+            if i % 100 == 0:
+                pending = max(pending, a.pending)
+        fed_s = time.perf_counter() - t
+        u = time.perf_counter()
+        a.close()
+        out.update(paced_offered_eps=pace, paced_achieved_eps=n / fed_s, paced_max_pending=pending,
+                   paced_behind_s=late, paced_close_s=time.perf_counter() - u)
     print(json.dumps(out), flush=True)
     return out
 
@@ -252,7 +324,7 @@ def child(args: argparse.Namespace) -> None:
     path = Path(args.workdir) / "big"
     work = Path(args.workdir)
     if args.child == "write":
-        out.update(measure_write(work, args.hours, args.rate, args.repeat))
+        out.update(measure_write(work, args.hours, args.rate, args.repeat, args.pace))
     elif args.child == "build":
         base = build_base(work, args.hours, args.rate)
         base.update(hours=args.hours, rate=args.rate)
@@ -416,6 +488,8 @@ def main() -> None:
     p.add_argument("--baseline", default=None, help="a checkout of older code: its write rows beside these "
                    "(the same bench code, its ami_nb first on the path)")
     p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
+    p.add_argument("--rounds", type=int, default=1, help="baseline and current write rows alternated this often")
+    p.add_argument("--pace", type=float, default=100_000, help="events/s offered in the paced write run (0: none)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -426,10 +500,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     wargs = ["--child", "write", "--hours", str(args.write_hours), "--rate", str(args.rate), "--repeat",
-             str(args.repeat), "--workdir", str(work)]
-    for label, code in ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]:
-        if not args.read_only:
-            results[label] = run_child(wargs, code)
+             str(args.repeat), "--pace", str(args.pace), "--workdir", str(work)]
+    pairs = ([("write_baseline", args.baseline)] if args.baseline else []) + [("write", None)]
+    for r in range(args.rounds if not args.read_only else 0):  # alternated: the machine's load moves
+        for label, code in pairs:
+            results[f"{label}_{r}" if args.rounds > 1 else label] = run_child(wargs, code)
     if args.write_only:
         print(json.dumps(results, indent=1))
         return

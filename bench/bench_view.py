@@ -11,7 +11,12 @@ CPU is ``time.process_time()`` (every thread of the process) over each phase's w
 ``--old REV`` adds a phase with the view as it was at git revision REV (the HTML-string view of issue 13,
 ``45355a5``), loaded from ``git show`` so both run in the same process against the same traffic.
 
-Run: ``python bench/bench_view.py [--held 500000] [--phase 10] [--rounds 2] [--rate 300] [--old 45355a5]``.
+``--frames`` measures instead what a cell re-run (or a view drawn from ``store.frame()``) pays: ``frame()`` over
+``--held`` events, then again after a few new events (10, then 1,000), with the frame cache (frozen chunks
+converted once) against ``EventStore(frame_cache_bytes=0)`` (every chunk converted on every frame), same events.
+
+Run: ``python bench/bench_view.py [--held 500000] [--phase 10] [--rounds 2] [--rate 300] [--old 45355a5]``,
+``python bench/bench_view.py --frames [--held 500000] [--rounds 2]``.
 """
 
 from __future__ import annotations
@@ -85,6 +90,39 @@ def old_view_module(rev: str) -> object:
     return mod
 
 
+def frames(held: int, rounds: int) -> None:
+    """``frame()`` latency: first, after 10 and after 1,000 more events; cache on and off, alternating."""
+    import gc
+
+    from ami_nb.store import EventStore
+
+    new = [m for m in Parser().feed((ROOT / "tests/fixtures/transcripts/19_originate_async_100.txt").read_bytes())
+           if m.is_event]
+    more = (new * (1 + 1000 // len(new)))[:1000]
+    rows: dict[str, list[list[float]]] = {"cache on": [], "cache off (frame_cache_bytes=0)": []}
+    for _ in range(rounds):
+        for name in rows:
+            store = EventStore(capacity=held + 10_000, **({} if name == "cache on" else {"frame_cache_bytes": 0}))
+            fill(store, held)
+            times = []
+            for batch in ([], more[:10], more[10:]):  # first; +10 events; +990 (1,000 since the first)
+                if batch:
+                    store.extend(batch, time.time())
+                gc.collect()
+                t = time.perf_counter()
+                df = store.frame()
+                times.append(time.perf_counter() - t)
+                del df
+            rows[name].append(times)
+            del store
+            gc.collect()
+    print(f"frame() over {held:,} events held (+ new ones), seconds, best of {rounds}")
+    print(f"{'store':32} {'first':>7} {'+10 events':>10} {'+1,000':>7}")
+    for name, runs in rows.items():
+        best = [min(r[i] for r in runs) for i in range(3)]
+        print(f"{name:32} {best[0]:7.2f} {best[1]:10.2f} {best[2]:7.2f}")
+
+
 def phase(seconds: float) -> tuple[float, float]:
     c0, w0 = time.process_time(), time.monotonic()
     time.sleep(seconds)
@@ -100,7 +138,11 @@ def main() -> None:
     ap.add_argument("--time-scale", type=float, default=60.0)
     ap.add_argument("--view-rate", type=float, default=2.0, help="redraws per second")
     ap.add_argument("--old", default=None, metavar="REV", help="also measure the view of this git revision")
+    ap.add_argument("--frames", action="store_true", help="measure frame() latency after new events instead")
     args = ap.parse_args()
+    if args.frames:
+        frames(args.held, args.rounds)
+        return
     sent = serialising_comm()
     old = old_view_module(args.old) if args.old else None
     proc, port = start_sim(args.rate, args.time_scale)

@@ -332,3 +332,21 @@ def compare(rec: list[Message], sim: list[Message], *, events: tuple[str, ...] =
     rr = [(m.get("Response", ""), m.get("Message", "")) for m in rec if m.is_response]
     sr = [(m.get("Response", ""), m.get("Message", "")) for m in sim if m.is_response]
     return Diff(counts, keys, per_caller, secs, None if rr == sr else (rr, sr))
+
+
+def per_channel(msgs: list[Message]) -> dict[str, list[str]]:
+    """Each channel's own events in order (CEL by EventName, VarSet by variable), the channel named by its role:
+    its name without the sequence number, and the how-many-th channel of that name it is. List items are left
+    out, and CEL and Cdr: Asterisk posts those from queues of their own, so their place among a channel's other
+    events is a race (the last channel of a call to be destroyed, which gets CEL LINKEDID_END, too)."""
+    order: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for m in msgs:
+        ch = m.get("Channel")
+        if not m.is_event or not ch or m.get("ActionID") or m.event in ("CEL", "Cdr"):
+            continue
+        if ch not in order:
+            base = "".join(_base(ch))
+            order[ch] = f"{base}#{sum(1 for c in order if ''.join(_base(c)) == base)}"
+        out.setdefault(order[ch], []).append(_name(m))
+    return out

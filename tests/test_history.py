@@ -133,6 +133,11 @@ def test_range_reads_span_memory_and_disk(tmp_path: Path, sim) -> None:  # type:
         assert len(hangups) == (want["Event"] == "Hangup").sum()
         assert store.frame("Hangup", since=mid, last=3)["Uniqueid"].tolist() == hangups["Uniqueid"].tail(3).tolist()
         assert len(store.frame()) == len(store)  # without since: memory only, as before
+        # a since that memory still covers reads memory only: no flush, so no new file in the archive
+        files = sorted(tmp_path.rglob("*.parquet"))
+        recent = store.frame()["received"].iloc[len(store) // 2]
+        assert len(store.frame(since=recent)) == (store.frame()["received"] >= recent).sum()
+        assert sorted(tmp_path.rglob("*.parquet")) == files
     finally:
         s.close()
 
@@ -447,6 +452,67 @@ def test_import_cel_gives_one_call_per_linkedid(tmp_path: Path) -> None:
     linked = next(c for c in raw.columns if key_of(c) == "LinkedID")
     cel = raw[raw["Event"] == "CEL"]
     assert cel["call_id"].equals(cel[linked])
+
+
+def test_import_of_the_simulators_cel_gives_the_calls_of_its_ami_events(tmp_path: Path) -> None:
+    """The simulator's CEL events written as cel_custom writes them (the sample mapping, AMA flags numeric),
+    imported: the calls equal those of the same PBX's AMI events, but what CEL does not carry (queues)."""
+    import csv
+
+    from ami_nb.history.imports import CEL_FIELDS, import_cel_csv
+
+    store = EventStore(capacity=10**6)
+    for events, received in sim_reads(1800, rate=240, seed=2):
+        store.extend(events, received)
+    frame = store.frame()
+    cel = frame[frame["Event"] == "CEL"]
+    path = tmp_path / "Master.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for rec in cel.astype(object).where(cel.notna(), "").to_dict("records"):
+            rec["AMAFlags"] = {"OMIT": "1", "BILLING": "2", "DOCUMENTATION": "3"}.get(rec["AMAFlags"], "")
+            out.writerow([rec.get(f, "") for f in CEL_FIELDS])
+    report = import_cel_csv(path, tmp_path / "arc", pbx="sim")
+    assert report.rows == len(cel) and not report.unmapped
+    want = analysis.calls(frame).set_index("linkedid")
+    got = open_history(tmp_path / "arc").calls().set_index("linkedid").reindex(want.index)
+    assert len(want) > 50 and got.index.equals(want.index)
+    plain = want["queue"].isna()  # CEL says nothing of queues: a queued caller the dialplan answered is answered
+    assert (want["disposition"] == "abandoned").any() and not (got["disposition"] == "abandoned").any()
+    assert got["disposition"][plain].equals(want["disposition"][plain])
+    assert got.loc[~plain, "disposition"].equals(want.loc[~plain, "disposition"].replace({"abandoned": "answered"}))
+    for c in ("answered_by", "caller_num", "dialled", "channels"):
+        assert got[c].fillna("-").astype(str).equals(want[c].fillna("-").astype(str)), c
+    assert ((got["duration"] - want["duration"]).abs() <= 1).all()  # the simulator's CEL times: whole seconds
+
+
+def test_import_of_the_simulators_cdrs_gives_the_dispositions_of_its_ami_events(tmp_path: Path) -> None:
+    """The simulator's Cdr events written as cdr_csv writes Master.csv (18 columns): one call per record, with the
+    disposition, caller and duration of the same PBX's AMI calls (queues aside: a CDR says nothing of them)."""
+    import csv
+
+    from ami_nb.history.imports import CDR_FIELDS, import_cdr_csv
+
+    store = EventStore(capacity=10**6)
+    for events, received in sim_reads(1800, rate=240, seed=2):
+        store.extend(events, received)
+    frame = store.frame()
+    cdr = frame[frame["Event"] == "Cdr"]
+    path = tmp_path / "Master.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for rec in cdr.astype(object).where(cdr.notna(), "").to_dict("records"):
+            out.writerow([rec.get(f, "") for f in CDR_FIELDS[:18]])
+    report = import_cdr_csv(path, tmp_path / "arc", pbx="sim")
+    assert report.rows == len(cdr) and not report.unmapped
+    want = analysis.calls(frame).set_index("linkedid")
+    got = open_history(tmp_path / "arc").calls().set_index("linkedid").reindex(want.index)
+    assert len(want) > 50 and got["disposition"].notna().all()
+    plain = want["queue"].isna()
+    assert got["disposition"][plain].equals(want["disposition"][plain])
+    assert got.loc[~plain, "disposition"].equals(want.loc[~plain, "disposition"].replace({"abandoned": "answered"}))
+    assert got["caller_num"].equals(want["caller_num"])
+    assert ((got["duration"] - want["duration"]).abs() <= 1).all()  # CDR times: whole seconds
 
 
 def test_import_queue_log_gives_the_queue_statistics(tmp_path: Path) -> None:

@@ -132,6 +132,9 @@ def test_queue_events_keep_members_callers_and_today() -> None:
                 ev("QueueCallerAbandon", Queue="support", Uniqueid="6.1", Position="1", HoldTime="30"),
                 ev("QueueCallerLeave", Queue="support", Uniqueid="6.1", Position="1", Count="0"),
                 ev("QueueMemberPause", **{**member, "Paused": "1", "PausedReason": "lunch"})], 60.0)
+    # QueueCallerAbandon comes for a timeout too: undecided until a QUEUESTATUS, or a hangup without one
+    assert state.queues.iloc[0]["offered_today"] == 1
+    state.feed([ev("Hangup", Uniqueid="6.1", Channel="PJSIP/c-6")], 60.5)
     q = state.queues.iloc[0]
     assert (q["waiting"], q["paused"], q["answered_today"], q["abandoned_today"]) == (0, 1, 1, 1)
     assert q["service_level"] == 50.0  # one answered within 10 s of two offered

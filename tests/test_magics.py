@@ -390,13 +390,20 @@ def test_status_shows_each_listeners_delivered_and_skipped(shell, ami, capsys) -
     def quick(event: Any) -> None:
         seen.append(event["Event"])
 
-    before = session.events.total
+    before, hangups_before = session.events.total, len(session.events.frame("Hangup"))
     session.on("*", stuck, queue=5)
     session.on("Hangup", quick)
     conn.sim.call("answered", talk=1.0)
     conn.sim.call("busy")
-    wait_for(lambda: len(seen) >= 3)  # both calls hung up (three channels)
+    # Quiet first, from facts rather than a count of callbacks: the simulator says both calls ended (their last
+    # events are written by then), and a Ping answered after them means the client has offered every one of
+    # those events to both listeners (it stores a batch, then notifies the listeners, then resolves responses).
+    wait_for(lambda: (lambda gt: len(gt) == 2 and bool(gt["finished"].all()))(conn.sim.ground_truth()))
+    session.action("Ping")
     arrived = session.events.total - before
+    n_hangups = len(session.events.frame("Hangup")) - hangups_before
+    # seen.append runs inside the callback, the delivered count after it returns: wait for the count
+    wait_for(lambda: [ls["delivered"] for ls in session.listener_stats() if ls["pattern"] == "hangup"] == [n_hangups])
     capsys.readouterr()
     status = run(shell, "%ami_status")
     row = status.loc["sim"]

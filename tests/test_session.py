@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
 import time
@@ -550,12 +551,17 @@ def test_close_closes_the_session_even_when_its_archive_failed(tmp_path: Path) -
         archive = s.archive(tmp_path, pbx="lab", flush_seconds=0.05)
         pbx.call("answered")
         deadline = time.monotonic() + 10
-        while archive._error is None and time.monotonic() < deadline:
+        while archive.error is None and time.monotonic() < deadline:
             s.action("Ping")  # events keep coming; the writer keeps failing
             time.sleep(0.05)
-        assert archive._error is not None, "the writer never tried to write"
+        assert archive.error is not None, "the writer never tried to write"
+        assert s.stats["archives_failed"] == 1  # what %ami_status shows
         with pytest.raises(RuntimeError, match=r"archive writer for .* stopped"):
             s.close()
+        marks = [json.loads(line) for f in tmp_path.glob("_gaps/pbx=lab/*.jsonl") for line in f.read_text().split("\n")
+                 if line]
+        assert [m["mark"] for m in marks] == ["open", "close"]  # History.gaps: no data from the failure on
+        assert marks[1]["reason"].startswith("writer failed")
         assert s.state == "closed"
         assert not s._lt.is_running
         s.close()  # idempotent: nothing left to raise

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fidelity_replay import compare, has_driver, recorded, replay
+from fidelity_replay import compare, has_driver, per_channel, recorded, replay
 from rawclient import RawAMI
 
 from ami_nb.protocol import Message, Parser
@@ -261,6 +261,16 @@ def test_recording_replayed_at_its_timing(name: str) -> None:
     assert d.seconds == []
     assert d.responses is None
     assert sum(m.is_event for m in sim) >= 0.85 * sum(m.is_event for m in rec)
+
+
+@pytest.mark.parametrize("name", REPLAYED)
+def test_each_channels_events_in_recorded_order(name: str) -> None:
+    """Channel by channel, the same AMI events in the same order as recorded (CEL and Cdr aside: see
+    ``per_channel``): each Local half's Dial, bridge, transfer, queue and hangup steps as Asterisk sent them."""
+    rec, sim = _replayed(name)
+    want, have = per_channel(rec), per_channel(sim)
+    assert set(have) == set(want)
+    assert {c: have[c] for c in want if have[c] != want[c]} == {}
 
 
 def _events(msgs: list[Message], *names: str) -> list[Message]:

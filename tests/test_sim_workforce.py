@@ -33,7 +33,7 @@ def _day(hours: float, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def day() -> tuple[pd.DataFrame, dict[str, Any]]:
-    return _day(4.0, 7)
+    return _day(4.0, 3)
 
 
 def test_the_day_has_what_the_reports_need(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
@@ -43,9 +43,13 @@ def test_the_day_has_what_the_reports_need(day: tuple[pd.DataFrame, dict[str, An
     a = truth["agents"]
     assert set(a["queue"]) == {"sales", "support", "billing"}
     assert (a.groupby("interface").size() > 1).any()  # overlapping members
-    assert set(truth["pauses"]["reason"]) == {"coffee", "lunch", "training"}
+    assert set(truth["pauses"]["reason"]) == {"coffee", "lunch", "training", "Auto-Pause"}
+    assert truth["pauses"]["in_call"].any() and not truth["pauses"]["in_call"].all()  # breaks pressed on a call
+    assert len(truth["ring_no_answer"]) > 0 and len(truth["outages"]) == 2  # ring no answer, a phone gone
+    auto = truth["pauses"][truth["pauses"]["reason"] == "Auto-Pause"]
+    assert (auto["queues"].map(len) == 1).all()  # autopause=yes pauses in the queue that rang
     assert truth["sessions"]["logout"].notna().all()
-    assert (a[["wrapup", "hold", "other_queue", "busy", "talk"]].sum() > 0).all()
+    assert (a[["wrapup", "hold", "other_queue", "busy", "talk", "unavailable"]].sum() > 0).all()
     assert set(truth["stints"]["outcome"]) == {"answered", "abandon", "timeout"}
     seizures = truth["trunks"]
     assert set(seizures[seizures["direction"] == "outbound"]["dialstatus"]) == {
@@ -65,12 +69,12 @@ def test_agents_report_equals_ground_truth(day: tuple[pd.DataFrame, dict[str, An
     rep = A.agents(events)
     m = gt.merge(rep, on=["queue", "interface"], how="outer", suffixes=("_gt", ""), indicator=True)
     assert (m["_merge"] == "both").all(), m[m["_merge"] != "both"][["queue", "interface", "_merge"]]
-    for col in ("logged_in", "paused", "idle", "talk", "hold", "wrapup", "other_queue", "busy"):
+    for col in ("logged_in", "paused", "idle", "talk", "hold", "wrapup", "other_queue", "busy", "unavailable"):
         gap = (m[col] - m[f"{col}_gt"]).abs()
         assert (gap < TOL).all(), (col, m.loc[gap >= TOL, ["queue", "interface", col, f"{col}_gt"]])
     assert (m["calls"] == m["calls_gt"]).all()
     assert (m["member_name"] == m["member_name_gt"]).all()
-    assert (m["unavailable"] == 0).all() and not m["partial"].any()  # every login was seen
+    assert not m["partial"].any()  # every login was seen
     handling = m["talk_gt"] + m["hold_gt"] + m["wrapup_gt"]
     occupancy = handling / (m["logged_in_gt"] - m["paused_gt"] - m["other_queue_gt"])  # analysis.members
     assert ((m["occupancy"] - occupancy).abs() < 1e-6).all()
@@ -83,17 +87,15 @@ def test_agents_by_agent_equal_ground_truth(day: tuple[pd.DataFrame, dict[str, A
     rep = A.agents(events, by="agent").set_index("interface")
     assert sorted(rep.index) == sorted(gt.index)
     rep = rep.loc[gt.index]
-    for col in ("logged_in", "paused", "talk", "hold", "wrapup", "busy"):
+    for col in ("logged_in", "paused", "talk", "hold", "wrapup", "busy", "unavailable", "idle"):
         assert ((rep[col] - gt[col]).abs() < TOL).all(), (col, rep[col], gt[col])
     assert (rep["calls"] == gt["calls"]).all() and (rep["other_queue"] == 0).all()
-    idle = gt["logged_in"] - gt[["paused", "talk", "hold", "wrapup", "busy"]].sum(axis=1)
-    assert ((rep["idle"] - idle).abs() < TOL).all()
 
 
 def test_agent_pauses_per_reason_equal_ground_truth(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
     events, truth = day
-    p = truth["pauses"].explode("queues").rename(columns={"queues": "queue"})
-    p["seconds"] = (p["end"] - p["start"]).dt.total_seconds()
+    # paused as a state: a pause pressed during a call counts from the end of the call's wrap-up
+    p = truth["agent_states"][truth["agent_states"]["state"] == "paused"]
     gt = p.groupby(["queue", "interface", "reason"])["seconds"].agg(pauses="size", seconds="sum").reset_index()
     rep = A.agent_pauses(events)
     m = gt.merge(rep, on=["queue", "interface", "reason"], how="outer", suffixes=("_gt", ""), indicator=True)
@@ -245,3 +247,103 @@ def test_command_line_runs_a_day_once_a_client_listens() -> None:
         proc.wait(10)
     counts = events["Event"].value_counts()
     assert counts["QueueMemberAdded"] == counts["QueueMemberRemoved"] > 0 and counts["AgentComplete"] > 0
+
+
+@pytest.fixture(scope="module")
+def mid_day() -> dict[str, Any]:
+    """A day held at 30 %: a second session connects then, asks QueueStatus and QueueSummary, and watches the
+    rest of the day; the first session saw all of it."""
+    with (
+        sim.start(seed=1, time_scale=math.inf, timestampevents=True, start_time=START) as pbx,
+        ami_nb.connect(pbx.url, secret="amp111", timeout=10) as early,
+    ):
+        held = pbx.simulate_contact_centre(hours=3.0, seed=3, pause_at=0.3)
+        at = held["checkpoint"]
+        with ami_nb.connect(pbx.url, secret="amp111", timeout=10) as late:
+            status = late.action("QueueStatus")
+            summary = late.action("QueueSummary")
+            pbx.resume_contact_centre()
+            late.action("Ping")
+            early.action("Ping")
+            events = late.events.frame()
+            everything = early.events.frame()
+        truth = pbx.contact_centre_truth(since=at)
+        full = pbx.contact_centre_truth()
+    return {"at": at, "status": status, "summary": summary, "events": events, "everything": everything,
+            "truth": truth, "full": full}
+
+
+def _during(frame: pd.DataFrame, at: pd.Timestamp, start: str, end: str) -> pd.DataFrame:
+    return frame[(frame[start] <= at) & (frame[end].isna() | (frame[end] > at))]
+
+
+def test_queue_status_shows_the_days_queues_as_the_truth_has_them(mid_day: dict[str, Any]) -> None:
+    """The day's queues are queues of the model: QueueStatus / QueueSummary at the held moment agree with the
+    ground truth (who is logged in, paused and why, on which queue's call, who waits)."""
+    at, full = mid_day["at"], mid_day["full"]
+    items = mid_day["status"].to_frame(convert=False)
+    members = items[items["Event"] == "QueueMember"].set_index(["Queue", "Location"])
+    logged = _during(full["sessions"], at, "login", "logout")
+    assert sorted(members.index) == sorted(zip(logged["queue"], logged["interface"], strict=True))
+    paused = _during(full["member_pauses"], at, "start", "end").set_index(["queue", "interface"])["reason"]
+    for key, row in members.iterrows():
+        assert row["Paused"] == ("1" if key in paused.index else "0"), key
+        assert row["PausedReason"] == paused.get(key, ""), key
+        assert row["Wrapuptime"] == str(int(logged.set_index(["queue", "interface"]).loc[key, "wrapuptime"]))
+    calls = full["agent_calls"]
+    on_call = _during(calls, at, "connect", "complete")
+    in_call = {(r.queue, r.interface) for r in on_call.itertuples()}
+    assert {k for k, r in members.iterrows() if r["InCall"] == "1"} == in_call
+    outage = set(_during(full["outages"], at, "start", "end")["interface"])
+    assert {k[1] for k, r in members.iterrows() if r["Status"] == "5"} == outage
+    stints = full["stints"]
+    waiting = _during(stints, at, "joined", "left").groupby("queue").size()
+    params = items[items["Event"] == "QueueParams"].set_index("Queue")
+    entries = items[items["Event"] == "QueueEntry"].groupby("Queue").size()
+    done = calls[calls["complete"] <= at].groupby("queue").size()
+    gone = stints[(stints["outcome"] != "answered") & (stints["left"] <= at)].groupby("queue").size()
+    summary = mid_day["summary"].to_frame(convert=False).set_index("Queue")
+    for q in ("sales", "support", "billing"):
+        assert int(params.loc[q, "Calls"]) == waiting.get(q, 0) == entries.get(q, 0) == int(summary.loc[q, "Callers"])
+        assert int(params.loc[q, "Completed"]) == done.get(q, 0)
+        assert int(params.loc[q, "Abandoned"]) == gone.get(q, 0)
+        assert int(summary.loc[q, "LoggedIn"]) == (logged["queue"] == q).sum()
+    assert waiting.sum() > 0 and len(in_call) > 0 and len(paused) > 0  # callers wait, agents talk and pause
+
+
+def test_a_session_that_connects_mid_day_starts_from_queue_status(mid_day: dict[str, Any]) -> None:
+    """agents() of the late session, from the QueueStatus answer at the moment it connected plus the events
+    after, equals the truth from that moment, except what no snapshot shows (analysis.members): hold during a
+    call already answered counts as talk, a wrap-up already running counts as idle (or paused, when the agent
+    had paused during the call)."""
+    at, truth, full = mid_day["at"], mid_day["truth"], mid_day["full"]
+    frame = pd.concat([A.member_snapshot(mid_day["status"], at), mid_day["events"]], ignore_index=True)
+    rep = A.agents(frame).set_index(["queue", "interface"])
+    gt = truth["agents"].set_index(["queue", "interface"]).copy()
+    assert sorted(rep.index) == sorted(gt.index)
+    before = set(zip(*[_during(full["sessions"], at, "login", "logout")[c] for c in ("queue", "interface")],
+                     strict=True))
+    assert {k for k, r in rep.iterrows() if r["partial"]} == before  # logged in before it connected
+    # the expected blind spots, from the truth: each membership's wrap-up states running at `at`
+    states = truth["agent_states"]
+    first = states[states["start"] == at]
+    wrap = first[first["state"].isin(["wrapup", "other_queue"])]
+    calls = full["agent_calls"]
+    paused_at = _during(full["member_pauses"], at, "start", "end").set_index(["queue", "interface"])
+    for r in wrap.itertuples():
+        key = (r.queue, r.interface)
+        if r.state == "other_queue" and not _during(calls[calls["interface"] == r.interface], at, "connect",
+                                                     "complete").empty:
+            continue  # another queue's call in progress: InCall in that queue says so
+        gt.loc[key, r.state] -= r.seconds
+        gt.loc[key, "paused" if key in paused_at.index else "idle"] += r.seconds
+    gt["talk"] += gt["hold"]
+    rep["talk"] += rep["hold"]
+    for col in ("logged_in", "paused", "idle", "talk", "wrapup", "other_queue", "busy", "unavailable"):
+        gap = (rep[col] - gt[col]).abs()
+        assert (gap < TOL).all(), (col, pd.concat([rep[col], gt[col]], axis=1)[gap >= TOL])
+    assert (rep["calls"] == gt["calls"]).all()
+    # the early session saw the whole day: its report is the full truth
+    early = A.agents(mid_day["everything"]).set_index(["queue", "interface"])
+    whole = full["agents"].set_index(["queue", "interface"])
+    assert ((early["logged_in"] - whole["logged_in"]).abs() < TOL).all() and not early["partial"].any()

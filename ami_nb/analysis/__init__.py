@@ -58,7 +58,7 @@ __all__ = [
 from .erlang import agents_needed, erlang_b, erlang_c, staffing, trunks_needed
 from .intervals import interval_report, plot_heatmap, queue_kpis
 from .kpi import KPIConfig
-from .members import agent_intervals, agent_pauses, agent_states, agents
+from .members import agent_intervals, agent_pauses, agent_states, agents, member_snapshot
 from .reports import contact_centre_reports, export, html_report
 from .trunk_kpis import trunks
 
@@ -75,6 +75,7 @@ __all__ += [
     "export",
     "html_report",
     "interval_report",
+    "member_snapshot",
     "plot_heatmap",
     "queue_kpis",
     "staffing",

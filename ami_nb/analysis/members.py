@@ -9,14 +9,22 @@ Definitions (the ones QueueMetrics and Asternic use, stated so a report can be c
 * **logged in**: from ``QueueMemberAdded`` (a dynamic member logging in) to ``QueueMemberRemoved``; a member
   logged in before the stream began (every static member, and any member first seen in a ``QueueMember`` list
   item, a ``QueueMemberStatus`` or ``QueueMemberPause``) counts from the first event that shows it, and is flagged
-  ``partial``. A member still logged in counts to ``end`` (default: the last event of the frame).
+  ``partial``. A member still logged in counts to ``end`` (default: the last event of the frame). A session
+  that connected mid-day takes its members' state from a ``QueueStatus`` answer (:func:`member_snapshot` puts
+  its items in the frame at the time it was asked): logged in, paused with its reason, the device state, and a
+  call in progress (``InCall: 1``, which app_queue shows only in the membership of the call's queue, from the
+  answer on: talk there until its ``AgentComplete``, ``other_queue`` in the others; hold during that call is
+  not seen, as no AgentConnect named its channels, and counts as talk). A wrap-up in progress at the snapshot
+  is not seen (``LastCall`` is whole seconds and does not say which queue's call it was): it counts as idle.
 * **talk**: ``AgentConnect`` to ``AgentComplete`` of a call from this queue, less the time on hold.
 * **hold**: ``Hold`` to ``Unhold`` on the agent's or the caller's channel during that call (a Local-channel
   member's phone is followed through its ``;1``/``;2`` pair and its dial).
 * **wrap-up**: after ``AgentComplete``, the member's ``Wrapuptime`` (from ``QueueMemberStatus`` / ``QueueMember``,
   or the ``wrapup`` argument) or until its next call, whichever comes first: Asterisk offers it no call then.
-* **paused**: ``QueueMemberPause`` with ``Paused: 1`` to ``Paused: 0``, by ``PausedReason``; a pause taken during
-  a call counts from the call's end (the call's time is handling time).
+* **paused**: ``QueueMemberPause`` with ``Paused: 1`` to ``Paused: 0``, by ``PausedReason`` (app_queue's
+  ``Auto-Pause`` after a ring no answer is a reason like any other); a pause taken during a call counts from
+  the end of the call's wrap-up (Asterisk pauses the member at once, but the call and its wrap-up are handling
+  time); a pause in one queue only (``QueuePause`` with ``Queue``, an auto-pause) pauses that membership only.
 * **other_queue**: the member was on a call from another queue it belongs to.
 * **busy** / **unavailable**: not on a queue call, but its device (``QueueMemberStatus``'s ``Status``) was in use,
   ringing or on hold (a direct or outbound call, or ringing for a queue call not yet connected) / unreachable.
@@ -39,7 +47,7 @@ import pandas as pd
 from ._events import col, event_times, ids
 from .kpi import KPIConfig
 
-__all__ = ["STATES", "agent_intervals", "agent_pauses", "agent_states", "agents"]
+__all__ = ["STATES", "agent_intervals", "agent_pauses", "agent_states", "agents", "member_snapshot"]
 
 #: The states of :func:`agent_states`, in display order.
 STATES = ["talk", "hold", "wrapup", "other_queue", "busy", "unavailable", "paused", "idle"]
@@ -211,6 +219,10 @@ class _Sweep:
                 agent.device = (
                     "busy" if status in _BUSY_STATUS else "unavailable" if status in _UNAVAILABLE_STATUS else ""
                 )
+            if ev == "QueueMember" and agent.call_queue is None and _text(row.get("InCall")) == "1":
+                agent.call_queue = queue  # a call answered before the snapshot (module docstring)
+                agent.channels = set()
+                agent.holding.clear()
             wrap = _text(row.get("Wrapuptime"))
             if wrap and self.wrapup is None:
                 try:
@@ -298,6 +310,7 @@ def agent_states(events: pd.DataFrame, *, end: object = None, config: KPIConfig 
             "PausedReason",
             "Wrapuptime",
             "Status",
+            "InCall",
             "Channel",
             "DestChannel",
             "LocalOneChannel",
@@ -316,6 +329,19 @@ def agent_states(events: pd.DataFrame, *, end: object = None, config: KPIConfig 
     out["seconds"] = (out["end"] - out["start"]).dt.total_seconds()
     out = out[out["seconds"] > 0]
     return _typed_states(out[_STATE_COLUMNS].reset_index(drop=True))
+
+
+def member_snapshot(status: object, at: object) -> pd.DataFrame:
+    """The ``QueueMember`` items of a ``QueueStatus`` answer (a :class:`~ami_nb.response.Response` or its
+    ``to_frame()``) as rows of an events frame at ``at`` (when it was asked; list items carry no time), to
+    ``pd.concat`` before the events of a session that connected while agents were already logged in."""
+    frame = status.to_frame(convert=False) if hasattr(status, "to_frame") else pd.DataFrame(status)
+    if "Event" not in frame.columns:
+        return pd.DataFrame({"Event": pd.Series(dtype="str"), "received": pd.Series(dtype="datetime64[ns, UTC]")})
+    rows = frame[frame["Event"].astype("str") == "QueueMember"].copy()
+    t = pd.Timestamp(at)
+    rows["received"] = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return rows.drop(columns=[c for c in ("Timestamp", "ActionID") if c in rows.columns]).reset_index(drop=True)
 
 
 def _typed_states(df: pd.DataFrame) -> pd.DataFrame:

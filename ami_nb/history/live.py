@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from ..store import to_epoch
 from .reader import History
 from .writer import Archive, pbx_from_host
 
@@ -55,6 +56,9 @@ class StoreHook:
         first_held = store.dropped
         if not first_held or (last is not None and len(df) >= last):
             return df
+        oldest = store.oldest_received()
+        if oldest is not None and to_epoch(since) > oldest:  # evicted events arrived at or before `oldest`
+            return df  # memory still reaches back that far: no flush, no file, no query
         a = self.archive
         if not a.closed:
             a.flush()

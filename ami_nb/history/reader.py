@@ -113,7 +113,8 @@ class History:
     @property
     def gaps(self) -> pd.DataFrame:
         """When no data was recorded: ``pbx``, ``start``, ``end``, ``reason`` (``reconnect``: the connection was
-        down; ``stopped``: no recorder ran; ``crashed``: a recorder died without closing, from its last event)."""
+        down; ``stopped``: no recorder ran; ``writer failed: ...``: the archive could not write (a full disk);
+        ``crashed``: a recorder died without closing, from its last event)."""
         rows: list[dict[str, Any]] = []
         for pdir in sorted(self.path.glob("_gaps/pbx=*")):
             pbx = pdir.name.partition("=")[2]
@@ -132,7 +133,7 @@ class History:
                     rows.append({"pbx": pbx, "start": down["t"], "end": m["t"], "reason": "reconnect"})
                     down = None
                 elif kind == "close":
-                    down = {**m, "reason": "stopped"}
+                    down = {**m, "reason": m.get("reason", "stopped")}  # or "writer failed: ..."
                     last_run_open = None
                 elif kind == "open":
                     if down is not None:

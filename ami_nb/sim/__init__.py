@@ -247,30 +247,49 @@ class SimPBX:
         return frame[frame["linkedid"].isin(ids)].reset_index(drop=True)
 
     def simulate_contact_centre(self, hours: float = 8.0, *, seed: int = 0, time_scale: float | None = None,
-                                timeout: float | None = None, **options: Any) -> dict[str, Any]:
+                                timeout: float | None = None, pause_at: float | None = None,
+                                **options: Any) -> dict[str, Any]:
         """Run a contact centre's working day of ``hours`` simulated hours (agents logging in and out, pauses
         with reasons, wrap-up, three queues, named trunks in and out; :mod:`~ami_nb.sim.workforce`) and return
         when it has ended: :meth:`contact_centre_truth`. Same ``seed`` (and ``start(start_time=...)``): same day.
-        ``options`` go to :class:`~ami_nb.sim.workforce.ContactCentre` (queues, agents, trunks, hold_share)."""
+        ``pause_at`` (a fraction of the day) returns at that point instead, the PBX's clock held there (connect a
+        session mid-day, ask QueueStatus), until :meth:`resume_contact_centre`. ``options`` go to
+        :class:`~ami_nb.sim.workforce.ContactCentre` (queues, agents, trunks, hold_share)."""
         from .workforce import run_day
 
         if time_scale is not None:
             self.set_time_scale(time_scale)
-        scale = self._server.time_scale
-        if timeout is None:
-            timeout = 60.0 + (0.0 if math.isinf(scale) else (hours * 3600.0 * 1.1 + 900.0) / scale)
-        self._run(run_day(self._server, hours=hours, seed=seed, **options), timeout)
+        self._cc_hours, self._cc_scale = hours, self._server.time_scale
+        self._run(run_day(self._server, hours=hours, seed=seed, pause_at=pause_at, **options),
+                  self._day_timeout(hours, timeout))
         return self.contact_centre_truth()
 
-    def contact_centre_truth(self) -> dict[str, Any]:
-        """The last :meth:`simulate_contact_centre` day's ground truth: a dict of DataFrames ``agents``,
-        ``agent_totals``, ``sessions``, ``pauses``, ``agent_calls``, ``stints``, ``queues``, ``trunks``,
-        ``trunk_kpis`` (schemas in :mod:`~ami_nb.sim.workforce`) and ``calls`` (the day's rows of
-        :meth:`ground_truth`)."""
+    def resume_contact_centre(self, timeout: float | None = None) -> dict[str, Any]:
+        """Run the rest of a day :meth:`simulate_contact_centre` held at ``pause_at``; its ground truth."""
+        from .workforce import resume_day
+
+        self._run(resume_day(self._server), self._day_timeout(getattr(self, "_cc_hours", 8.0), timeout))
+        return self.contact_centre_truth()
+
+    def _day_timeout(self, hours: float, timeout: float | None) -> float:
+        scale = getattr(self, "_cc_scale", self._server.time_scale)  # not the held day's standstill
+        if timeout is not None:
+            return timeout
+        return 60.0 + (0.0 if math.isinf(scale) else (hours * 3600.0 * 1.1 + 900.0) / scale)
+
+    def contact_centre_truth(self, since: Any = None) -> dict[str, Any]:
+        """The last :meth:`simulate_contact_centre` day's ground truth: a dict of DataFrames ``agent_states``,
+        ``agents``, ``agent_totals``, ``sessions``, ``pauses``, ``member_pauses``, ``ring_no_answer``,
+        ``outages``, ``agent_calls``, ``stints``, ``queues``, ``trunks``, ``trunk_kpis`` (schemas in
+        :mod:`~ami_nb.sim.workforce`) and ``calls`` (the day's rows of :meth:`ground_truth`). ``since`` (a
+        Timestamp or epoch seconds) clips the agent tables to the time from then on."""
         from .workforce import truth_of
 
+        if since is not None and not isinstance(since, (int, float)):
+            since = since.timestamp()
+
         async def go() -> dict[str, Any]:
-            return truth_of(self._server.pbx)
+            return truth_of(self._server.pbx, since)
 
         out: dict[str, Any] = self._run(go())
         calls = self.ground_truth()

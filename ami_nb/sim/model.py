@@ -323,6 +323,10 @@ class PBX:
         self.emit("BridgeEnter", CALL, [*b.fields(), *ch.snapshot()])
         if peer is None:
             self.cel(ch, "BRIDGE_ENTER", extra=extra)
+        # bridge_channel.c: a transfer is complete once its channel is in a bridge (a VarSet only if it was set)
+        for var in ("BLINDTRANSFER", "ATTENDEDTRANSFER", "FORWARDERNAME"):
+            if ch.vars.get(var):
+                self.varset(ch, var, "")
 
     def bridge_leave(self, ch: Channel, *, cel: bool = True) -> None:
         """BridgeLeave, its CEL BRIDGE_EXIT (unless it came earlier: ``cel=False``), BridgeDestroy when empty."""
@@ -483,12 +487,12 @@ class PBX:
             self.cel(peer, "HANGUP", extra={"hangupcause": cause, "hangupsource": "", "dialstatus": ""})
             self.cel(peer, "CHAN_END")
             self._linkedid_end(peer, cause)
-            self.publish_cid(peer)
+            changed = self._apply_cid(peer)  # its Cdr and Hangup show the caller id set meanwhile (45)
             if not peer.dialed:
                 self.cdr(peer, dest_channel=peer.cdr_peer)
             peer.pending_cause = cause
             self.emit("SoftHangupRequest", CALL, [*peer.snapshot(), ("Cause", "16")])
-            self._final(peer, cause, h_exten=h_exten)
+            self._final(peer, cause, h_exten=h_exten, cid_changed=changed)
 
     def _linkedid_end(self, ch: Channel, cause: int) -> None:
         if any(not c.hungup for c in self.linked.get(ch.linkedid, [])):
@@ -541,11 +545,14 @@ class PBX:
             ch.linkedid = linkedid
             self.processed_calls += 1
 
-    def _final(self, ch: Channel, cause: int, *, h_exten: bool) -> None:
+    def _final(self, ch: Channel, cause: int, *, h_exten: bool, cid_changed: bool = False) -> None:
         if h_exten and ch.runs_dialplan and ch.context == "demo":
             self.newexten(ch, "NoOp", f"hangup handler {ch.name} cause {cause}", priority=1, exten="h")
+        pending = self._apply_cid(ch) or cid_changed  # one snapshot: Hangup, then the caller id it shows (45)
         self.emit("Hangup", CALL, [*ch.snapshot(), ("Cause", str(cause)),
                                    ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))])
+        if pending:
+            self._newcallerid(ch)
         self.channels.pop(ch.name, None)
         self._left_calls(ch, cause)
         if ch.device:  # the device stays in use while another of its channels is up (recording 40)
@@ -700,7 +707,7 @@ class PBX:
     def _answer(self, ch: Channel) -> None:
         self.cel(ch, "ANSWER", app="Answer", data="")
         self.newstate(ch, 6)
-        if ch.peer is not None and ch.peer.state != 6:
+        if ch.peer is not None and ch.peer.state != 6 and not ch.peer.answer_later:
             self.cel(ch.peer, "ANSWER")
             self.newstate(ch.peer, 6)
         cb = ch.on_answer
@@ -861,12 +868,12 @@ class PBX:
         one.cdr_dest = exten
         self.varset(one, "DIALEDPEERNUMBER", f"{exten}@{ctx}")
         self.newexten(one, "AppDial", "(Outgoing Line)", exten=caller.exten)
-        if predial:
-            yield from self.gosub(one, predial, caller.exten, 1, one.context)
         self.set_callerid(one, caller.exten, caller.cid_name)
         if caller.account:
             self.set_account(one, caller.account)
         self.set_connected(one, caller.cid_num, caller.cid_name)
+        if predial:  # after the caller ids (44): the b() Gosub runs just before the callee is called
+            yield from self.gosub(one, predial, caller.exten, 1, one.context)
         # local_call copies ;1's variables to ;2, newest first (ast_unreal_call_setup): a predial Gosub's
         # GOSUB_RETVAL, then DIALEDPEERNUMBER
         if predial:
@@ -936,6 +943,10 @@ class PBX:
                 self.kick(one, caller.pending_cause or 16)
                 return "ANSWER"
             self.varset(caller, "BRIDGEPEER", "")
+            goto = caller.async_goto_to
+            if goto is not None:  # the blind transfer's async goto shows now, with the old application
+                caller.async_goto_to = None
+                self.newexten(caller, caller.app, caller.appdata, priority=1, exten=goto[1], context=goto[0])
             if caller.bridge is not None:
                 self.bridge_leave(caller)
             for k, v in dial_vars:

@@ -30,7 +30,7 @@ async def _queuestatus(server: ServerView, conn: ManagerConnection, msg: Message
         for m in q.members:
             if want_m and m.interface != want_m:
                 continue
-            items.append(list_item(msg, "QueueMember", [*m.fields(), ("Wrapuptime", "0")], aid_last=True))
+            items.append(list_item(msg, "QueueMember", [*m.fields(), ("Wrapuptime", str(m.wrapuptime))], aid_last=True))
         for i, c in enumerate(q.callers, 1):
             items.append(list_item(msg, "QueueEntry", [
                 ("Queue", q.name), ("Position", str(i)), ("Channel", c.name), ("Uniqueid", c.uniqueid),
@@ -49,7 +49,9 @@ async def _queuesummary(server: ServerView, conn: ManagerConnection, msg: Messag
     for q in server.pbx.queues.values():
         if want_q and q.name != want_q:
             continue
-        avail = sum(1 for m in q.members if not m.paused and not m.in_call)
+        # app_queue: not paused, device NOT_INUSE (or unknown), not within its wrap-up
+        avail = sum(1 for m in q.members if not m.paused and not m.in_call and m.status in (None, 0, 1)
+                    and not (m.wrapuptime and now - m.wrapuptime < m.last_call))
         longest = max((int(now - c.created) for c in q.callers), default=0)
         done = max(1, q.completed)
         items.append(list_item(msg, "QueueSummary", [
@@ -61,7 +63,7 @@ async def _queuesummary(server: ServerView, conn: ManagerConnection, msg: Messag
 
 
 def _member_event(server: ServerView, name: str, m: Member) -> None:
-    pairs = [*m.fields(event=True), ("Ringinuse", "1"), ("Wrapuptime", "0")]
+    pairs = [*m.fields(event=True), ("Ringinuse", "1"), ("Wrapuptime", str(m.wrapuptime))]
     server.pbx.emit(name, "agent,all", pairs)
 
 

@@ -105,7 +105,7 @@ def device_changed(pbx: PBX, device: str) -> None:
     for q in pbx.queues.values():
         changed = False
         for m in q.members:
-            if m.state_interface.removesuffix("/n") != device:
+            if m.external or m.state_interface.removesuffix("/n") != device:
                 continue
             busy = member_busy(pbx, m)
             if busy != m.busy:
@@ -173,23 +173,31 @@ def _attempt_cdrs(pbx: PBX, ch: Channel, *, last_is_final: bool = False) -> None
     ch.attempts.clear()
 
 
-def _abandon(pbx: PBX, ch: Channel, q: Queue, joined: float, pos: int, dial_start: float | None) -> None:
-    """``record_abandoned()``: the caller hung up, or the Queue() timeout expired."""
+def _abandon(pbx: PBX, ch: Channel, q: Queue, joined: float, pos: int, *, timeout: bool = False) -> None:
+    """``record_abandoned()``: the caller hung up (at ``stop:``, after the duration variables), or the Queue()
+    timeout expired (in the wait loop, before them: recording 42)."""
     _attempt_cdrs(pbx, ch, last_is_final=ch.pending_cause is not None)
-    wait = pbx.now - joined
-    pbx.varset(ch, "QUEUEWAIT", str(int(wait)))
-    pbx.varset(ch, "QUEUEWAIT_MS", str(int(wait * 1000)))
-    dialed = pbx.now - (dial_start if dial_start is not None else joined)
-    pbx.varset(ch, "DIALEDTIME", str(int(dialed)))
-    pbx.varset(ch, "DIALEDTIME_MS", str(int(dialed * 1000)))
-    pbx.varset(ch, "ANSWEREDTIME", "0")
-    pbx.varset(ch, "ANSWEREDTIME_MS", "0")
+
+    def durations() -> None:  # queue_exec's stop: QUEUEWAIT, the channel's age, never answered
+        wait = pbx.now - joined
+        pbx.varset(ch, "QUEUEWAIT", str(int(wait)))
+        pbx.varset(ch, "QUEUEWAIT_MS", str(int(wait * 1000)))
+        age = pbx.now - ch.created
+        pbx.varset(ch, "DIALEDTIME", str(int(age)))
+        pbx.varset(ch, "DIALEDTIME_MS", str(int(age * 1000)))
+        pbx.varset(ch, "ANSWEREDTIME", "0")
+        pbx.varset(ch, "ANSWEREDTIME_MS", "0")
+
+    if not timeout:
+        durations()
     pbx.varset(ch, "ABANDONED", "TRUE")
     _queue_vars(pbx, ch, q)
     q.abandoned += 1
     pbx.emit("QueueCallerAbandon", AGENT, [*ch.snapshot(), ("Queue", q.name), ("Position", str(pos)),
                                            ("OriginalPosition", str(pos)),
                                            ("HoldTime", str(int(pbx.now) - int(joined)))])
+    if timeout:
+        durations()
     _queue_vars(pbx, ch, q)
 
 
@@ -220,20 +228,19 @@ def queue_exec(pbx: PBX, ch: Channel, data: str) -> Generator[Any, None, str | N
         rec.answer = rec.answered_by = None
         rec.disposition = ""
     deadline = joined + limit if limit > 0 else None
-    dial_start: float | None = None
     wake = Signal()
     ch.in_queue = wake
     try:
         while True:
             if ch.hungup or ch.pending_cause is not None:
-                _abandon(pbx, ch, q, joined, pos, dial_start)
+                _abandon(pbx, ch, q, joined, pos)
                 _leave(pbx, ch, q)
                 if rec is not None:
                     rec.end_stint(pbx.now, "abandon")
                     rec.disposition = "abandoned"
                 return None
             if deadline is not None and pbx.now >= deadline - 1e-9:
-                _abandon(pbx, ch, q, joined, pos, dial_start)
+                _abandon(pbx, ch, q, joined, pos, timeout=True)
                 _leave(pbx, ch, q)
                 if rec is not None:
                     rec.end_stint(pbx.now, "timeout")
@@ -247,8 +254,6 @@ def queue_exec(pbx: PBX, ch: Channel, data: str) -> Generator[Any, None, str | N
                 yield (q.changed, max(0.0, remaining))
                 continue
             idx, m = choice
-            if dial_start is None:
-                dial_start = pbx.now
             q.rr = idx + 1
             outcome = yield from _ring(pbx, ch, q, m, joined, deadline, member_timeout)
             if outcome == "answered":

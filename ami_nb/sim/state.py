@@ -126,6 +126,8 @@ class Channel:
     cdr_app: tuple[str, str] = ("", "")  # the last application a Cdr shows (cdr.c skips AppDial)
     pending_cid: tuple[str, str] | None = None  # a caller id set but not yet published (a Local half's)
     async_goto: bool = False  # a blind transfer moved it on: its Dial ends without the duration variables
+    answer_later: bool = False  # a Local ;1 that goes Up once in its bridge, not with its ;2 (an atxfer target)
+    async_goto_to: tuple[str, str] | None = None  # (context, exten) its Dial shows as it ends
     hungup: bool = False
     call: CallRecord | None = None
     pending_cause: int | None = None
@@ -329,6 +331,12 @@ class Member:
     in_call: bool = False
     #: the state interface has a live channel (ringing or talking, through this queue or not)
     busy: bool = False
+    #: the member's own wrapuptime (queues.conf/realtime member level), as QueueStatus shows it
+    wrapuptime: int = 0
+    #: the device state (``ast_device_state``) its owner reports, instead of the busy/in-call guess
+    status: int | None = None
+    #: another model (the contact-centre day, sim.workforce) reports its QueueMemberStatus, not device_changed
+    external: bool = False
 
     def fields(self, *, event: bool = False) -> Pairs:
         """QueueStatus's QueueMember keys, or (``event``) those of QueueMemberAdded/Pause/Removed."""
@@ -344,7 +352,7 @@ class Member:
             ("LastPause", str(self.last_pause)),
             ("LoginTime", str(self.login_time)),
             ("InCall", "1" if self.in_call else "0"),
-            ("Status", "2" if self.in_call or self.busy else "1"),
+            ("Status", str(self.status) if self.status is not None else "2" if self.in_call or self.busy else "1"),
             ("Paused", "1" if self.paused else "0"),
             ("PausedReason", self.paused_reason),
         ]

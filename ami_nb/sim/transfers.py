@@ -65,12 +65,13 @@ def blind_transfer(pbx: PBX, transferer: Channel, context: str, exten: str) -> s
             rec.transfer("blind", transferer.device or transferer.name, f"{exten}@{context}", pbx.now)
         pbx.cdr_fork(transferee)  # its Cdr with the transferer ends here; the target's starts
         transferee.plan_token = object()  # its Dial ends (an async goto); it runs the target extension instead
-        transferee.async_goto = True
-        pbx.newexten(transferee, transferee.app, transferee.appdata, priority=1, exten=exten, context=context)
+        transferee.async_goto, transferee.async_goto_to = True, (context, exten)
         pbx.varset(transferer, "BRIDGEPEER", "")
         pbx.kick(transferer, 16)
         yield STEP
-        pbx.varset(transferee, "BLINDTRANSFER", "")
+        if transferee.async_goto_to is not None:  # its Dial did not show the goto (it was not waiting in one)
+            transferee.async_goto_to = None
+            pbx.newexten(transferee, transferee.app, transferee.appdata, priority=1, exten=exten, context=context)
         yield from pbx.run_dialplan(transferee, context, exten, start=1, quiet_first=True)
 
     pbx.sched.add(run())
@@ -105,7 +106,7 @@ def _atxfer(pbx: PBX, transferer: Channel, context: str, exten: str, code: str) 
     pbx.emit("Hold", CALL, transferer.snapshot())
     _dtmf(pbx, transferer, exten)
     one, two = pbx.local_pair(exten, context, linkedid=transferer.linkedid)
-    one.dialed = True
+    one.dialed = one.answer_later = True
     pbx.varset(one, "TRANSFERERNAME", transferer.name)
     pbx.varset(one, "ATTENDEDTRANSFER", transferer.name)
     consult = pbx.bridge_create()
@@ -121,8 +122,10 @@ def _atxfer(pbx: PBX, transferer: Channel, context: str, exten: str, code: str) 
     yield (wake, 15.0)  # atxfernoanswertimeout
     if "answered" not in state or transferer.hungup:
         return
-    pbx.bridge_enter(consult, one)
-    pbx.varset(one, "ATTENDEDTRANSFER", "")
+    pbx.bridge_enter(consult, one)  # clears its ATTENDEDTRANSFER
+    one.answer_later = False  # the ;2's answer reaches the ;1 in its bridge
+    pbx.cel(one, "ANSWER")
+    pbx.newstate(one, 6)
     pbx.dial_end(None, one, "ANSWER")
     pbx.bridge_leave(transferer)
     # cdr.c: the transferee's record with the transferer ends as that one leaves; the transferee's next

@@ -92,6 +92,7 @@ function sparkline(svg, series) {
   const y = (v) => H - bottom - (Math.log10(v + 1) / decades) * (H - bottom - top);
   const n = Math.max(vals.length - 1, 1);
   const x = (i) => (i * W) / n;
+  const step = (H - bottom - top) / decades < 14 ? 2 : 1;  // labels 9 px tall: every other decade when tight
   for (let d = 0; d <= decades; d++) {
     const v = Math.pow(10, d) - 1;
     const line = document.createElementNS(NS, "line");
@@ -99,7 +100,7 @@ function sparkline(svg, series) {
     line.setAttribute("y1", y(v)); line.setAttribute("y2", y(v));
     line.setAttribute("style", "stroke: var(--jp-border-color2, #ddd); stroke-width: 1");
     svg.appendChild(line);
-    if (d > 0) {
+    if (d > 0 && (decades - d) % step === 0) {
       const t = document.createElementNS(NS, "text");
       t.setAttribute("x", 2); t.setAttribute("y", y(v) + 10);
       t.setAttribute("style", "fill: var(--jp-ui-font-color3, #999); font: 9px var(--jp-ui-font-family, sans-serif)");
@@ -135,7 +136,8 @@ function render({ model, el }) {
   [0.5, 1, 2, 4, 10].forEach((r) => { const o = h("option", null, `${r}/s`); o.value = r; rate.appendChild(o); });
   const filter = h("input");
   filter.placeholder = "filter: event or channel";
-  tools.append(pause, h("span", "aminb-note", "redraws"), rate, filter);
+  tools.append(pause, h("span", "aminb-note", "redraws"), rate);
+  if (model.get("kind") !== "wallboard") tools.append(filter);  // the wallboard has no filter (its queues= does)
   const NS = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("class", "aminb-spark");

@@ -124,6 +124,8 @@ class LiveView(ViewBase):
             self.state.feed([ev], float(recv[i]))
 
     def _match(self) -> Any:
+        """The filter box as (event test, channel test); a channel test also picks calls (caller or channel,
+        extension), so a user's own call stays in sight however busy the PBX is."""
         text = (self.widget.filter or "").strip().lower()
         if not text:
             return None, None
@@ -132,11 +134,11 @@ class LiveView(ViewBase):
             return row[1].lower().startswith(text) or text in row[2].lower() or text == row[4].lower()
 
         def channel(ch: dict[str, Any]) -> bool:
-            return text in str(ch.get("Channel", "")).lower() or text in str(ch.get("CallerIDNum", "")).lower()
+            return any(text in str(ch.get(k, "")).lower() for k in ("Channel", "CallerIDNum", "who", "exten"))
 
         return event, channel
 
-    def _status(self, now: float) -> dict[str, Any]:
+    def _status(self, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
         st = self.state
         store = self.store
         eps = st.events_per_second(now)
@@ -151,7 +153,6 @@ class LiveView(ViewBase):
             "calls": st.call_count,
             "ended": st.calls_ended,
         }
-        self.counters = counters
         badge, text = self.badge()
         where = getattr(self.session, "url", "") if self.session is not None else type(self.source).__name__
         figures = [["received", f"{counters['received']:,}"], ["held", f"{counters['held']:,}"],
@@ -161,11 +162,12 @@ class LiveView(ViewBase):
         if self.last_error:
             note = f"error: {self.last_error}"
         return {"badge": badge, "badge_text": text, "where": str(where), "connection": conn, "figures": figures,
-                "note": note or ""}
+                "note": note or ""}, counters
 
     def _build(self, header_only: bool = False) -> dict[str, Any]:
         now = time.time()
-        out: dict[str, Any] = {"status": self._status(now)}
+        status, counters = self._status(now)
+        out: dict[str, Any] = {"status": status, "_counters": counters}  # refresh() publishes the counters
         if header_only:
             return out
         st = self.state
@@ -190,14 +192,21 @@ class LiveView(ViewBase):
         }
         calls = st.call_rows(now)
         ended = st.ended_calls(now=now)
-        rows: list[dict[str, Any]] = [
-            {"cells": [clock(c["start_at"])[:8], c["who"], c["exten"], c["state"] or "up", span(c["elapsed"])],
-             "cls": ""} for c in reversed(calls[-40:])]
-        rows += [{"cells": [clock(e.ended_at)[:8], e.who, e.exten, e.outcome, span(e.duration)], "cls": "ended"}
-                 for e in ended[:60]]
-        out["ended"] = {"title": f"Calls ({len(calls)} up, {len(ended)} ended in the last "
+        if match_channel is not None:
+            calls = [c for c in calls if match_channel(c)]
+            ended = [e for e in ended if match_channel({"who": e.who, "exten": e.exten, "Channel": e.channel})]
+        # newest news first ("At": when it began, or ended): a call that just ended comes on top
+        timed = [(float(c["start_at"]), {"cells": [clock(c["start_at"])[:8], c["who"], c["exten"],
+                                                   c["state"] or "up", span(c["elapsed"])], "cls": ""})
+                 for c in calls[-40:]]
+        timed += [(e.ended_at, {"cells": [clock(e.ended_at)[:8], e.who, e.exten, e.outcome, span(e.duration)],
+                                "cls": "ended"}) for e in ended[:60]]
+        timed.sort(key=lambda t: t[0], reverse=True)
+        rows = [r for _, r in timed]
+        matching = f" matching {self.widget.filter.strip()!r}" if match_channel is not None else ""
+        out["ended"] = {"title": f"Calls{matching} ({len(calls)} up, {len(ended)} ended in the last "
                                  f"{int(st.linger // 60)} min)",
-                        "header": ["Time", "Caller", "Exten", "State / outcome", "Duration"], "rows": rows}
+                        "header": ["At", "Caller", "Exten", "State / outcome", "Duration"], "rows": rows}
         tail = st.tail_rows(self.tail_rows, match_event)
         title = "Latest events" + (f" matching {self.widget.filter!r}" if match_event is not None else "")
         out["tail"] = {"title": title, "header": ["Received", "Event", "Channel", "Queue"],

@@ -72,7 +72,6 @@ class Wallboard(ViewBase):
         st = self.state
         badge, text = self.badge()
         rows = [q for q in st.queue_rows(now) if self.only is None or q["Queue"] in self.only]
-        self.counters = {q["Queue"]: q for q in rows}
         waiting = sum(q["waiting"] for q in rows)
         where = getattr(self.session, "url", "") if self.session is not None else "live state"
         note = getattr(self, "_stop_note", None) if self._stopped_badge else None
@@ -80,7 +79,7 @@ class Wallboard(ViewBase):
             "badge": badge, "badge_text": text, "where": str(where), "connection": self._connection_state(),
             "figures": [["queues", str(len(rows))], ["callers waiting", str(waiting)],
                         ["sync", ", ".join(f"{k} {v}" for k, v in sorted(st.synced.items())) or "—"]],
-            "note": note or ""}}
+            "note": note or ""}, "_counters": {q["Queue"]: q for q in rows}}  # refresh() publishes them
         if header_only:
             return out
         th = self.thresholds
