@@ -150,3 +150,94 @@ def test_empty_and_unrelated_frames():
     assert A.agent_states(pd.DataFrame({"Event": ["Newchannel"], "received": [pd.Timestamp.now(tz="UTC")]})).empty
     with pytest.raises(ValueError, match="by must be"):
         A.agents(pd.DataFrame(), by="team")
+
+
+def test_agent_intervals_on_recording_43(rec43):
+    """Per-minute staff of 43 adds up to the recording's facts: three static support members seen from the
+    first QueueMember item to the end, agent2 static in sales too, agent1 in sales from QueueAdd to QueueRemove;
+    paused: agent1's lunch break in support and agent2's team meeting in both its queues; no queue call."""
+    first = rec43[rec43["Event"] == "QueueMember"]["received"].min()
+    last = rec43["received"].max()
+
+    def pause(queue: str, iface: str) -> float:
+        on = _at(rec43, "QueueMemberPause", Queue=queue, Interface=iface, Paused="1")
+        return (_at(rec43, "QueueMemberPause", Queue=queue, Interface=iface, Paused="0") - on).total_seconds()
+
+    paused = pause("support", A1) + pause("support", A2) + pause("sales", A2)
+    sales = (_at(rec43, "QueueMemberRemoved", Queue="sales", Interface=A1)
+             - _at(rec43, "QueueMemberAdded", Queue="sales", Interface=A1)).total_seconds()
+    # agent2's sales membership is static (QueueMember of sales); it shows from its first item
+    a2_sales = (last - rec43[(rec43["Event"] == "QueueMember") & (rec43["Queue"].astype("str") == "sales")]
+                ["received"].min()).total_seconds()
+    logged = 3 * (last - first).total_seconds() + sales + a2_sales
+    rep = A.agent_intervals(rec43, freq="1min")
+    assert set(rep["queue"]) == {"support", "sales"}
+    assert rep["logged_in"].sum() * 60 == pytest.approx(logged)
+    assert (rep["logged_in"] - rep["staffed"]).sum() * 60 == pytest.approx(paused)
+    assert rep["handling"].sum() == 0
+    # by agent, each counted once however many queues: the three agents, each from the first item to the end
+    per_agent = A.agent_intervals(rec43, freq="1min", by="agent")
+    assert per_agent["logged_in"].sum() * 60 == pytest.approx(3 * (last - first).total_seconds())
+
+
+def test_agent_intervals_on_recording_40_count_the_handled_calls(rec40):
+    """40: the handling per interval adds up to the talk of the four AgentCompletes (TalkTime 4+3+4 and 5, whole
+    seconds: within a second each); nobody paused."""
+    rep = A.agent_intervals(rec40, freq="15min")
+    talk = pd.to_numeric(rec40[rec40["Event"] == "AgentComplete"]["TalkTime"]).sum()
+    interval = pd.Timedelta("15min").total_seconds()
+    assert abs(rep["handling"].sum() * interval - talk) <= 4
+    assert (rep["logged_in"] == rep["staffed"]).all()
+
+
+def test_recording_42_pauses_and_rings_no_answer(rec42):
+    """42: the driver paused agent1 and agent2 in support (PausedReason '42 timeout') and unpaused them after the
+    caller's timeout; agent3 rang 5 times (AgentCalled to AgentRingNoAnswer, Status 2 meanwhile): busy, not idle."""
+    pauses = A.agent_pauses(rec42).set_index(["queue", "interface", "reason"])
+    for iface in (A1, A2):
+        span = _at(rec42, "QueueMemberPause", Interface=iface, Paused="0") - _at(
+            rec42, "QueueMemberPause", Interface=iface, Paused="1")
+        assert pauses.loc[("support", iface, "42 timeout"), "seconds"] == pytest.approx(span.total_seconds())
+    states = A.agent_states(rec42)
+    a3 = states[(states["interface"] == A3) & (states["queue"] == "support")]
+    status = rec42[(rec42["Event"] == "QueueMemberStatus") & (rec42["Interface"].astype("str") == A3)]
+    status = status[["received", "Status"]].astype({"Status": "str"}).sort_values("received")
+    busy = 0.0
+    since = None
+    for t, st in status.itertuples(index=False):
+        if st == "2" and since is None:
+            since = t
+        elif st != "2" and since is not None:
+            busy += (t - since).total_seconds()
+            since = None
+    assert busy > 0 and a3[a3["state"] == "busy"]["seconds"].sum() == pytest.approx(busy)
+
+
+def test_recording_46_state_from_queue_status_alone(rec46):
+    """46 has events off: QueueStatus alone says agent1 and agent2 are paused in support ('46 snapshot') and
+    agent3's device is in use (Status 2, ringing for a caller); each from the first item that shows it, flagged
+    partial, with its member name."""
+    states = A.agent_states(rec46)
+    assert states["partial"].all()
+    support = states[states["queue"] == "support"].groupby("interface")
+    first = rec46[(rec46["Event"] == "QueueMember") & (rec46["Queue"].astype("str") == "support")]["received"].min()
+    span = (rec46["received"].max() - first).total_seconds()
+    for iface, want in ((A1, ("paused", "46 snapshot")), (A2, ("paused", "46 snapshot")), (A3, ("busy", ""))):
+        seg = support.get_group(iface)
+        assert set(zip(seg["state"], seg["reason"], strict=True)) == {want}
+        assert seg["seconds"].sum() == pytest.approx(span)
+    names = A.agents(rec46).set_index(["queue", "interface"])["member_name"]
+    assert names[("support", A3)] == "Agent Three"
+    # the same answer given as a live session's Response rows, stamped when it was asked
+    snap = A.member_snapshot(rec46[rec46["Event"] == "QueueMember"], first)
+    assert set(A.agent_states(snap)["state"]) <= {"paused", "busy", "idle"}
+
+
+@pytest.fixture(scope="module")
+def rec42() -> pd.DataFrame:
+    return ami_nb.read_transcript(HERE / "42_queue_timeout.txt")
+
+
+@pytest.fixture(scope="module")
+def rec46() -> pd.DataFrame:
+    return ami_nb.read_transcript(HERE / "46_queuesummary_waiting.txt")

@@ -93,3 +93,44 @@ def test_choosing_trunks_by_pattern_or_name(stream):
 def test_no_events_gives_the_empty_table():
     out = T.trunks(pd.DataFrame())
     assert out.empty and list(out.columns)[:4] == ["direction", "trunk", "did", "seizures"]
+
+
+# -- on the real recordings (40 answered, 41 abandoned, 42 timed out) ------------------------------------------------
+def _recording(name: str) -> pd.DataFrame:
+    from pathlib import Path
+
+    import ami_nb
+
+    return ami_nb.read_transcript(Path(__file__).parent / "fixtures" / "transcripts" / name)
+
+
+@pytest.mark.parametrize("name", ["40_queue_answered.txt", "41_queue_abandon.txt", "42_queue_timeout.txt"])
+def test_recordings_have_no_trunk(name):
+    """Every channel of 40-42 is a Local channel (Originate of Local/300@demo, members Local/agentN@agents):
+    by the default definition there is no trunk in them."""
+    assert T.trunks(_recording(name)).empty
+
+
+def test_queue_rings_as_seizures_on_recordings():
+    """With the agents' Local channels named as the 'trunks', each ring of a member is a seizure (the facts of
+    the recordings' README: 40 four answered rings and agent3's ring no answer; 41 two answered and agent3's ring
+    cancelled by the caller's hangup; 42 five rings of agent3 that each ran out, AgentRingNoAnswer). The outbound
+    rows: a Local pair's ``;2`` half, which no DialBegin made, shows as an inbound seizure."""
+    agents = r"^Local/agent\d@agents$"
+
+    def rings(name: str) -> pd.DataFrame:
+        rep = T.trunks(_recording(name), trunks=agents)
+        return rep[rep["direction"] == "outbound"].set_index("trunk")
+
+    rep = rings("40_queue_answered.txt")
+    assert rep.loc["Local/agent1@agents", "answered"] == 3 and rep.loc["Local/agent2@agents", "answered"] == 1
+    a3 = rep.loc["Local/agent3@agents"]
+    assert (a3["seizures"], a3["no answer"], a3["answered"], a3["asr"], a3["ner"]) == (1, 1, 0, 0.0, 1.0)
+    # ACD: from the answer to the member channel's hangup; AgentComplete's TalkTime is whole seconds (4, 3, 4)
+    assert abs(rep.loc["Local/agent1@agents", "acd"] - (4 + 3 + 4) / 3) <= 1
+    assert abs(rep.loc["Local/agent2@agents", "acd"] - 5) <= 1
+    rep = rings("41_queue_abandon.txt")
+    assert rep["answered"].sum() == 2 and rep.loc["Local/agent3@agents", "cancelled"] == 1
+    rep = rings("42_queue_timeout.txt")
+    a3 = rep.loc["Local/agent3@agents"]
+    assert (a3["seizures"], a3["no answer"], a3["asr"]) == (5, 5, 0.0)

@@ -180,6 +180,7 @@ def _recorded(name: str, event: str) -> list[str]:
         ("43_queue_members.txt", "QueueMemberRemoved"),
         ("43_queue_members.txt", "QueueMemberStatus"),
         ("40_queue_answered.txt", "AgentComplete"),
+        ("40_queue_answered.txt", "AgentRingNoAnswer"),
         ("41_queue_abandon.txt", "QueueCallerAbandon"),
     ],
 )
@@ -347,3 +348,61 @@ def test_a_session_that_connects_mid_day_starts_from_queue_status(mid_day: dict[
     early = A.agents(mid_day["everything"]).set_index(["queue", "interface"])
     whole = full["agents"].set_index(["queue", "interface"])
     assert ((early["logged_in"] - whole["logged_in"]).abs() < TOL).all() and not early["partial"].any()
+
+
+def test_agent_states_equal_ground_truth(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
+    """Segment by segment: the same states, reasons (pause reasons, Auto-Pause, the other queue) and times."""
+    events, truth = day
+    key = ["queue", "interface", "state", "reason", "start"]
+    gt = truth["agent_states"].sort_values(key).reset_index(drop=True)
+    rep = A.agent_states(events).sort_values(key).reset_index(drop=True)
+    assert len(rep) == len(gt)
+    assert (rep[["queue", "interface", "state", "reason"]].to_numpy() == gt[["queue", "interface", "state",
+                                                                           "reason"]].to_numpy()).all()
+    for c in ("start", "end"):
+        assert ((rep[c] - gt[c]).dt.total_seconds().abs() < TOL).all(), c
+    assert {"Auto-Pause", "lunch"} <= set(rep["reason"]) and "unavailable" in set(rep["state"])
+
+
+def test_agent_intervals_equal_ground_truth(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
+    """Per 30 minutes and queue, the staff on average: the truth's state seconds cut at each interval."""
+    events, truth = day
+    freq = pd.Timedelta("30min")
+    rows = []
+    for r in truth["agent_states"].itertuples():
+        a = r.start
+        while a < r.end:
+            b = min(r.end, a.floor(freq) + freq)
+            rows.append((r.queue, a.floor(freq), r.state, (b - a).total_seconds()))
+            a = b
+    cut = pd.DataFrame(rows, columns=["queue", "interval", "state", "seconds"])
+    g = cut.groupby(["queue", "interval"])
+    want = pd.DataFrame({
+        "logged_in": g["seconds"].sum(),
+        "staffed": cut[cut["state"] != "paused"].groupby(["queue", "interval"])["seconds"].sum(),
+        "handling": cut[cut["state"].isin(["talk", "hold", "wrapup"])].groupby(["queue", "interval"])["seconds"].sum(),
+    }).fillna(0.0) / freq.total_seconds()
+    rep = A.agent_intervals(events, freq="30min").set_index(["queue", "interval"])
+    assert sorted(rep.index) == sorted(want.index)
+    for c in ("logged_in", "staffed", "handling"):
+        assert ((rep[c] - want.loc[rep.index, c]).abs() < 1e-5).all(), c
+
+
+def test_interval_report_equals_ground_truth(day: tuple[pd.DataFrame, dict[str, Any]]) -> None:
+    """Per 30 minutes (by the caller's join): offered, answered, abandoned, timed out, ASA from the stints."""
+    events, truth = day
+    st = truth["stints"].assign(interval=lambda d: d["joined"].dt.floor("30min"))
+    g = st.groupby("interval")
+    want = pd.DataFrame({
+        "offered": g.size(),
+        "answered": g["outcome"].apply(lambda o: (o == "answered").sum()),
+        "abandoned": g["outcome"].apply(lambda o: (o == "abandon").sum()),
+        "timed_out": g["outcome"].apply(lambda o: (o == "timeout").sum()),
+    })
+    asa = st[st["outcome"] == "answered"].groupby("interval")["wait"].mean()
+    rep = A.interval_report(events, freq="30min")
+    rep = rep[rep["offered"] > 0]
+    assert list(rep.index) == list(want.index)
+    for c in ("offered", "answered", "abandoned", "timed_out"):
+        assert (rep[c] == want[c]).all(), c
+    assert ((rep["asa"] - asa.reindex(rep.index)).abs() < TOL).all()

@@ -68,7 +68,8 @@ def trunks(events: pd.DataFrame, *, trunks: str | Iterable[str] | None = None) -
     out_rows = out_rows[_is_trunk(out_rows["trunk"], trunks).to_numpy() & out_rows["dest"].notna().to_numpy()]
     end = ev == "DialEnd"
     ends = pd.DataFrame({"dest": dests[end], "status": col(events, "DialStatus")[end], "t1": t[end]})
-    ends = ends.drop_duplicates("dest", keep="last").set_index("dest")
+    # the first DialEnd is the outcome: app_queue follows a NOANSWER with a CANCEL for the same ring (40, 42)
+    ends = ends.drop_duplicates("dest", keep="first").set_index("dest")
     out_rows = out_rows.join(ends, on="dest")
     out_rows["outcome"] = out_rows["status"].map(_OUTCOME).fillna("failed")
     answered = out_rows["outcome"] == "answered"
