@@ -453,9 +453,13 @@ def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
     sampler.join()
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
     result["peak_tree_rss_mb"] = peak[0] / 2**20
+    # CPU seconds of the child and every descendant it reaped (pool workers, a Dask cluster): on a shared
+    # machine, events per CPU second is the figure other processes' load does not move
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     result["exit"] = status
     if result.get("seconds"):
         result["events_per_s"] = result["events"] / result["seconds"]
+        result["events_per_cpu_s"] = result["events"] / result["cpu_seconds"]
     print(json.dumps(result), flush=True)
     return result
 

@@ -103,15 +103,22 @@ def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.Dat
     return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
 
 
+_WORKER_CON: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}
+
+
 def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
-    """:func:`run_task` in a pool worker: its own single-threaded DuckDB (the workers run side by side)."""
+    """:func:`run_task` in a pool worker: its own single-threaded DuckDB (the workers run side by side), kept
+    for the worker's next buckets so the files' footers are parsed once per worker, not once per bucket (an
+    archive's wide schema makes them the largest cost of a bucket's scan)."""
+    import os
+
     from .reader import connect
 
-    con = connect(threads=1, memory_limit=memory_limit)
-    try:
-        return run_task(task, con=con)
-    finally:
-        con.close()
+    key = (os.getpid(), memory_limit)  # a forked worker never uses its parent's connection
+    con = _WORKER_CON.get(key)
+    if con is None:
+        con = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit)
+    return run_task(task, con=con)
 
 
 def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> list[pd.DataFrame]:

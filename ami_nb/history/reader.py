@@ -55,6 +55,7 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     if memory_limit is not None:
         con.execute(f"SET memory_limit = {_lit(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET parquet_metadata_cache = true")  # bucket scans read the same footers again and again
     con.execute("SET enable_progress_bar = false")
     return con
 
