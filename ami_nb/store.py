@@ -784,6 +784,7 @@ class EventStore:
                after: int | None) -> tuple[pd.DataFrame, int]:
         chunks, starts, order, end = self._all_chunks(after)
         since_epoch = to_epoch(since) if since is not None else None
+        since_us = round(since_epoch * 1e6) if since_epoch is not None else 0
         if pattern is not None:
             pats = [p.lower() for p in ([pattern] if isinstance(pattern, str) else pattern)]
 
@@ -808,7 +809,9 @@ class EventStore:
                         mask[ev.rows[np.isin(ev.codes, hit)]] = True
                     sel = sel[mask[sel]]
             if since_epoch is not None and len(sel):
-                sel = sel[ch.received()[sel] >= since_epoch]
+                # compared in whole microseconds, as frames show ``received``: a since copied from a frame's row
+                # includes that row (its float may lie a fraction of a microsecond below the rounded value)
+                sel = sel[np.round(ch.received()[sel] * 1e6) >= since_us]
             sels.append(sel)
         if last is not None:
             remaining = max(0, int(last))

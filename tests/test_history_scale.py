@@ -54,3 +54,20 @@ def test_worker_processes_give_the_in_process_table(tmp_path: Path) -> None:
     one = h.calls(bucket_rows=3_000, workers=1)
     assert len(one) > 100 and set(one["pbx"]) == {"east", "west"}
     pd.testing.assert_frame_equal(one, h.calls(bucket_rows=3_000, workers=2))
+
+
+def test_worker_processes_from_a_busy_kernel(tmp_path: Path) -> None:
+    """As in a notebook: a session's loop thread, its archive writer and a listener's worker thread are running,
+    and events arrive, while History.calls() starts its worker processes (from a fork server, never forking this
+    process with its threads and locks): the same table as in process."""
+    import ami_nb
+
+    archive_reads(tmp_path / "old", sim_reads(900, rate=240, seed=2, mix=MIX), pbx="east")
+    h = open_history(tmp_path / "old")
+    with ami_nb.sim.start() as pbx, ami_nb.connect(pbx.url, secret=pbx.users["admin"].secret, timeout=10) as s:
+        s.archive(tmp_path / "live", pbx="live", flush_seconds=0.05)
+        s.on("*", lambda e: None)
+        pbx.start_traffic(rate=3600)
+        many = h.calls(bucket_rows=2_000, workers=2)
+        assert s.stats["events_received"] > 0
+    pd.testing.assert_frame_equal(h.calls(bucket_rows=2_000, workers=1), many)

@@ -487,3 +487,15 @@ def test_a_selections_dtypes_follow_its_own_rows_not_its_chunks(chunk_size: int)
     assert by_hand["Reason"].dtype == orig["Reason"].dtype
     both = store.frame()
     assert list(both["Reason"]) == ["caller", "4", "agent", "5"] and both["Reason"].dtype.kind in "OT"
+
+
+def test_since_copied_from_a_frames_row_includes_that_row() -> None:
+    """A frame shows ``received`` in whole microseconds (AMI's resolution); a read's time from ``time.time()``
+    has more digits and may round up. ``frame(since=<a row's received>)`` must still include that row."""
+    store = EventStore()
+    store.extend([Message({"Event": "Early"})], 1_796_187_355.1234561)  # shows as .123456: rounds down
+    store.extend([Message({"Event": "Boundary"})], 1_796_187_355.2345677)  # shows as .234568: rounds up
+    store.extend([Message({"Event": "Late"})], 1_796_187_356.0)
+    shown = store.frame()["received"]
+    assert list(store.frame(since=shown.iloc[1])["Event"]) == ["Boundary", "Late"]
+    assert list(store.frame(since=shown.iloc[0])["Event"]) == ["Early", "Boundary", "Late"]

@@ -103,7 +103,7 @@ def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.Dat
     return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
 
 
-_WORKER_CON: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}
+_WORKER_CON: dict[tuple[int, int, str], duckdb.DuckDBPyConnection] = {}
 
 
 def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
@@ -111,10 +111,12 @@ def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
     for the worker's next buckets so the files' footers are parsed once per worker, not once per bucket (an
     archive's wide schema makes them the largest cost of a bucket's scan)."""
     import os
+    import threading
 
     from .reader import connect
 
-    key = (os.getpid(), memory_limit)  # a forked worker never uses its parent's connection
+    # per process and thread: a Dask worker runs several buckets at once on its threads, each with its own share
+    key = (os.getpid(), threading.get_ident(), memory_limit)
     con = _WORKER_CON.get(key)
     if con is None:
         con = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit)
@@ -125,15 +127,22 @@ def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> l
     """:func:`run_task` of every task on ``workers`` processes, results in the order of ``tasks``.
 
     At most ``workers`` buckets are in flight, so memory is bounded by ``workers`` buckets whatever the period.
-    Workers are forked where the platform can (a spawned worker re-imports the caller's script, which then
-    needs a ``__main__`` guard); each opens its own DuckDB, never the parent's (idle while the pool runs).
+    Workers come from a fork server where the platform has one: a fresh process without the kernel's threads
+    (the session's loop, the archive writer, DuckDB's pool), forked per worker, that preloads this module and not
+    the caller's script (so no ``__main__`` guard is needed); forking the kernel itself would copy locks other
+    threads hold, and DuckDB is not fork-safe. Elsewhere they are spawned. Each opens its own DuckDB.
     """
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     out: list[pd.DataFrame | None] = [None] * len(tasks)
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
+    ctx: mp.context.BaseContext
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["ami_nb.history.buckets"])  # not "__main__": the caller's script stays put
+    else:
+        ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: dict[Future[pd.DataFrame], int] = {}
         queue = iter(enumerate(tasks))
         for i, t in queue:

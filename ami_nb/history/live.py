@@ -57,7 +57,7 @@ class StoreHook:
         if not first_held or (last is not None and len(df) >= last):
             return df
         oldest = store.oldest_received()
-        if oldest is not None and to_epoch(since) > oldest:  # evicted events arrived at or before `oldest`
+        if oldest is not None and round(to_epoch(since) * 1e6) > round(oldest * 1e6):  # evicted: at or before it
             return df  # memory still reaches back that far: no flush, no file, no query
         a = self.archive
         if not a.closed:
