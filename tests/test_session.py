@@ -550,11 +550,8 @@ def test_close_closes_the_session_even_when_its_archive_failed(tmp_path: Path) -
         (tmp_path / "pbx=lab").write_text("a file where the writer needs a directory")
         archive = s.archive(tmp_path, pbx="lab", flush_seconds=0.05)
         pbx.call("answered")
-        deadline = time.monotonic() + 10
-        while archive.error is None and time.monotonic() < deadline:
-            s.action("Ping")  # events keep coming; the writer keeps failing
-            time.sleep(0.05)
-        assert archive.error is not None, "the writer never tried to write"
+        wait_until(lambda: s.action("Ping") is not None and archive.error is not None, timeout=10,
+                   what="the writer's first failed flush")
         assert s.stats["archives_failed"] == 1  # what %ami_status shows
         with pytest.raises(RuntimeError, match=r"archive writer for .* stopped"):
             s.close()

@@ -146,7 +146,10 @@ def lookup(s: pd.Series, mapping: pd.Series) -> pd.Series:
     vals = mapping.to_numpy(dtype=object)
     out = np.full(len(s), np.nan, dtype=object)
     out[found] = vals[at[found].astype(np.int64)]
-    return pd.Series(out, index=s.index, name=s.name).astype(mapping.dtype if len(mapping) else object)
+    res = pd.Series(out, index=s.index, name=s.name)
+    if found.all():
+        return res.astype(mapping.dtype)
+    return res.infer_objects()  # a missing key: an int or bool mapping cannot hold NaN (s.map gives floats too)
 
 
 def ids(s: pd.Series) -> pd.Series:

@@ -126,6 +126,7 @@ class _Ticker:
 
     def _run(self) -> None:
         while True:
+            self._wake.clear()  # before reading what to do: a poke from here on sets it again and is not lost
             with self._lock:
                 views = list(self._views)
                 poked, self._poked = self._poked, set()
@@ -143,7 +144,6 @@ class _Ticker:
             with self._lock:
                 due = min((v._due for v in self._views), default=now + 0.5)
             self._wake.wait(max(0.0, min(due - time.monotonic(), 0.5)))
-            self._wake.clear()
 
 
 TICKER = _Ticker()
