@@ -650,3 +650,73 @@ def test_compact_rewrites_a_day_sorted_by_call_hash(tmp_path: Path) -> None:
     assert_same_frame(store.frame(), h.events())
     pd.testing.assert_frame_equal(calls, h.calls())
     assert compact(tmp_path, include_today=True) == []  # nothing left to do
+
+
+def test_call_rows_of_an_archive_table_equal_those_of_its_typed_frame(tmp_path: Path) -> None:
+    """History.calls reads each bucket's Arrow table straight into call_rows (categories as strings): the rows
+    are those of the typed frame, and of the live frame of the same events, dtypes included."""
+    import pyarrow as pa
+
+    from ami_nb.analysis._events import call_rows
+    from ami_nb.history.buckets import plan_tasks
+    from ami_nb.history.schema import typed_frame
+
+    mix = {"answered": 0.3, "attended": 0.25, "blonde": 0.15, "pickup": 0.15, "queue": 0.15}
+    reads = sim_reads(900, rate=240, seed=2, mix=mix)
+    store = archive_reads(tmp_path, reads, pbx="east")
+    archive_reads(tmp_path, reads, pbx="west")
+    h = open_history(tmp_path)
+    whole = h._arrow("pbx = 'east'", None)
+    want = call_rows(store.frame())
+    pd.testing.assert_frame_equal(want, call_rows(whole), check_exact=True)
+    pd.testing.assert_frame_equal(call_rows(typed_frame(whole)), call_rows(whole), check_exact=True)
+    for t in plan_tasks(h.con, str(tmp_path), "true", bucket_rows=5_000, calls_only=True):
+        tab = t.arrow(h.con)  # both PBXs, the calls_only columns and rows, in no order
+        assert isinstance(tab, pa.Table) and tab.num_rows
+        pd.testing.assert_frame_equal(call_rows(typed_frame(tab)), call_rows(tab), check_exact=True)
+
+
+def test_call_rows_of_archive_tables_at_the_edges() -> None:
+    """Repeated keys, a key under two column names, several PBXs interleaved, all-null and non-numeric
+    columns, multi-valued keys, text Asterisk could not encode (replaced on write): as the typed frame reads."""
+    import json
+
+    import pyarrow as pa
+
+    from ami_nb.analysis._events import call_rows
+    from ami_nb.history.schema import typed_frame
+
+    ts = pa.timestamp("us", tz="UTC")
+    n = 8
+    t = pa.table({
+        "received": pa.array([1_000_000 * i for i in range(n)], pa.int64()).cast(ts),
+        "seq": pa.array([5, 1, 4, 2, 3, 0, 7, 6], pa.int64()),
+        "pbx": pa.array(["b", "a", "b", "a", "a", "b", "a", "b"]),
+        "Event": pa.array(["Newchannel", "Newstate", "DialBegin", "VarSet", "Hangup", "Newchannel", "QueueCallerJoin",
+                           "BlindTransfer"]),
+        "Timestamp": pa.array([None, 2_000_000, None, None, 5_000_000, None, None, None], pa.int64()).cast(ts),
+        "Linkedid": pa.array(["1.1", None, None, "2.1", "2.1", "3.1", "2.1", None]),
+        "Linkedid~1": pa.array([None, "2.1", None, None, None, None, None, None]),
+        "DestLinkedid": pa.array([None, None, "1.1", None, None, None, None, None]),
+        "Uniqueid": pa.array(["1.1", "2.1", None, "2.1", "2.1", "3.1", "2.1", None]),
+        "Channel": pa.array(["PJSIP/a-00000001", "PJSIP/caf\u00e9-00000002", None, "x\ufffdy", None,
+                             "Local/1@d-0000000a;1", None, None]),
+        "ChannelState": pa.array(["4", "6", None, "x", "0", "1e1", None, None]),
+        "Cause": pa.array([None, None, None, None, "16", None, None, None]),
+        "HoldTime": pa.array([None, None, None, None, None, None, "7x", None]),
+        "CallerIDName": pa.array([None] * n, pa.string()),
+        "Variable": pa.array([None, None, None, ["QUEUESTATUS", "B"], None, None, None, None], pa.list_(pa.string())),
+        "Value": pa.array([None, None, None, "TIMEOUT", None, None, None, None]),
+        "Queue": pa.array([None, None, None, None, None, None, "sales", None]),
+        "TransfereeUniqueid": pa.array([None] * 7 + ["3.1"]),
+        "_repeats": pa.array([json.dumps({"Channel": ["PJSIP/a-00000001", "PJSIP/b-00000003"]}), None, None, None,
+                              None, None, json.dumps({"Queue": ["sales", "support"]}), None]),
+    })
+    for tab in (t, t.drop_columns(["_repeats"]), t.filter(pa.array([p == "a" for p in t["pbx"].to_pylist()]))):
+        got = call_rows(tab)
+        pd.testing.assert_frame_equal(call_rows(typed_frame(tab)), got, check_exact=True)
+    got = call_rows(t)
+    assert got["lid"].tolist() == ["2.1", "2.1", "2.1", "2.1", "3.1", "1.1", "1.1"]  # pbx a, then b; seq order
+    assert got["state"].iloc[:3].fillna(-1).tolist() == [6.0, -1, 0.0]  # "x" is no number
+    assert got["Channel"].iloc[6] == "PJSIP/a-00000001"  # a repeated key: its first value
+    assert got["Channel"].iloc[1] == "x\ufffdy"

@@ -6,6 +6,8 @@ Why a module of its own: every table (calls, channels, queues, CDRs) reads the s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -64,9 +66,12 @@ def col(df: pd.DataFrame, name: str) -> pd.Series:
     Categories and strings convert without a Python step per row; a repeated key's tuple gives its first value
     (as ``Message[key]`` does).
     """
-    if name not in df.columns:
-        return pd.Series(np.nan, index=df.index, dtype="str")
+    if name not in df.columns:  # built from Arrow's nulls (a Series of a scalar goes through Python objects)
+        return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(len(df), pa.large_string()), dtype=_STR),
+                         index=df.index, copy=False)
     s = df[name]
+    if s.dtype == _STR:
+        return s  # already (astype would copy every string)
     if s.dtype == object:  # only the present values: a repeated key's column is missing on most rows
         present = s.notna().to_numpy()
         first = [v[0] if isinstance(v, tuple) and v else v for v in s.to_numpy()[present]]
@@ -97,7 +102,13 @@ def num(df: pd.DataFrame, name: str) -> pd.Series:
     s = df[name]
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64")
-    return pd.to_numeric(col(df, name), errors="coerce").astype("float64")
+    # each distinct value parsed once (pd.to_numeric of every row costs a Python step per row)
+    enc = pa.chunked_array(pa.array(col(df, name).array)).combine_chunks().dictionary_encode()
+    words = pd.Series(pd.arrays.ArrowStringArray(enc.dictionary.cast(pa.large_string()), dtype=_STR), dtype=_STR)
+    parsed = pd.to_numeric(words, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    codes = pc.fill_null(enc.indices, len(parsed)).to_numpy(zero_copy_only=False)
+    out = np.append(parsed, np.nan)[codes]
+    return pd.Series(out, index=s.index, name=s.name, dtype="float64")
 
 
 def utc(s: pd.Series) -> pd.Series:
@@ -190,9 +201,37 @@ ROW_TEXT = (
 _ROW_KEYS = ("received", "Timestamp", "Uniqueid", *ROW_TEXT, "ChannelState", "Cause", "HoldTime")
 
 
-def call_rows(events: pd.DataFrame) -> pd.DataFrame:
+def _filter_array(s: pd.Series, keep: np.ndarray, mask: pa.Array, index: pd.Index) -> pd.Series:
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":  # Arrow's filter copies runs of rows
+        taken = pc.filter(pa.array(s.array), mask)
+        return pd.Series(pd.arrays.ArrowStringArray(taken, dtype=s.dtype), index=index, name=s.name, copy=False)
+    return pd.Series(s.array[keep], index=index, name=s.name, copy=False)
+
+
+def _filter(obj: pd.Series | pd.DataFrame, keep: np.ndarray) -> Any:
+    """``obj[keep]`` (a boolean array); Arrow strings by Arrow's filter, several times faster than the take
+    pandas runs (an archive's bucket keeps almost every row, a live frame far fewer: both gain)."""
+    if keep.all():
+        return obj.copy(deep=False) if isinstance(obj, pd.DataFrame) else obj
+    mask = pa.array(keep)
+    index = obj.index[keep]
+    if isinstance(obj, pd.Series):
+        return _filter_array(obj, keep, mask, index)
+    cols = {c: _filter_array(obj[c], keep, mask, index) for c in obj.columns}
+    return pd.DataFrame(cols, index=index, columns=obj.columns)
+
+
+def call_rows(events: pd.DataFrame | pa.Table) -> pd.DataFrame:
     """The call-progress rows, normalised: ``seq``, ``t``, ``ev``, ``uid``, ``lid`` and the fields the tables
-    need (text as pandas strings, ``state`` and ``cause`` as floats)."""
+    need (text as pandas strings, ``state`` and ``cause`` as floats).
+
+    ``events``: an events frame, or a table of archive rows (:mod:`ami_nb.history.schema`), read as
+    :func:`~ami_nb.history.schema.typed_frame` reads it (rows in arrival order per PBX).
+    """
+    if isinstance(events, pa.Table):
+        from ..history.schema import typed_frame  # the archive's format; it imports the store, not analysis
+
+        events = typed_frame(events, categorical=False)
     if events is None or len(events) == 0:
         events = pd.DataFrame({"received": pd.Series([], dtype="datetime64[ns, UTC]")})
     events = events.reset_index(drop=True)
@@ -210,14 +249,14 @@ def call_rows(events: pd.DataFrame) -> pd.DataFrame:
         name = col(events[["Variable"]][varset], "Variable") if "Variable" in events.columns else None
         keep[varset] &= False if name is None else name.eq("QUEUESTATUS").to_numpy(dtype=bool, na_value=False)
     # only the columns read below are taken (a wide frame's other columns would cost more than all the rest)
-    sub = events[[c for c in _ROW_KEYS if c in events.columns]][keep]
+    sub = _filter(events[[c for c in _ROW_KEYS if c in events.columns]], keep)
     df = pd.DataFrame(
         {
             "seq": np.flatnonzero(keep),
             "t": event_times(sub),
-            "ev": ev[keep],
+            "ev": _filter(ev, keep),
             "uid": ids(col(sub, "Uniqueid")),
-            "lid": lid[keep],
+            "lid": _filter(lid, keep),
         },
         index=sub.index,
     )

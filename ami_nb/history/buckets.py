@@ -16,6 +16,7 @@ Each bucket runs the pandas :func:`ami_nb.analysis.calls`, per PBX (call ids are
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -91,11 +92,18 @@ class Task:
 
 def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """:func:`ami_nb.analysis.calls` of one bucket, per PBX, with a ``pbx`` column first."""
-    ev = task.frame(con)
+    table = task.arrow(con)
+    # the events as typed_frame gives them, category keys as the strings analysis reads (no categories' round
+    # trip); rows in (pbx, seq) order, so each PBX is a run of rows
+    ev = typed_frame(table, categorical=False)
     out = []
     if len(ev):
-        for name, sub in ev.groupby("pbx", sort=True, observed=True):
-            c = analysis.calls(sub.drop(columns=["pbx"]).reset_index(drop=True))
+        counts = pc.value_counts(table["pbx"]).flatten()  # (values, counts); a PBX's rows are contiguous
+        by_name = pc.sort_indices(counts[0])
+        names, sizes = counts[0].take(by_name).to_pylist(), counts[1].take(by_name).to_pylist()
+        ends = list(itertools.accumulate(sizes))
+        for name, lo, hi in zip(names, [0, *ends[:-1]], ends, strict=True):
+            c = analysis.calls(ev.iloc[lo:hi].reset_index(drop=True))
             c.insert(0, "pbx", pd.array([name] * len(c), dtype="str"))
             out.append(c)
     if not out:

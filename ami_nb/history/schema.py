@@ -294,17 +294,28 @@ def key_of(name: str) -> str:
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def _typed_column(key: str, arr: pa.ChunkedArray | pa.Array) -> Any:
-    """One AMI column as the store types it (see :mod:`ami_nb.store`)."""
+def _list_column(arr: pa.Array) -> pd.Series:
+    """A list column as the store keeps a multi-valued key: a tuple per present row, NaN elsewhere (only the
+    present rows go through Python: such keys are missing on most rows)."""
+    out = np.full(len(arr), np.nan, dtype=object)
+    if arr.null_count < len(arr):
+        present = np.flatnonzero(arr.is_valid().to_numpy(zero_copy_only=False))
+        vals = arr.filter(arr.is_valid()).to_pylist()
+        cells = np.empty(len(vals), dtype=object)
+        cells[:] = [tuple(v) for v in vals]
+        out[present] = cells
+    return pd.Series(out, dtype=object, copy=False)
+
+
+def _typed_column(key: str, arr: pa.ChunkedArray | pa.Array, categorical: bool = True) -> Any:
+    """One AMI column as the store types it (see :mod:`ami_nb.store`); ``categorical=False``: a category key as
+    strings (the values are the same; what the analysis reads, without the categories' round trip)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_timestamp(arr.type):
         return pd.DatetimeIndex(arr.cast(pa.timestamp("ns", tz="UTC")).to_pandas()).astype("datetime64[ns, UTC]")
     if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
-        out = np.empty(len(arr), dtype=object)
-        for i, v in enumerate(arr.to_pylist()):
-            out[i] = tuple(v) if v is not None else np.nan
-        return pd.Series(out, dtype=object, copy=False)
+        return _list_column(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
@@ -317,7 +328,7 @@ def _typed_column(key: str, arr: pa.ChunkedArray | pa.Array) -> Any:
             nums = np.array([*conv, 0], dtype=np.int64)
             codes = pc.fill_null(enc.indices, len(conv)).to_numpy(zero_copy_only=False).astype(np.int64)
             return pd.arrays.IntegerArray(nums[codes], codes == len(conv))
-    if kind == "category":
+    if kind == "category" and categorical:
         enc = arr.dictionary_encode()
         codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         cats = pd.Index(enc.dictionary.to_pylist(), dtype="str")
@@ -325,11 +336,12 @@ def _typed_column(key: str, arr: pa.ChunkedArray | pa.Array) -> Any:
     return pd.arrays.ArrowStringArray(arr, dtype=_STR)
 
 
-def typed_frame(table: pa.Table, *, keep: Sequence[str] = ()) -> pd.DataFrame:
+def typed_frame(table: pa.Table, *, keep: Sequence[str] = (), categorical: bool = True) -> pd.DataFrame:
     """An archive table -> the events frame a live store gives (``received`` first, then AMI keys).
 
     AMI columns with no value in these rows are left out, as the store leaves them out; ``keep`` names
-    archive columns to keep as well (``pbx``, ``seq``...), placed after ``received``.
+    archive columns to keep as well (``pbx``, ``seq``...), placed after ``received``. ``categorical=False``:
+    category keys as strings instead (same values; for readers that want strings, as the analysis does).
     """
     n = table.num_rows
     empty = [c for c in table.column_names if c not in RESERVED and c not in keep and table[c].null_count == n]
@@ -367,12 +379,15 @@ def typed_frame(table: pa.Table, *, keep: Sequence[str] = ()) -> pd.DataFrame:
         col = table[cols[0]]
         for other in cols[1:]:  # one key written under two names (a collision in one file only)
             col = pc.coalesce(col, table[other])
-        data[key] = _typed_column(key, col)
+        data[key] = _typed_column(key, col, categorical)
     if repeats:
         for c in {k for _, r in repeats for k in r}:
             if c not in data:
                 continue
-            raw = np.array([np.nan if v is None else v for v in table[names[c][0]].to_pylist()], dtype=object)
+            col = table[names[c][0]]
+            for other in names[c][1:]:  # every spelling, as the column itself
+                col = pc.coalesce(col, table[other])
+            raw = np.array([np.nan if v is None else v for v in col.to_pylist()], dtype=object)
             for i, r in repeats:
                 if c in r:
                     raw[i] = tuple(r[c])
