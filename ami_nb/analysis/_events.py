@@ -221,17 +221,9 @@ def _filter(obj: pd.Series | pd.DataFrame, keep: np.ndarray) -> Any:
     return pd.DataFrame(cols, index=index, columns=obj.columns)
 
 
-def call_rows(events: pd.DataFrame | pa.Table) -> pd.DataFrame:
+def call_rows(events: pd.DataFrame) -> pd.DataFrame:
     """The call-progress rows, normalised: ``seq``, ``t``, ``ev``, ``uid``, ``lid`` and the fields the tables
-    need (text as pandas strings, ``state`` and ``cause`` as floats).
-
-    ``events``: an events frame, or a table of archive rows (:mod:`ami_nb.history.schema`), read as
-    :func:`~ami_nb.history.schema.typed_frame` reads it (rows in arrival order per PBX).
-    """
-    if isinstance(events, pa.Table):
-        from ..history.schema import typed_frame  # the archive's format; it imports the store, not analysis
-
-        events = typed_frame(events, categorical=False)
+    need (text as pandas strings, ``state`` and ``cause`` as floats)."""
     if events is None or len(events) == 0:
         events = pd.DataFrame({"received": pd.Series([], dtype="datetime64[ns, UTC]")})
     events = events.reset_index(drop=True)
