@@ -490,6 +490,9 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
     p.add_argument("--rounds", type=int, default=1, help="baseline and current write rows alternated this often")
     p.add_argument("--pace", type=float, default=100_000, help="events/s offered in the paced write run (0: none)")
+    p.add_argument("--baseline-events", type=int, default=None, help="with --baseline: History.calls() of the "
+                   "older checkout over this many (whole days), beside this code's over as many")
+    p.add_argument("--skip", default="", help="comma-separated read rows to leave out (duckdb_sql, bucket_reads)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -520,9 +523,17 @@ def main() -> None:
     print(json.dumps(results["archive"]), flush=True)
     days = base["copies"] if args.calls_events is None else max(1, round(args.calls_events / base["events"]))
     common = ["--workdir", str(work), "--bucket-rows", str(args.bucket_rows), "--workers", str(args.workers)]
-    results["duckdb_sql"] = run_child(["--child", "duckdb_sql", *common])
+    skip = {s.strip() for s in args.skip.split(",")}
+    if "duckdb_sql" not in skip:
+        results["duckdb_sql"] = run_child(["--child", "duckdb_sql", *common])
     rdays = base["copies"] if args.reads_events is None else max(1, round(args.reads_events / base["events"]))
-    results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
+    if "bucket_reads" not in skip:
+        results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
+    if args.baseline and args.baseline_events:  # the older code and this code over the same days, one sitting
+        bdays = max(1, round(args.baseline_events / base["events"]))
+        results["history_calls_baseline"] = run_child(["--child", "history_calls", "--days", str(bdays), *common],
+                                                      args.baseline)
+        results["history_calls_same_days"] = run_child(["--child", "history_calls", "--days", str(bdays), *common])
     results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
     if args.dask:
         ddays = days if args.dask_events is None else max(1, round(args.dask_events / base["events"]))
