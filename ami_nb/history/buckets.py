@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 
 from .. import analysis
 from ..analysis._events import NOT_CALL_EVENTS
+from . import results
 from .schema import key_of, typed_frame
 
 __all__ = ["Task", "plan_tasks", "run_pool", "run_task"]
@@ -114,10 +116,12 @@ def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.Dat
 _WORKER_CON: dict[tuple[int, int, str], duckdb.DuckDBPyConnection] = {}
 
 
-def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
-    """:func:`run_task` in a pool worker: its own single-threaded DuckDB (the workers run side by side), kept
-    for the worker's next buckets so the files' footers are parsed once per worker, not once per bucket (an
-    archive's wide schema makes them the largest cost of a bucket's scan)."""
+def _run_alone(task: Task, memory_limit: str) -> pa.Table:
+    """:func:`run_task` in a pool worker, its table compacted for the trip back (:func:`results.compact`): its
+    own single-threaded DuckDB (the workers run side by side), kept for the worker's next buckets so the files'
+    footers are parsed once per worker, not once per bucket (an archive's wide schema makes them the largest cost
+    of a bucket's scan). The bucket's events and the pandas table are freed, and the freed heap handed back to
+    the system, before the next bucket: an idle worker holds little while the others work."""
     import os
     import threading
 
@@ -128,22 +132,36 @@ def _run_alone(task: Task, memory_limit: str) -> pd.DataFrame:
     con = _WORKER_CON.get(key)
     if con is None:
         con = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit)
-    return run_task(task, con=con)
+    table = results.compact(run_task(task, con=con))
+    _trim()
+    return table
 
 
-def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> list[pd.DataFrame]:
-    """:func:`run_task` of every task on ``workers`` processes, results in the order of ``tasks``.
+def _trim() -> None:
+    """Hand the freed C heap back to the system (glibc keeps it otherwise; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> Iterator[tuple[int, pa.Table]]:
+    """:func:`run_task` of every task on ``workers`` processes: ``(index in tasks, compact table)`` as each
+    bucket finishes (:func:`results.compact`; the caller keeps them, or writes them out, as they come).
 
     At most ``workers`` buckets are in flight, so memory is bounded by ``workers`` buckets whatever the period.
     Workers come from a fork server where the platform has one: a fresh process without the kernel's threads
     (the session's loop, the archive writer, DuckDB's pool), forked per worker, that preloads this module and not
-    the caller's script (so no ``__main__`` guard is needed); forking the kernel itself would copy locks other
-    threads hold, and DuckDB is not fork-safe. Elsewhere they are spawned. Each opens its own DuckDB.
+    the caller's script (a notebook needs nothing more; a script run as ``python script.py`` needs the usual
+    ``__main__`` guard, since multiprocessing imports the main script in each worker); forking the kernel itself
+    would copy locks other threads hold, and DuckDB is not fork-safe. Elsewhere they are spawned. Each opens its
+    own DuckDB.
     """
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    out: list[pd.DataFrame | None] = [None] * len(tasks)
     ctx: mp.context.BaseContext
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
@@ -151,7 +169,7 @@ def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> l
     else:
         ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: dict[Future[pd.DataFrame], int] = {}
+        pending: dict[Future[pa.Table], int] = {}
         queue = iter(enumerate(tasks))
         for i, t in queue:
             pending[pool.submit(_run_alone, t, memory_limit)] = i
@@ -160,11 +178,11 @@ def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> l
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                out[pending.pop(f)] = f.result()
+                i = pending.pop(f)
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending[pool.submit(_run_alone, nxt[1], memory_limit)] = nxt[0]
-    return [p for p in out if p is not None]
+                yield i, f.result()
 
 
 class _Union:

@@ -219,35 +219,52 @@ class History:
     # -- analysis over any period ---------------------------------------------------------------------------------
     def calls(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
               client: Any = None, bucket_rows: int = 500_000, margin: float = _DAY,
-              workers: int | None = None) -> pd.DataFrame:
+              workers: int | None = None, out: str | os.PathLike[str] | None = None) -> Any:
         """:func:`ami_nb.analysis.calls` over the archive: one row per call, with a ``pbx`` column first.
 
         Calls that started in ``[start, end)`` (their events up to ``margin`` seconds outside it are read too, so
-        a call across the boundary is whole). The work runs a bucket of calls at a time (about ``bucket_rows``
-        events each), so memory is bounded by the buckets in flight, not the period: ``workers`` processes
-        (default: one per CPU this process may use, at most 4; 1: in this process) each take a bucket at a time;
-        ``client`` (a ``dask.distributed`` Client) runs the buckets on its cluster instead.
+        a call across the boundary is whole), ordered by start, call id, then PBX. The work runs a bucket of calls
+        at a time (about ``bucket_rows`` events each), so memory is bounded by the buckets in flight, not the
+        period: ``workers`` processes (default: one per CPU this process may use, at most 4; 1: in this process)
+        each take a bucket at a time; ``client`` (a ``dask.distributed`` Client) runs the buckets on its cluster
+        instead. A bucket's table comes back compact (Arrow, repeated texts dictionary-encoded) and the parts are
+        sorted and converted to the pandas frame once, a column at a time (:mod:`ami_nb.history.results`).
+
+        ``out``: for more calls than memory holds, write each bucket's calls to Parquet as it finishes instead
+        and return the path: a directory (a ``part-NNNNN.parquet`` per bucket, each in the order above but not
+        the parts between them) or a file ending in ``.parquet`` (a row group per bucket). Same columns and
+        values; read it back with :func:`ami_nb.history.results.read` (the frame this returns without ``out``),
+        DuckDB or ``pd.read_parquet`` (then ``sort_values(["start", "linkedid", "pbx"])``).
         """
+        from . import results
+
         lo = None if start is None else to_epoch(start) - margin
         hi = None if end is None else to_epoch(end) + margin
         where = self.where(start=lo, end=hi, pbx=pbx)
         tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows, calls_only=True)
+        t0 = None if start is None else _ts(start)
+        t1 = None if end is None else _ts(end)
+        parts: Iterator[pa.Table]
         if client is not None:
             from .dask import run_tasks
 
-            parts = run_tasks(client, tasks)
+            parts = iter(run_tasks(client, tasks))
         else:
             n = _default_workers() if workers is None else max(1, int(workers))
             if n > 1 and len(tasks) > 1:
-                parts = run_pool(tasks, min(n, len(tasks)))
+                pool = run_pool(tasks, min(n, len(tasks)))
+                if out is None:  # kept in the order of the tasks, so the result never depends on timing
+                    got: list[pa.Table | None] = [None] * len(tasks)
+                    for i, table in pool:
+                        got[i] = table
+                    parts = (p for p in got if p is not None)
+                else:
+                    parts = (table for _, table in pool)
             else:
-                parts = [run_task(t, con=self.con) for t in tasks]
-        out = _combine(parts)
-        if start is not None:
-            out = out[out["start"] >= _ts(start)]
-        if end is not None:
-            out = out[out["start"] < _ts(end)]
-        return out.reset_index(drop=True)
+                parts = (results.compact(run_task(t, con=self.con)) for t in tasks)
+        if out is not None:
+            return results.write((results.period(p, t0, t1) for p in parts), out)
+        return results.combine(list(parts), start=t0, end=t1)
 
     def iter_buckets(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
                      bucket_rows: int = 1_000_000, columns: Sequence[str] | None = None,
@@ -296,17 +313,6 @@ def _default_workers() -> int:
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, 4))
-
-
-def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Bucket results -> one table ordered as :func:`analysis.calls` orders (start, then call id, then PBX)."""
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return analysis.calls(pd.DataFrame()).assign(pbx=pd.Series(dtype="str"))[
-            ["pbx", *analysis.calls(pd.DataFrame()).columns]]
-    out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(["start", "linkedid", "pbx"], kind="stable").reset_index(drop=True)
-    return out
 
 
 def open(path: str | os.PathLike[str], **options: Any) -> History:
