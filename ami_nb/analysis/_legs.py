@@ -10,6 +10,7 @@ call tables follow channels (Uniqueid) through this graph instead of grouping ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -38,28 +39,47 @@ class Legs:
 
     def peers(self, uid: str, exclude: set[str]) -> list[str]:
         """Channels bridged with ``uid`` (earliest first), other than ``exclude``."""
-        if uid not in self._by_a:
+        by_a = self._by_a
+        if uid not in by_a:
             return []
-        return [self._b[i] for i in self._by_a[uid] if self._b[i] not in exclude]
+        b = self._b
+        return [b[i] for i in by_a[uid] if b[i] not in exclude]
 
     def first_peer_after(self, side: set[str], seq: int) -> str | None:
         """The first channel outside ``side`` bridged with one in it from after ``seq`` on (pairs' order)."""
-        rows = [i for a in side for i in self._by_a.get(a, ()) if self._seq[i] > seq and self._b[i] not in side]
-        return self._b[min(rows)] if rows else None
+        by_a, b, sq = self._by_a, self._b, self._seq
+        rows = [i for a in side for i in by_a.get(a, ()) if sq[i] > seq and b[i] not in side]
+        return b[min(rows)] if rows else None
 
     def partner_of(self, uid: str) -> str | None:
         """The other half of ``uid``'s Local pair, if it is one."""
         return self._partner.get(uid)
 
-    def __post_init__(self) -> None:
-        # plain dicts and lists: the graph walks below look up one channel at a time
-        self._b: list[str] = self.pairs["b"].tolist()
-        self._seq: list[int] = self.pairs["seq"].tolist()
-        self._by_a: dict[str, list[int]] = {}
+    # plain dicts and lists for the graph walks below (one channel at a time), built when first walked: most
+    # calls never walk (their answering peer is no Local half), and a bucket's graph has tens of thousands of
+    # channels
+    @cached_property
+    def _b(self) -> list[str]:
+        return self.pairs["b"].tolist()
+
+    @cached_property
+    def _seq(self) -> list[int]:
+        return self.pairs["seq"].tolist()
+
+    @cached_property
+    def _by_a(self) -> dict[str, list[int]]:
+        by_a: dict[str, list[int]] = {}
         for i, a in enumerate(self.pairs["a"].tolist()):
-            self._by_a.setdefault(a, []).append(i)
-        self._partner: dict[str, str] = self.partner.to_dict()
-        self._device: dict[str, object] = self.device.to_dict()
+            by_a.setdefault(a, []).append(i)
+        return by_a
+
+    @cached_property
+    def _partner(self) -> dict[str, str]:
+        return dict(zip(self.partner.index.tolist(), self.partner.tolist(), strict=True))
+
+    @cached_property
+    def _device(self) -> dict[str, object]:
+        return dict(zip(self.device.index.tolist(), self.device.tolist(), strict=True))  # (to_dict: 7x slower)
 
     def endpoint(self, uid: str) -> tuple[str | None, str | None]:
         """The device at the far end of the Local chain that starts at ``uid``, and the first Local hop on the

@@ -330,12 +330,17 @@ def _bridged(rows: pd.DataFrame, g: Legs, side: pd.DataFrame, connect: pd.Series
 def _endpoints(g: Legs, peer: pd.Series, q: pd.DataFrame) -> pd.DataFrame:
     """The endpoint device at the end of each call's answering chain, and the hop (a queue call's member
     interface, else the first Local hop of the chain)."""
-    found = {c: g.endpoint(b) for c, b in peer.dropna().items()}
-    ends = pd.DataFrame(
-        {"answered_by": {c: e for c, (e, _) in found.items()}, "hop": {c: h for c, (_, h) in found.items()}},
-        index=peer.index,
-        dtype=object,
-    )
+    b = peer.dropna()
+    # a peer that is no Local half is its own endpoint (no hop): only the Local chains are walked
+    walk = member(b, g.partner.index)
+    answered_by = np.full(len(peer), np.nan, dtype=object)
+    hop = np.full(len(peer), np.nan, dtype=object)
+    at = peer.index.get_indexer(b.index)
+    answered_by[at[~walk]] = lookup(b[~walk].astype("str"), g.device).to_numpy(dtype=object)
+    hop[at[~walk]] = None
+    for i, uid in zip(at[walk], b[walk].tolist(), strict=True):
+        answered_by[i], hop[i] = g.endpoint(uid)
+    ends = pd.DataFrame({"answered_by": answered_by, "hop": hop}, index=peer.index, dtype=object)
     ends["hop"] = q["interface"].where(q["outcome"] == "answered").fillna(ends["hop"])
     return ends
 
