@@ -41,49 +41,48 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
     q = q[q["uid"].notna()]
     hup = rows[["uid", "t"]][(ev == "Hangup") & rows["uid"].notna()].drop_duplicates("uid").set_index("uid")["t"]
     out: list[dict[str, object]] = []
-    # one pass in plain Python over the few queue rows (pandas row access would cost more than the logic)
-    columns = [q[c].astype(object).where(q[c].notna(), None).tolist() for c in _Row._fields]
-    by_uid: dict[object, list[_Row]] = {}
-    for r in map(_Row._make, zip(*columns, strict=True)):
-        by_uid.setdefault(r.uid, []).append(r)
+    # one pass in plain Python over the few queue rows (pandas row access would cost more than the logic); times
+    # as integer nanoseconds, None for NaT (converted back once at the end)
+    columns = [_pylist(q[c]) for c in _Row._fields]
+    by_uid: dict[object, list[tuple[Any, ...]]] = {}
+    for r in zip(*columns, strict=True):  # plain tuples, in _Row's order (a namedtuple per row costs 4x the loop)
+        by_uid.setdefault(r[0], []).append(r)
     for uid, g in by_uid.items():
         mine: list[dict[str, object]] = []
         pending: str | None = None  # the queue a Queue() application was started for, before any join
-        for r in g:
-            kind = r.ev
+        for _, kind, t, lid, seq, queue, member_name, interface, app_data, value, hold in g:
             if kind == "Newexten":
-                pending = str(r.AppData).split(",")[0] if isinstance(r.AppData, str) else None
+                pending = str(app_data).split(",")[0] if isinstance(app_data, str) else None
                 continue
             if kind == "VarSet":
-                status = str(r.Value).lower()
+                status = str(value).lower()
                 last = mine[-1] if mine else None
                 if last is not None and last["closed"] and last["status"] is None:
                     last["status"] = status
                 elif pending and status in ("joinempty", "joinunavail", "full"):
-                    mine.append(_stint(uid, r, pending, joined=r.t, left=r.t, status=status))
+                    mine.append(_stint(uid, lid, seq, pending, joined=t, left=t, status=status))
                 pending = None
                 continue
-            queue = r.Queue
             cur = next((s for s in reversed(mine) if s["queue"] == queue), None)
             fresh = kind == "QueueCallerJoin" or cur is None
             if cur is not None and cur["closed"]:  # after a Leave only that stint's late AgentConnect belongs to it
-                fresh = fresh or kind != "AgentConnect" or cur["connect"] is not pd.NaT
+                fresh = fresh or kind != "AgentConnect" or cur["connect"] is not None
             if fresh:
-                cur = _stint(uid, r, queue, joined=r.t if kind == "QueueCallerJoin" else pd.NaT)
+                cur = _stint(uid, lid, seq, queue, joined=t if kind == "QueueCallerJoin" else None)
                 mine.append(cur)
                 pending = None
                 if kind == "QueueCallerJoin":
                     continue
             assert cur is not None
             if kind == "AgentConnect":
-                agent = r.MemberName if isinstance(r.MemberName, str) else r.Interface
-                cur.update(connect=r.t, agent=agent, interface=r.Interface, hold=r.hold)
+                agent = member_name if isinstance(member_name, str) else interface
+                cur.update(connect=t, agent=agent, interface=interface, hold=hold)
             elif kind == "QueueCallerAbandon":
-                cur.update(abandon=True, hold=r.hold)
+                cur.update(abandon=True, hold=hold)
             else:  # QueueCallerLeave
                 cur["closed"] = True
-            if cur["left"] is pd.NaT:
-                cur["left"] = r.t
+            if cur["left"] is None:
+                cur["left"] = t
         out.extend(mine)
     cols = [
         "uid",
@@ -99,15 +98,13 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
         "abandon",
         "status",
     ]
-    df = pd.DataFrame(out, columns=cols)
-    if df.empty:
+    if not out:
         return pd.DataFrame(
             {c: pd.Series([], dtype=object) for c in [*cols, "hungup", "outcome", "partial", "wait", "call"]}
         )
-    df["hungup"] = hup.reindex(df["uid"]).to_numpy()  # (map() on an empty datetime Series fails in pandas 3)
-    df["joined"] = pd.to_datetime(df["joined"], utc=True).astype("datetime64[ns, UTC]")
-    for c in ("left", "connect", "hungup"):
-        df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[ns, UTC]")
+    times = ("joined", "left", "connect")
+    df = pd.DataFrame({c: _utc([d[c] for d in out]) if c in times else [d[c] for d in out] for c in cols})
+    df["hungup"] = hup.reindex(df["uid"]).reset_index(drop=True).astype("datetime64[ns, UTC]")
     df["outcome"] = _outcome(df, statuses_seen=bool(df["status"].notna().any()))
     # a caller that hung up in the queue without a Leave seen gave up too
     gone = df["outcome"].isna() & df["left"].isna() & df["hungup"].notna()
@@ -119,6 +116,27 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
     df["call"] = df["uid"].map(owner) if owner is not None else df["lid"]
     df["call"] = df["call"].fillna(df["lid"])
     return df.sort_values("seq", kind="stable").reset_index(drop=True)
+
+
+def _pylist(s: pd.Series) -> list[Any]:
+    """A column as Python values, None where missing; datetimes as integer nanoseconds."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    if s.dtype.kind == "M":
+        ns = s.to_numpy(dtype="datetime64[ns]").view("int64")
+        return [None if v == _NAT else v for v in ns.tolist()]
+    if s.dtype.kind in "iub":
+        return s.tolist()
+    return s.astype(object).where(s.notna(), None).tolist()
+
+
+_NAT = np.datetime64("NaT").view("int64")
+
+
+def _utc(ns: list[Any]) -> pd.Series:
+    """Integer nanoseconds (None: NaT) as UTC datetimes."""
+    arr = np.array([_NAT if v is None else v for v in ns], dtype="int64").view("datetime64[ns]")
+    return pd.Series(arr).dt.tz_localize("UTC").array
 
 
 class _Row(NamedTuple):
@@ -136,16 +154,23 @@ class _Row(NamedTuple):
 
 
 def _stint(
-    uid: object, r: Any, queue: object, *, joined: object = pd.NaT, left: object = pd.NaT, status: str | None = None
+    uid: object,
+    lid: object,
+    seq: object,
+    queue: object,
+    *,
+    joined: object = None,
+    left: object = None,
+    status: str | None = None,
 ) -> dict[str, object]:
     return {
         "uid": uid,
-        "lid": r.lid,
-        "seq": r.seq,
+        "lid": lid,
+        "seq": seq,
         "queue": queue,
         "joined": joined,
         "left": left,
-        "connect": pd.NaT,
+        "connect": None,
         "agent": None,
         "interface": None,
         "hold": np.nan,
