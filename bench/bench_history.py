@@ -437,10 +437,11 @@ def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
     peak = [0]
 
     def sample() -> None:  # ru_maxrss is one process's peak; the sum over the tree is what the machine holds
-        while proc.poll() is None:
+        while not finished.is_set():  # (never proc.poll(): it would reap the child before wait4 below)
             peak[0] = max(peak[0], _tree_rss(proc.pid))
             time.sleep(0.2)
 
+    finished = threading.Event()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     result: dict[str, Any] = {}
@@ -449,6 +450,7 @@ def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
             result = json.loads(line[7:])
         else:
             print("   ", line.rstrip(), flush=True)
+    finished.set()
     _, status, usage = os.wait4(proc.pid, 0)
     sampler.join()
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
@@ -490,8 +492,6 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
     p.add_argument("--rounds", type=int, default=1, help="baseline and current write rows alternated this often")
     p.add_argument("--pace", type=float, default=100_000, help="events/s offered in the paced write run (0: none)")
-    p.add_argument("--baseline-events", type=int, default=None, help="with --baseline: History.calls() of the "
-                   "older checkout over this many (whole days), beside this code's over as many")
     p.add_argument("--skip", default="", help="comma-separated read rows to leave out (duckdb_sql, bucket_reads)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
@@ -529,11 +529,6 @@ def main() -> None:
     rdays = base["copies"] if args.reads_events is None else max(1, round(args.reads_events / base["events"]))
     if "bucket_reads" not in skip:
         results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
-    if args.baseline and args.baseline_events:  # the older code and this code over the same days, one sitting
-        bdays = max(1, round(args.baseline_events / base["events"]))
-        results["history_calls_baseline"] = run_child(["--child", "history_calls", "--days", str(bdays), *common],
-                                                      args.baseline)
-        results["history_calls_same_days"] = run_child(["--child", "history_calls", "--days", str(bdays), *common])
     results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
     if args.dask:
         ddays = days if args.dask_events is None else max(1, round(args.dask_events / base["events"]))
