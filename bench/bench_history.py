@@ -5,7 +5,9 @@
 0. *Write rows* (``--write-only`` for these alone; ``--baseline DIR`` runs them on an older checkout's ami_nb
    too, in the same sitting): simulated hours fed to an ``EventStore`` alone, then to a store with the archive
    writer beside it (as ``session.archive()`` wires it): the store's ingest events/s alone and with the writer
-   running, the writer's end to end, bytes on disk per event.
+   running, the writer's end to end, bytes on disk per event; the writer's own CPU per event on one thread
+   (``writer_cpu_us_per_event``: the flushes of the whole run, converted and written as ``Archive`` does), the
+   bytes per event of those flush files and of the compacted layout ``compact()`` makes of them.
 1. *Base*: one simulated busy day (the simulator's call model, rendered and parsed as the client would receive
    it), fed to an ``EventStore`` (the session's ingest path) and, separately, to the archive writer fed by a
    store (a session with ``session.archive()``): events/s of each, and bytes on disk per event.
@@ -189,13 +191,16 @@ def measure_write(work: Path, hours: float, rate: float, repeat: int = 2, pace: 
     shutil.rmtree(root, ignore_errors=True)
     c = time.thread_time()
     if fed:
-        from ami_nb.history.schema import RowBuilder, chunk_columns
+        from ami_nb.history import schema
 
-        b = RowBuilder()
+        b = schema.RowBuilder()
         chunks = list(store._chunks)
         for i in range(0, len(chunks), 30):  # about 500,000 events a file, as flush_rows writes them
-            write_partitions(b.finish([chunk_columns(ch) for ch in chunks[i:i + 30]], seq_base=int(T0 * 1e9)),
-                             root, "bench")
+            if hasattr(schema, "chunks_table"):  # what Archive does: the flush's chunks at once, strings encoded
+                parts = [schema.chunks_table([(ch, 0) for ch in chunks[i:i + 30]], encoded=True)]
+            else:
+                parts = [schema.chunk_columns(ch) for ch in chunks[i:i + 30]]
+            write_partitions(b.finish(parts, seq_base=int(T0 * 1e9)), root, "bench")
     else:
         from ami_nb.history.schema import RowBuilder
 
@@ -208,6 +213,11 @@ def measure_write(work: Path, hours: float, rate: float, repeat: int = 2, pace: 
         for i in range(0, len(batches), step):
             write_partitions(b.table(batches[i:i + step]), root, "bench")
     out["writer_cpu_us_per_event"] = 1e6 * (time.thread_time() - c) / n
+    out["cpu_bytes_per_event"] = sum(p.stat().st_size for p in root.rglob("*.parquet")) / n  # the flush files
+    from ami_nb.history.compact import compact
+
+    compact(root, include_today=True)  # the closed-day layout those files become
+    out["compacted_bytes_per_event"] = sum(p.stat().st_size for p in root.rglob("*.parquet")) / n
     del store
     if pace:  # a session receiving ``pace`` events/s: does the writer keep up (its backlog, its lag at the end)?
         store = EventStore(capacity=1_000_000)

@@ -34,7 +34,8 @@ import pyarrow.compute as pc
 from ..store import _MAX_SHAPES, MULTI_KEYS, _Batch, _freeze, _full_codes, _split
 from ..values import column_kind, integers
 
-__all__ = ["CANONICAL", "RESERVED", "RowBuilder", "chunk_columns", "column_name", "key_of", "typed_frame"]
+__all__ = ["CANONICAL", "RESERVED", "RowBuilder", "chunk_columns", "chunks_table", "column_name", "key_of",
+           "typed_frame"]
 
 #: Columns the archive adds (lower case: Asterisk's keys are CamelCase, so they never collide).
 RESERVED = ("received", "seq", "call_id", "call_hash", "links", "_repeats", "pbx", "date")
@@ -79,8 +80,9 @@ class RowBuilder:
             self._plans.clear()
         return _freeze(batch, self._plans)
 
-    def table(self, batches: Iterable[tuple[Sequence[Any], float, int]]) -> pa.Table:
-        """``batches``: ``(events, received, first_seq)`` per read -> one table, rows in the order given."""
+    def table(self, batches: Iterable[tuple[Sequence[Any], float, int]], *, encoded: bool = False) -> pa.Table:
+        """``batches``: ``(events, received, first_seq)`` per read -> one table, rows in the order given
+        (``encoded``: string columns as dictionary arrays, see :func:`chunks_table`)."""
         keys: list[tuple[str, ...]] = []
         vals: list[tuple[str, ...]] = []
         recv: list[tuple[int, float]] = []
@@ -96,7 +98,7 @@ class RowBuilder:
         if not keys:
             return pa.table({"received": pa.array([], _TS), "seq": pa.array([], pa.int64())})
         chunk = self.freeze(_Batch(keys, vals, recv, 0))
-        return self.finish([chunk_columns(chunk)], seq=np.concatenate(seq_parts))
+        return self.finish([chunks_table([(chunk, 0)], encoded=encoded)], seq=np.concatenate(seq_parts))
 
     def finish(self, parts: list[pa.Table], *, seq_base: int = 0, seq: np.ndarray | None = None) -> pa.Table:
         """Tables of :func:`chunk_columns` (in sequence order) -> one archive table: ``seq`` shifted by
@@ -116,13 +118,14 @@ class RowBuilder:
     def _ids(self, t: pa.Table) -> dict[str, pa.Array]:
         """``call_id``, ``call_hash`` and ``links`` of each row (rows in arrival order)."""
         n = t.num_rows
-        names = [c for c in t.column_names if c.endswith("Linkedid") and t.schema.field(c).type == pa.string()]
+        strings = {c for c in t.column_names if _is_text(t.schema.field(c).type)}
+        names = [c for c in t.column_names if c.endswith("Linkedid") and c in strings]
         cands = [c for c in ("Linkedid", "DestLinkedid") if c in names] + \
             [c for c in names if c not in ("Linkedid", "DestLinkedid")]
-        if "LinkedID" in t.column_names and t.schema.field("LinkedID").type == pa.string():
+        if "LinkedID" in strings:
             cands.insert(min(1, len(cands)), "LinkedID")  # CEL and CDR records spell it so (AMI's CEL, Cdr)
         none = pa.array(_NO_ID, pa.string())
-        ids = [pc.if_else(pc.is_in(t[c], none), pa.scalar(None, pa.string()), t[c]) for c in cands]
+        ids = [_no_id(_decoded(t[c]), none) for c in cands]
         call = pc.coalesce(*ids) if ids else pa.nulls(n, pa.string())
         call = call.combine_chunks() if isinstance(call, pa.ChunkedArray) else call
         enc = call.dictionary_encode()
@@ -141,10 +144,10 @@ class RowBuilder:
         keyed.append(("BridgeUniqueid", call))
         order = pa.array(np.arange(n, dtype=np.int64))
         for u, lid_col in keyed:
-            if u not in t.column_names or t.schema.field(u).type != pa.string():
+            if u not in strings:
                 continue
             memo = self._bridge_lid if u == "BridgeUniqueid" else self._uid_lid
-            pairs = pa.table({"u": t[u], "l": lid_col, "o": order})
+            pairs = pa.table({"u": _decoded(t[u]), "l": lid_col, "o": order})
             pairs = pairs.filter(pc.and_(pc.is_valid(pairs["u"]), pc.is_valid(pairs["l"])))
             first = pairs.group_by(["u", "l"], use_threads=False).aggregate([("o", "min")]).sort_by("o_min")
             for uid, lid, i in zip(first["u"].to_pylist(), first["l"].to_pylist(), first["o_min"].to_pylist(),
@@ -161,31 +164,70 @@ class RowBuilder:
             others.discard(calls[row])
             if others:
                 cells[row] = sorted(others)
-        return {"call_id": call, "call_hash": pa.array(chash), "links": pa.array(cells, pa.list_(pa.string()))}
+        # call_id as its dictionary array when the table's strings are (the Parquet writer takes it as it is)
+        encoded = any(pa.types.is_dictionary(f.type) for f in t.schema)
+        return {"call_id": enc if encoded else call, "call_hash": pa.array(chash),
+                "links": pa.array(cells, pa.list_(pa.string()))}
+
+
+def _blob_strings(blob: bytes, n_items: int) -> pa.Array | None:
+    """NUL-joined UTF-8 values as an Arrow string array, cut with numpy (None: not valid UTF-8, or too big)."""
+    if not n_items or len(blob) >= 1 << 31:
+        return None
+    buf = np.frombuffer(blob, dtype=np.uint8)
+    nul = np.flatnonzero(buf == 0)  # the separators (a value holding NUL is kept in objs instead)
+    offsets = np.empty(len(nul) + 2, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:-1] = nul - np.arange(len(nul))
+    offsets[-1] = len(buf) - len(nul)
+    data = buf[buf != 0] if len(nul) else buf
+    arr = pa.StringArray.from_buffers(n_items, pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        arr.validate(full=True)
+        return arr
+    except pa.ArrowInvalid:  # lone surrogates (a parser run with surrogateescape): replaced by the caller
+        return None
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    """A string column, or a dictionary array of strings (what :func:`chunks_table` gives with ``encoded``)."""
+    return typ == pa.string() or (pa.types.is_dictionary(typ) and typ.value_type == pa.string())
+
+
+def _decoded(arr: Any) -> Any:
+    """A string column as plain strings (a dictionary array decoded)."""
+    if pa.types.is_dictionary(arr.type):
+        return arr.cast(pa.string())
+    return arr
+
+
+def _no_id(arr: Any, none: pa.Array) -> Any:
+    """``arr`` with the values that mean "no id" as nulls."""
+    return pc.if_else(pc.is_in(arr, none), pa.scalar(None, pa.string()), arr)
 
 
 def _items(col: Any) -> pa.Array:
     """A chunk column's dictionary items as an Arrow string array, cut from its blob without Python strings."""
-    if col.objs is None and col.n_items and len(col.blob) < 1 << 31:
-        buf = np.frombuffer(col.blob, dtype=np.uint8)
-        nul = np.flatnonzero(buf == 0)  # the separators (a value holding NUL is kept in objs instead)
-        offsets = np.empty(len(nul) + 2, dtype=np.int32)
-        offsets[0] = 0
-        offsets[1:-1] = nul - np.arange(len(nul))
-        offsets[-1] = len(buf) - len(nul)
-        data = buf[buf != 0] if len(nul) else buf
-        arr = pa.StringArray.from_buffers(col.n_items, pa.py_buffer(offsets), pa.py_buffer(data))
-        try:
-            arr.validate(full=True)
+    if col.objs is None:
+        arr = _blob_strings(col.blob, col.n_items)
+        if arr is not None:
             return arr
-        except pa.ArrowInvalid:  # lone surrogates (a parser run with surrogateescape): replaced below
-            pass
     items = col.items()
     try:
         return pa.array(items, pa.string())
     except (UnicodeError, pa.ArrowException):
         return pa.array([v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for v in items],
                         pa.string())
+
+
+def _items_of(cols: list[Any]) -> pa.Array:
+    """The dictionary items of several chunks' columns, one after the other, as one string array (one blob)."""
+    if len(cols) > 1 and all(c.objs is None for c in cols):
+        arr = _blob_strings(b"\x00".join([c.blob for c in cols if c.n_items]), sum(c.n_items for c in cols))
+        if arr is not None:
+            return arr
+    parts = [_items(c) for c in cols]
+    return parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
 
 
 def _gather(items: pa.Array, col: Any, n: int, start: int) -> pa.Array | None:
@@ -222,6 +264,39 @@ def _gather(items: pa.Array, col: Any, n: int, start: int) -> pa.Array | None:
                                        m - len(rows))
 
 
+def _column(key: str, col: Any, chunk: Any, start: int, repeats: dict[int, dict[str, list[str]]],
+            row_base: int = 0) -> pa.Array | None:
+    """Rows ``start..`` of one chunk column as an Arrow array (None: no row has a value); a plain key's repeated
+    values go to ``repeats`` (row + ``row_base`` -> key -> values)."""
+    if col.numeric:
+        if col.rows is None:
+            secs = col.codes[start:]
+        else:
+            secs = np.full(chunk.n, np.nan)
+            secs[col.rows] = col.codes
+            secs = secs[start:]
+        return None if np.isnan(secs).all() else _us(secs)
+    items = _items(col)
+    if col.arity is None:
+        return _gather(items, col, chunk.n, start)
+    codes = _full_codes(col, chunk.n)[start:]
+    missing = codes < 0
+    if missing.all():
+        return None
+    idx = pa.array(codes, mask=missing, type=pa.int32())
+    arity = col.arity.astype(np.int32)
+    width = np.maximum(arity, 1)  # 0: a plain value, one item
+    offsets = np.concatenate(([0], np.cumsum(width))).astype(np.int32)
+    if key in MULTI_KEYS:
+        return pc.take(pa.ListArray.from_arrays(pa.array(offsets), items), idx)
+    flat = None
+    for row in np.flatnonzero(~missing & (arity[np.where(missing, 0, codes)] > 0)).tolist():
+        flat = flat if flat is not None else col.items()
+        c = int(codes[row])
+        repeats.setdefault(row + row_base, {})[key] = flat[offsets[c]:offsets[c + 1]]
+    return pc.take(pc.take(items, pa.array(offsets[:-1])), idx)  # the first value; all of them aside
+
+
 def chunk_columns(chunk: Any, start: int = 0) -> pa.Table:
     """Rows ``start..`` of a store chunk as a table: ``received``, ``seq`` (the store's numbers), one column per
     AMI key (not yet under its column name), ``_repeats`` when a plain key repeated in an event."""
@@ -232,43 +307,148 @@ def chunk_columns(chunk: Any, start: int = 0) -> pa.Table:
     }
     repeats: dict[int, dict[str, list[str]]] = {}
     for key, col in chunk.cols.items():
-        if key in RESERVED:
-            continue
-        if col.numeric:
-            if col.rows is None:
-                secs = col.codes[start:]
-            else:
-                secs = np.full(chunk.n, np.nan)
-                secs[col.rows] = col.codes
-                secs = secs[start:]
+        if key not in RESERVED:
+            arr = _column(key, col, chunk, start, repeats)
+            if arr is not None:
+                data[key] = arr
+    if repeats:
+        cells: list[str | None] = [None] * n
+        for row, r in repeats.items():
+            cells[row] = json.dumps(r, ensure_ascii=False)
+        data["_repeats"] = pa.array(cells, pa.string())
+    return pa.table(data)
+
+
+def _spread(values: pa.Array, rows: np.ndarray, m: int) -> pa.Array:
+    """String ``values`` placed at the (increasing) ``rows`` of an ``m``-row column, nulls elsewhere: offsets by
+    a cumulative sum and a validity bitmap, built in numpy (a few ns a row, whatever the column's fill)."""
+    voff = np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=4 * values.offset)
+    lens = np.zeros(m, dtype=np.int32)
+    lens[rows] = np.diff(voff)
+    offsets = np.empty(m + 1, dtype=np.int32)
+    offsets[0] = 0
+    np.cumsum(lens, out=offsets[1:])
+    if voff[0]:
+        offsets += voff[0]
+    valid = np.zeros(m, dtype=bool)
+    valid[rows] = True
+    bitmap = np.packbits(valid, bitorder="little")
+    return pa.StringArray.from_buffers(m, pa.py_buffer(offsets), values.buffers()[2], pa.py_buffer(bitmap),
+                                       m - len(rows))
+
+
+def _strings_of(entries: list[tuple[int, Any]], pieces: Sequence[tuple[Any, int]], bases: np.ndarray,
+                m: int, encoded: bool = False) -> pa.Array | None:
+    """One plain string key over every piece (``entries``: piece index and its chunk's column): one dictionary
+    (the chunks' items one after the other), one take, one spread, so a flush costs a few calls a key, not a few
+    per key and chunk; ``encoded``: as a dictionary array (string values, int32 indices). None: no row has the
+    key, or the values would overflow 32-bit offsets."""
+    items = _items_of([col for _, col in entries])
+    rows_l, codes_l = [], []
+    item_base = 0
+    for i, col in entries:
+        chunk, start = pieces[i]
+        if col.rows is None:
+            rows = np.arange(chunk.n - start, dtype=np.int64)
+            codes = col.codes[start:]
+        else:
+            rows, codes = col.rows.astype(np.int64), col.codes
+            if start:
+                keep = rows >= start
+                rows, codes = rows[keep] - start, codes[keep]
+            if len(rows) > 1 and (np.diff(rows) < 0).any():  # groups of rows of each key shape: row order
+                order = np.argsort(rows, kind="stable")
+                rows, codes = rows[order], codes[order]
+        rows_l.append(rows + bases[i])
+        codes_l.append(codes.astype(np.int32) + item_base)
+        item_base += col.n_items
+    rows = np.concatenate(rows_l)
+    if not len(rows):
+        return None
+    codes = np.concatenate(codes_l)
+    if encoded:  # one dictionary of the distinct values, the rows' indices into it (no string copied)
+        enc = items.dictionary_encode()
+        remap = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        codes = remap[codes]
+        if len(rows) == m:
+            return pa.DictionaryArray.from_arrays(pa.array(codes), enc.dictionary, safe=False)
+        idx = np.zeros(m, dtype=np.int32)
+        idx[rows] = codes
+        valid = np.zeros(m, dtype=bool)
+        valid[rows] = True
+        indices = pa.Array.from_buffers(pa.int32(), m, [pa.py_buffer(np.packbits(valid, bitorder="little")),
+                                                        pa.py_buffer(idx)], m - len(rows))
+        return pa.DictionaryArray.from_arrays(indices, enc.dictionary, safe=False)
+    ioff = np.frombuffer(items.buffers()[1], dtype=np.int32, count=len(items) + 1, offset=4 * items.offset)
+    if int(np.diff(ioff)[codes].sum(dtype=np.int64)) >= 1 << 31:
+        return None
+    values = pc.take(items, pa.array(codes))
+    return values if len(rows) == m else _spread(values, rows, m)
+
+
+def chunks_table(pieces: Sequence[tuple[Any, int]], *, encoded: bool = False) -> pa.Table:
+    """Rows ``start..`` of each of several store chunks (``(chunk, start)`` in sequence order) as one table, the
+    rows of :func:`chunk_columns` of each one after the other. Each plain string key and each time key is built
+    once over all the pieces (a flush's chunks: one Arrow array a key, not one a key and chunk); keys holding
+    several values (``ChanVariable``, repeats) chunk by chunk. ``encoded``: plain string keys as dictionary
+    arrays, which the Parquet writer takes as they are (what :func:`~ami_nb.history.writer.write_table` wants;
+    the values are those of the string column)."""
+    pieces = [(c, s) for c, s in pieces if c.n > s]
+    if len(pieces) == 1 and not encoded:
+        return chunk_columns(*pieces[0])
+    if not pieces:
+        return pa.table({"received": pa.array([], _TS), "seq": pa.array([], pa.int64())})
+    lens = np.array([c.n - s for c, s in pieces], dtype=np.int64)
+    bases = np.concatenate(([0], np.cumsum(lens)[:-1]))
+    m = int(lens.sum())
+    data: dict[str, Any] = {
+        "received": _us(np.concatenate([c.received()[s:] for c, s in pieces])),
+        "seq": pa.array(np.concatenate([np.arange(c.base + s, c.base + c.n, dtype=np.int64) for c, s in pieces])),
+    }
+    by_key: dict[str, list[tuple[int, Any]]] = {}
+    for i, (chunk, _s) in enumerate(pieces):
+        for key, col in chunk.cols.items():
+            if key not in RESERVED:
+                by_key.setdefault(key, []).append((i, col))
+    repeats: dict[int, dict[str, list[str]]] = {}
+    for key, entries in by_key.items():
+        if all(col.numeric for _, col in entries):
+            secs = np.full(m, np.nan)
+            for i, col in entries:
+                chunk, start = pieces[i]
+                b = bases[i]
+                if col.rows is None:
+                    secs[b:b + chunk.n - start] = col.codes[start:]
+                else:
+                    rows = col.rows.astype(np.int64)
+                    keep = rows >= start
+                    secs[rows[keep] - start + b] = col.codes[keep]
             if not np.isnan(secs).all():
                 data[key] = _us(secs)
             continue
-        items = _items(col)
-        if col.arity is None:
-            arr = _gather(items, col, chunk.n, start)
+        arr = None
+        if all(not col.numeric and col.arity is None for _, col in entries):
+            arr = _strings_of(entries, pieces, bases, m, encoded)
             if arr is not None:
                 data[key] = arr
+                continue
+        # chunk by chunk (multi-valued keys, a key of several kinds, huge values): the single-chunk path
+        got = {}
+        for i, col in entries:
+            chunk, start = pieces[i]
+            one = _column(key, col, chunk, start, repeats, int(bases[i]))
+            if one is not None:
+                got[i] = one
+        if not got:
             continue
-        codes = _full_codes(col, chunk.n)[start:]
-        missing = codes < 0
-        if missing.all():
-            continue
-        idx = pa.array(codes, mask=missing, type=pa.int32())
-        arity = col.arity.astype(np.int32)
-        width = np.maximum(arity, 1)  # 0: a plain value, one item
-        offsets = np.concatenate(([0], np.cumsum(width))).astype(np.int32)
-        if key in MULTI_KEYS:
-            data[key] = pc.take(pa.ListArray.from_arrays(pa.array(offsets), items), idx)
-            continue
-        data[key] = pc.take(pc.take(items, pa.array(offsets[:-1])), idx)  # the first value; all of them aside
-        flat = None
-        for row in np.flatnonzero(~missing & (arity[np.where(missing, 0, codes)] > 0)).tolist():
-            flat = flat if flat is not None else col.items()
-            c = int(codes[row])
-            repeats.setdefault(row, {})[key] = flat[offsets[c]:offsets[c + 1]]
+        types = {a.type for a in got.values()}
+        if len(types) > 1:  # a key typed differently by chunks: as concatenating the chunks' tables would
+            return pa.concat_tables([chunk_columns(c, s) for c, s in pieces], promote_options="permissive")
+        typ = types.pop()
+        data[key] = pa.concat_arrays([got[i] if i in got else pa.nulls(int(lens[i]), typ)
+                                      for i in range(len(pieces))])
     if repeats:
-        cells: list[str | None] = [None] * n
+        cells: list[str | None] = [None] * m
         for row, r in repeats.items():
             cells[row] = json.dumps(r, ensure_ascii=False)
         data["_repeats"] = pa.array(cells, pa.string())
