@@ -172,6 +172,39 @@ def test_archive_fed_by_its_store_has_every_event_once(tmp_path: Path) -> None:
     assert_same_frame(whole.frame(after=head), open_history(tmp_path).events(), ordered=False)
 
 
+def test_a_flush_of_many_chunks_is_their_rows_one_after_the_other(tmp_path: Path) -> None:
+    """A flush converts its chunks at once (each key one array, strings as dictionary arrays): the rows are
+    those of each chunk converted alone, one after the other, starting where a flush left off; the file says
+    its columns are plain strings, as a file written from string columns does, and holds one row group."""
+    import pyarrow as pa
+
+    from ami_nb.history.schema import RowBuilder, chunk_columns, chunks_table
+    from ami_nb.history.writer import write_table
+
+    reads = sim_reads(900, rate=240, per_read=50)
+    store = EventStore(capacity=10**6, chunk_size=300)
+    for events, received in reads:
+        store.extend(events, received)
+    store.freeze()
+    chunks = list(store._chunks)
+    assert len(chunks) > 5
+    pieces = [(c, [0, 3, c.n - 1, 0][i % 4]) for i, c in enumerate(chunks)]  # a tail written at an earlier flush
+    alone = pa.concat_tables([chunk_columns(c, s) for c, s in pieces], promote_options="permissive")
+    for encoded in (False, True):
+        together = chunks_table(pieces, encoded=encoded)  # columns in first-seen order (of keys, not values)
+        assert sorted(together.column_names) == sorted(alone.column_names)
+        assert together.select(alone.column_names).cast(alone.schema).equals(alone)
+    plain = RowBuilder().finish([alone], seq_base=5)
+    enc = RowBuilder().finish([chunks_table(pieces, encoded=True)], seq_base=5)
+    assert any(pa.types.is_dictionary(f.type) for f in enc.schema)
+    enc = enc.select(plain.column_names)
+    a, b = write_table(plain, tmp_path / "plain", 0), write_table(enc, tmp_path / "enc", 0)
+    back = pq.read_table(b)
+    assert back.schema == pq.read_table(a).schema == plain.schema  # strings, not dictionaries
+    assert back.equals(pq.read_table(a)) and back.equals(plain)
+    assert pq.ParquetFile(b).metadata.num_row_groups == 1
+
+
 _KILLED_WRITER = """
 import sys, time
 sys.path.insert(0, {tests!r})
