@@ -84,3 +84,21 @@ def test_no_calls(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(got.drop(columns=["pbx"]), empty)
     out = h.calls(start="2000-01-01", end="2000-01-02", out=tmp_path / "none")
     pd.testing.assert_frame_equal(results.read(out), got)
+
+
+def test_period_bounds_are_whole_microseconds_and_a_missing_result_is_an_error(tmp_path):
+    """A bound given as float epoch seconds is the archive's microsecond, never a few ns past it (a call
+    starting exactly at ``start`` would be dropped); reading a result that was never written says so."""
+    import random
+
+    from ami_nb.history import results
+    from ami_nb.history.reader import _ts
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        us = 1_798_761_600_000_000 + rng.randrange(86_400_000_000)
+        exact = pd.Timestamp(us, unit="us", tz="UTC")
+        assert _ts(us / 1e6) == exact
+        assert _ts(exact.isoformat()) == exact
+    with pytest.raises(FileNotFoundError, match="no calls written"):
+        results.read(tmp_path / "never")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,7 +147,8 @@ def _trim() -> None:
         pass
 
 
-def run_pool(tasks: list[Task], workers: int, *, memory_limit: str = "1GB") -> Iterator[tuple[int, pa.Table]]:
+def run_pool(tasks: list[Task], workers: int, *,
+             memory_limit: str = "1GB") -> Generator[tuple[int, pa.Table], None, None]:
     """:func:`run_task` of every task on ``workers`` processes: ``(index in tasks, compact table)`` as each
     bucket finishes (:func:`results.compact`; the caller keeps them, or writes them out, as they come).
 

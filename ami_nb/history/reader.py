@@ -29,7 +29,12 @@ _DAY = 86400.0
 
 
 def _ts(value: Any) -> pd.Timestamp:
-    return pd.Timestamp(to_epoch(value) * 1e9, unit="ns", tz="UTC")
+    """A bound as the archive stores times: whole microseconds (no float nanoseconds, which overshoot)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):  # a datetime, Timestamp or ISO string
+        t = pd.Timestamp(value)
+        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        return t.floor("us") if t.nanosecond else t
+    return pd.Timestamp(round(to_epoch(value) * 1e6), unit="us", tz="UTC").as_unit("ns")
 
 
 def _quote(name: str) -> str:
@@ -253,13 +258,17 @@ class History:
             n = _default_workers() if workers is None else max(1, int(workers))
             if n > 1 and len(tasks) > 1:
                 pool = run_pool(tasks, min(n, len(tasks)))
-                if out is None:  # kept in the order of the tasks, so the result never depends on timing
-                    got: list[pa.Table | None] = [None] * len(tasks)
-                    for i, table in pool:
-                        got[i] = table
-                    parts = (p for p in got if p is not None)
-                else:
-                    parts = (table for _, table in pool)
+                try:  # the pool's processes end with its generator, even when a write below fails
+                    if out is None:  # kept in the order of the tasks, so the result never depends on timing
+                        got: list[pa.Table | None] = [None] * len(tasks)
+                        for i, table in pool:
+                            got[i] = table
+                        done = [p for p in got if p is not None]
+                        del got  # combine() empties ``done``: no other list may keep the parts alive
+                        return results.combine(done, start=t0, end=t1)
+                    return results.write((results.period(table, t0, t1) for _, table in pool), out)
+                finally:
+                    pool.close()
             else:
                 parts = (results.compact(run_task(t, con=self.con)) for t in tasks)
         if out is not None:

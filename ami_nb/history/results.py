@@ -105,6 +105,8 @@ def period(table: pa.Table, start: pd.Timestamp | None, end: pd.Timestamp | None
 def read(path: str | os.PathLike[str]) -> pd.DataFrame:
     """What :func:`write` wrote (``History.calls(out=...)``) as the frame ``History.calls()`` returns."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no calls written at {path} (History.calls(out=...) writes them)")
     files = [path] if path.is_file() else sorted(path.glob("part-*.parquet"))
     parts = []
     for f in files:
