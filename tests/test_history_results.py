@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +76,7 @@ def test_calls_in_memory_and_to_parquet_equal_the_in_memory_analysis(two_pbxs: t
 
 
 def test_no_calls(tmp_path: Path) -> None:
-    root, _ = tmp_path / "arch", None
+    root = tmp_path / "arch"
     archive_reads(root, sim_reads(600, rate=200))
     h = open_history(root)
     empty = analysis.calls(pd.DataFrame())
@@ -84,6 +85,39 @@ def test_no_calls(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(got.drop(columns=["pbx"]), empty)
     out = h.calls(start="2000-01-01", end="2000-01-02", out=tmp_path / "none")
     pd.testing.assert_frame_equal(results.read(out), got)
+
+
+def test_a_write_that_fails_midway_leaves_no_result(two_pbxs: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """A bucket failing after others were written: the error propagates, nothing at the target looks like a
+    result (no temporary left either), an older file result stays whole; a directory without its marker (a run
+    killed midway) is refused by read."""
+    root, ref = two_pbxs
+    h = open_history(root)
+    tasks = plan_tasks(h.con, str(root), "true", bucket_rows=1_500, calls_only=True)
+    parts = [results.compact(run_task(t, h.con)) for t in tasks]
+    assert len(parts) >= 4
+
+    def failing() -> Iterator[pa.Table]:
+        yield from parts[:2]
+        raise RuntimeError("bucket 3 failed")
+
+    older = results.write(list(parts), tmp_path / "old.parquet")
+    for target in (tmp_path / "dir", tmp_path / "one.parquet", older):
+        with pytest.raises(RuntimeError, match="bucket 3 failed"):
+            results.write(failing(), target)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["old.parquet"]
+    pd.testing.assert_frame_equal(ref, results.read(older), check_exact=True)
+    # an existing file is replaced; a directory result read back whole, then refused without its marker
+    pd.testing.assert_frame_equal(ref, results.read(results.write(list(parts), older)), check_exact=True)
+    done = results.write(list(parts), tmp_path / "dir")
+    assert (done / results.DONE).is_file()
+    assert len(list(done.glob("part-*.parquet"))) == sum(1 for p in parts if p.num_rows)
+    pd.testing.assert_frame_equal(ref, results.read(done), check_exact=True)
+    (done / results.DONE).unlink()
+    with pytest.raises(ValueError, match=r"incomplete result directory .* \(the run did not finish\)"):
+        results.read(done)
+    with pytest.raises(FileExistsError):
+        results.write(list(parts), done)
 
 
 def test_period_bounds_are_whole_microseconds_and_a_missing_result_is_an_error(tmp_path):

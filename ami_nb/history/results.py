@@ -12,6 +12,8 @@ same, a bucket at a time, into Parquet files instead of memory (``History.calls(
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..analysis import schemas
 
-__all__ = ["combine", "compact", "dtypes", "empty", "period", "read", "write"]
+__all__ = ["DONE", "combine", "compact", "dtypes", "empty", "period", "read", "write"]
 
 #: Sort order of :meth:`History.calls` (as :func:`ami_nb.analysis.calls` orders, then by PBX).
 ORDER = ("start", "linkedid", "pbx")
@@ -102,11 +104,20 @@ def period(table: pa.Table, start: pd.Timestamp | None, end: pd.Timestamp | None
     return table if mask is None else table.filter(mask)
 
 
+#: The file a result directory gets last (:func:`write`), so a directory without it is a run that did not finish.
+DONE = "_SUCCESS"
+
+
 def read(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """What :func:`write` wrote (``History.calls(out=...)``) as the frame ``History.calls()`` returns."""
+    """What :func:`write` wrote (``History.calls(out=...)``) as the frame ``History.calls()`` returns.
+
+    A directory must hold :data:`DONE` (written last): without it the run stopped midway and the parts are not
+    every call, so it is refused rather than read as a smaller result."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no calls written at {path} (History.calls(out=...) writes them)")
+    if path.is_dir() and not (path / DONE).is_file():
+        raise ValueError(f"incomplete result directory {path}: no {DONE} marker (the run did not finish)")
     files = [path] if path.is_file() else sorted(path.glob("part-*.parquet"))
     parts = []
     for f in files:
@@ -152,30 +163,76 @@ def combine(parts: list[pa.Table], *, start: pd.Timestamp | None = None,
 def write(parts: Any, path: str | os.PathLike[str]) -> Path:
     """Write bucket tables (an iterable of :func:`compact` tables) as they come, into Parquet under ``path``.
 
-    ``path`` ending in ``.parquet``: one file, a row group per bucket; otherwise a directory (created; it must
-    hold no ``part-*.parquet`` yet) with a file per bucket. The texts are written plain (no dictionary types),
-    so every bucket has the same schema. Returns ``path``.
+    ``path`` ending in ``.parquet``: one file, a row group per bucket; otherwise a directory with a file per
+    bucket. The texts are written plain (no dictionary types), so every bucket has the same schema. Returns
+    ``path``.
+
+    Crash-safe: the result is written under a hidden temporary name beside ``path`` (``.<name>.<random>.tmp``,
+    which Parquet readers skip), synced to disk, and renamed to ``path`` only once every bucket is in; a
+    directory also gets :data:`DONE` last, which :func:`read` requires. A run that fails (the error propagates)
+    or is killed midway thus leaves nothing at ``path`` that looks like a result (a killed one may leave the
+    hidden temporary). An existing file at ``path`` is replaced at that rename, atomically (readers see the old
+    result or the new one); an existing directory is refused (FileExistsError) unless empty: a directory may
+    hold other files, and it cannot be replaced in one step.
     """
     path = Path(path)
     schema = pa.schema([(c, pa.large_string() if d == schemas.TEXT else _arrow_type(d)) for c, d in dtypes().items()])
-    if path.suffix == ".parquet":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with pq.ParquetWriter(path, schema) as w:
+    directory = path.suffix != ".parquet"
+    if directory and path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{path} already exists and is not an empty directory (a result directory is "
+                              "never written over: remove it or name another)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        if directory:
+            tmp.mkdir()
+            n = 0
             for t in parts:
                 if t.num_rows:
-                    w.write_table(_decoded(t, schema))
-        return path
-    path.mkdir(parents=True, exist_ok=True)
-    if any(path.glob("part-*.parquet")):
-        raise FileExistsError(f"{path} already holds part-*.parquet files")
-    n = 0
-    for t in parts:
-        if t.num_rows:
-            pq.write_table(_decoded(t, schema), path / f"part-{n:05d}.parquet")
-            n += 1
-    if not n:  # no call: one empty file, so the directory reads back as the empty table
-        pq.write_table(schema.empty_table(), path / "part-00000.parquet")
+                    _write_synced(tmp / f"part-{n:05d}.parquet", [_decoded(t, schema)], schema)
+                    n += 1
+            if not n:  # no call: one empty file, so the directory reads back as the empty table
+                _write_synced(tmp / "part-00000.parquet", [], schema)
+            _write_synced(tmp / DONE, None, schema)
+            _fsync_dir(tmp)
+            if path.exists():
+                path.rmdir()  # empty (checked above): a rename over it is refused on some systems
+        else:
+            _write_synced(tmp, (_decoded(t, schema) for t in parts if t.num_rows), schema)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _write_synced(path: Path, tables: Any, schema: pa.Schema) -> None:
+    """``tables`` into one Parquet file at ``path`` (``None``: an empty marker file), flushed to disk."""
+    with open(path, "wb") as fh:
+        if tables is not None:
+            with pq.ParquetWriter(fh, schema) as w:
+                for t in tables:
+                    w.write_table(t)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in directory ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _arrow_type(dtype: str) -> pa.DataType:
