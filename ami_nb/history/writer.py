@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..store import _Batch, _Chunk
-from .schema import RowBuilder, _is_text, chunks_table
+from .schema import _TS, RowBuilder, _is_text, chunks_table
 
 __all__ = ["Archive", "check_pbx"]
 
@@ -105,10 +105,26 @@ def write_table(table: pa.Table, directory: Path, first_seq: int) -> Path:
     return final
 
 
+def _received_us(table: pa.Table) -> pa.Table:
+    """``table`` with ``received`` as the archive stores it, timestamp[us, UTC]: another unit (s, ms, ns: ns
+    truncated to the microsecond) or zone is converted (the same instants; no zone: taken as UTC), so the day of
+    each row, computed from microseconds, and the stored column are right whatever the table's producer used."""
+    i = table.schema.get_field_index("received")
+    if i < 0:
+        raise ValueError("an archive table needs a 'received' column")
+    typ = table.schema.field(i).type
+    if typ == _TS:
+        return table
+    if not pa.types.is_timestamp(typ):
+        raise TypeError(f"'received' must be a timestamp column, not {typ}")
+    return table.set_column(i, "received", pc.cast(table["received"], _TS, safe=False))
+
+
 def write_partitions(table: pa.Table, root: Path, pbx: str) -> list[Path]:
     """Split ``table`` by UTC date of ``received`` and write one file per date; the paths written."""
     if table.num_rows == 0:
         return []
+    table = _received_us(table)
     # the UTC day of each row from its microseconds (formatting every row's date costs more than the conversion)
     us = table["received"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     days = us // (86_400_000_000)
