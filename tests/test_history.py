@@ -205,6 +205,31 @@ def test_a_flush_of_many_chunks_is_their_rows_one_after_the_other(tmp_path: Path
     assert pq.ParquetFile(b).metadata.num_row_groups == 1
 
 
+def test_partitions_of_a_table_in_another_time_unit_or_zone(tmp_path: Path) -> None:
+    """``received`` in ns, ms, s or another zone: each row goes to its UTC day and is stored as microseconds
+    UTC (ns truncated), the same instants."""
+    import pyarrow as pa
+
+    from ami_nb.history.writer import write_partitions
+
+    midnight = pd.Timestamp("2027-01-15", tz="UTC")
+    when = [midnight - pd.Timedelta(1, "ns"), midnight, midnight + pd.Timedelta(hours=36, microseconds=7)]
+    days = ["2027-01-14", "2027-01-15", "2027-01-16"]  # the UTC day of each instant
+    ns = [t.value for t in when]
+    for unit, tz, values in [("ns", None, ns), ("ns", "Asia/Tokyo", ns), ("ms", "UTC", [v // 10**6 for v in ns]),
+                             ("s", None, [v // 10**9 for v in ns])]:
+        table = pa.table({"received": pa.array(values, pa.timestamp(unit, tz=tz)), "seq": pa.array([0, 1, 2])})
+        root = tmp_path / f"{unit}-{tz}"
+        write_partitions(table, root, "p")
+        for day, v in zip(days, values, strict=True):
+            got = pq.read_table(next((root / "pbx=p" / f"date={day}").glob("*.parquet")))
+            assert got.schema.field("received").type == pa.timestamp("us", tz="UTC")
+            us = v * {"ns": 1, "ms": 10**6, "s": 10**9}[unit] // 1000
+            assert got["received"].cast(pa.int64()).to_pylist() == [us]
+    with pytest.raises(TypeError, match="timestamp"):
+        write_partitions(pa.table({"received": pa.array([1.5]), "seq": pa.array([0])}), tmp_path / "f", "p")
+
+
 _KILLED_WRITER = """
 import sys, time
 sys.path.insert(0, {tests!r})
@@ -374,16 +399,27 @@ def test_bad_input_is_refused_clearly(tmp_path: Path) -> None:
 
 def test_calls_on_a_dask_cluster_equal_the_local_calls(tmp_path: Path) -> None:
     distributed = pytest.importorskip("dask.distributed")
+    from ami_nb.history import results
+    from ami_nb.history.buckets import plan_tasks
+    from ami_nb.history.dask import iter_tasks
+
     archive_reads(tmp_path, sim_reads(1800, rate=200), pbx="east")
     archive_reads(tmp_path, sim_reads(900, rate=200, seed=3), pbx="west")
     h = open_history(tmp_path)
-    local = h.calls(bucket_rows=4_000)
+    local = h.calls(bucket_rows=500)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        remote = h.calls(bucket_rows=4_000, client=client)
+        remote = h.calls(bucket_rows=500, client=client)
+        # the tables as they finish, each task once, at most 2 in flight: the same calls
+        tasks = plan_tasks(h.con, str(tmp_path), "true", bucket_rows=500, calls_only=True)
+        got = list(iter_tasks(client, tasks, in_flight=2))
+        out = results.write((t for _, t in iter_tasks(client, tasks)), tmp_path / "calls")
     assert len(local) > 50 and set(local["pbx"]) == {"east", "west"}
     pd.testing.assert_frame_equal(local, remote)
+    assert len(tasks) >= 3 and sorted(i for i, _ in got) == list(range(len(tasks)))
+    pd.testing.assert_frame_equal(local, results.combine([t for _, t in got]))
+    pd.testing.assert_frame_equal(local, results.read(out))
 
 
 # -- imports ---------------------------------------------------------------------------------------------------------
