@@ -749,7 +749,8 @@ def test_call_rows_of_an_archive_table_equal_those_of_its_typed_frame(tmp_path: 
 
 def test_call_rows_of_archive_tables_at_the_edges() -> None:
     """Repeated keys, a key under two column names, several PBXs interleaved, all-null and non-numeric
-    columns, multi-valued keys, text Asterisk could not encode (replaced on write): as the typed frame reads."""
+    columns, multi-valued keys, text Asterisk could not encode (replaced on write): as the typed frame reads,
+    and the rows, call ids, states and channels the rows themselves give."""
     import json
 
     import pyarrow as pa
@@ -757,37 +758,57 @@ def test_call_rows_of_archive_tables_at_the_edges() -> None:
     from ami_nb.analysis._events import call_rows
     from ami_nb.history.schema import typed_frame
 
+    rows: list[dict[str, object]] = [  # in received order; each row's columns (absent: null)
+        {"seq": 5, "pbx": "b", "Event": "Newchannel", "Linkedid": "1.1", "Uniqueid": "1.1",
+         "Channel": "PJSIP/a-00000001", "ChannelState": "4",
+         "_repeats": {"Channel": ["PJSIP/a-00000001", "PJSIP/b-00000003"]}},
+        {"seq": 1, "pbx": "a", "Event": "Newstate", "Timestamp": 2, "Linkedid~1": "2.1", "Uniqueid": "2.1",
+         "Channel": "PJSIP/caf\u00e9-00000002", "ChannelState": "6"},
+        {"seq": 4, "pbx": "b", "Event": "DialBegin", "DestLinkedid": "1.1"},
+        {"seq": 2, "pbx": "a", "Event": "VarSet", "Linkedid": "2.1", "Uniqueid": "2.1", "Channel": "x\ufffdy",
+         "ChannelState": "x", "Variable": ["QUEUESTATUS", "B"], "Value": "TIMEOUT"},
+        {"seq": 3, "pbx": "a", "Event": "Hangup", "Timestamp": 5, "Linkedid": "2.1", "Uniqueid": "2.1",
+         "ChannelState": "0", "Cause": "16"},
+        {"seq": 0, "pbx": "b", "Event": "Newchannel", "Linkedid": "3.1", "Uniqueid": "3.1",
+         "Channel": "Local/1@d-0000000a;1", "ChannelState": "1e1"},
+        {"seq": 7, "pbx": "a", "Event": "QueueCallerJoin", "Linkedid": "2.1", "Uniqueid": "2.1", "HoldTime": "7x",
+         "Queue": "sales", "_repeats": {"Queue": ["sales", "support"]}},
+        {"seq": 6, "pbx": "b", "Event": "BlindTransfer", "TransfereeUniqueid": "3.1"},
+    ]
     ts = pa.timestamp("us", tz="UTC")
-    n = 8
+    times = {"received": [1_000_000 * i for i in range(len(rows))],
+             "Timestamp": [None if r.get("Timestamp") is None else 1_000_000 * r["Timestamp"] for r in rows]}
+    text = ["pbx", "Event", "Linkedid", "Linkedid~1", "DestLinkedid", "Uniqueid", "Channel", "ChannelState",
+            "Cause", "HoldTime", "CallerIDName", "Value", "Queue", "TransfereeUniqueid"]
     t = pa.table({
-        "received": pa.array([1_000_000 * i for i in range(n)], pa.int64()).cast(ts),
-        "seq": pa.array([5, 1, 4, 2, 3, 0, 7, 6], pa.int64()),
-        "pbx": pa.array(["b", "a", "b", "a", "a", "b", "a", "b"]),
-        "Event": pa.array(["Newchannel", "Newstate", "DialBegin", "VarSet", "Hangup", "Newchannel", "QueueCallerJoin",
-                           "BlindTransfer"]),
-        "Timestamp": pa.array([None, 2_000_000, None, None, 5_000_000, None, None, None], pa.int64()).cast(ts),
-        "Linkedid": pa.array(["1.1", None, None, "2.1", "2.1", "3.1", "2.1", None]),
-        "Linkedid~1": pa.array([None, "2.1", None, None, None, None, None, None]),
-        "DestLinkedid": pa.array([None, None, "1.1", None, None, None, None, None]),
-        "Uniqueid": pa.array(["1.1", "2.1", None, "2.1", "2.1", "3.1", "2.1", None]),
-        "Channel": pa.array(["PJSIP/a-00000001", "PJSIP/caf\u00e9-00000002", None, "x\ufffdy", None,
-                             "Local/1@d-0000000a;1", None, None]),
-        "ChannelState": pa.array(["4", "6", None, "x", "0", "1e1", None, None]),
-        "Cause": pa.array([None, None, None, None, "16", None, None, None]),
-        "HoldTime": pa.array([None, None, None, None, None, None, "7x", None]),
-        "CallerIDName": pa.array([None] * n, pa.string()),
-        "Variable": pa.array([None, None, None, ["QUEUESTATUS", "B"], None, None, None, None], pa.list_(pa.string())),
-        "Value": pa.array([None, None, None, "TIMEOUT", None, None, None, None]),
-        "Queue": pa.array([None, None, None, None, None, None, "sales", None]),
-        "TransfereeUniqueid": pa.array([None] * 7 + ["3.1"]),
-        "_repeats": pa.array([json.dumps({"Channel": ["PJSIP/a-00000001", "PJSIP/b-00000003"]}), None, None, None,
-                              None, None, json.dumps({"Queue": ["sales", "support"]}), None]),
+        **{k: pa.array(v, pa.int64()).cast(ts) for k, v in times.items()},
+        "seq": pa.array([r["seq"] for r in rows], pa.int64()),
+        **{k: pa.array([r.get(k) for r in rows], pa.string()) for k in text},
+        "Variable": pa.array([r.get("Variable") for r in rows], pa.list_(pa.string())),
+        "_repeats": pa.array([json.dumps(r["_repeats"]) if "_repeats" in r else None for r in rows]),
     })
     for tab in (t, t.drop_columns(["_repeats"]), t.filter(pa.array([p == "a" for p in t["pbx"].to_pylist()]))):
         got = call_rows(typed_frame(tab, categorical=False))
         pd.testing.assert_frame_equal(call_rows(typed_frame(tab)), got, check_exact=True)
     got = call_rows(typed_frame(t, categorical=False))
-    assert got["lid"].tolist() == ["2.1", "2.1", "2.1", "2.1", "3.1", "1.1", "1.1"]  # pbx a, then b; seq order
-    assert got["state"].iloc[:3].fillna(-1).tolist() == [6.0, -1, 0.0]  # "x" is no number
-    assert got["Channel"].iloc[6] == "PJSIP/a-00000001"  # a repeated key: its first value
-    assert got["Channel"].iloc[1] == "x\ufffdy"
+
+    def lid(r: dict[str, object]) -> object:  # Linkedid under either name; an Originate's dial: its destination's
+        own = r.get("Linkedid") or r.get("Linkedid~1")
+        return own or (r.get("DestLinkedid") if r["Event"] in ("DialBegin", "DialEnd") else None)
+
+    def number(v: object) -> float:
+        try:
+            return float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return math.nan
+
+    # the call rows: per PBX in seq order, those with a call id, of the VarSets only QUEUESTATUS
+    kept = [r for r in sorted(rows, key=lambda r: (r["pbx"], r["seq"]))
+            if lid(r) and (r["Event"] != "VarSet" or r["Variable"][0] == "QUEUESTATUS")]  # type: ignore[index]
+    assert len(kept) < len(rows)  # some rows are no call's
+    assert got["lid"].tolist() == [lid(r) for r in kept]
+    assert got["ev"].tolist() == [r["Event"] for r in kept]
+    assert got["state"].fillna(-1).tolist() == [-1 if math.isnan(number(r.get("ChannelState")))
+                                                else number(r.get("ChannelState")) for r in kept]
+    # a repeated key: its first value (the column's); text kept as written, replacement characters included
+    assert got["Channel"].fillna("").tolist() == [r.get("Channel") or "" for r in kept]
