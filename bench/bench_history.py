@@ -14,14 +14,16 @@
 2. *Scale*: the base day replicated with DuckDB ``COPY`` to ``--events`` events: each copy shifted by whole days,
    its ids shifted too (Uniqueids, Linkedids, channel names, bridge ids, ``call_hash``), written in the compacted
    layout (one file per day, sorted by ``call_hash``, small row groups).
-3. Each measured path runs in its own process (peak RSS from ``wait4``):
+3. Each measured path runs in its own process (its tree's CPU and peak RSS sampled, see ``_TreeSampler``):
    * ``History.calls()`` over ``--calls-events`` (whole days; all of them when it equals ``--events``);
    * the bucket reads alone (``History.iter_buckets``: DuckDB -> typed frames, no analysis) over everything;
    * a hand-written DuckDB query computing a disposition per call, over everything;
    * the in-memory path, ``analysis.calls()`` of whole days' events frame (as ``store.frame()`` gives it: the
      archive round trip is tested equal), at ``--inmemory`` numbers of days.
 
-Peak RSS is the sum over the measured process and its children (pool workers, a Dask cluster), sampled.
+Peak RSS is the sum over the measured process and its descendants (pool workers, a Dask cluster), and ``cpu_s``
+the CPU of them all, sampled every ~0.2 s (``wait4`` misses the workers of a fork server); the child and the
+processes it starts import the ami_nb of the checkout measured (``PYTHONPATH``), ``--baseline``'s included.
 """
 
 from __future__ import annotations
@@ -420,35 +422,107 @@ FROM per_call
 """
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every descendant (pool workers, Dask's scheduler and workers)."""
-    import psutil
+_CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
+
+def _proc_stats() -> dict[int, tuple[int, int, float, float, int]]:
+    """``pid -> (ppid, start time, own CPU s, reaped children's CPU s, resident bytes)`` of every process, from
+    ``/proc/<pid>/stat`` (Linux; elsewhere empty)."""
+    out: dict[int, tuple[int, int, float, float, int]] = {}
     try:
-        p = psutil.Process(pid)
-        procs = [p, *p.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for q in procs:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for d in names:
+        if not d.isdigit():
+            continue
         try:
-            total += q.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+            with open(f"/proc/{d}/stat", "rb") as fh:
+                raw = fh.read()
+        except OSError:  # gone meanwhile
+            continue
+        f = raw[raw.rindex(b")") + 2:].split()  # after the command name, which may hold spaces
+        out[int(d)] = (int(f[1]), int(f[19]), (int(f[11]) + int(f[12])) / _CLK, (int(f[13]) + int(f[14])) / _CLK,
+                       int(f[21]) * _PAGE)
+    return out
+
+
+class _TreeSampler:
+    """The process tree under ``root`` (pool workers and their fork server, a Dask cluster), sampled: its resident
+    bytes now (:meth:`sample`), and its CPU seconds over its life (:meth:`cpu_seconds`).
+
+    ``wait4`` counts only the child and the descendants it reaped itself: pool workers forked by a fork server
+    are the fork server's children, and the fork server is no child the bench's child waits for, so their CPU
+    never reaches it. Here each sample reads every process of the tree (``utime + stime`` of its own, and
+    ``cutime + cstime`` of the children it reaped) and keeps the last value seen per process (pid and start
+    time); the tree's CPU is every process's own time plus what each reaped that was not seen. Sampled (every
+    ~0.2 s): a process living less than a sample interval may be missed (unless a process seen reaped it), and
+    a process's last moments (under one interval) are.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen: dict[tuple[int, int], tuple[int, float, float]] = {}  # (pid, start) -> (ppid, own, reaped)
+
+    def sample(self) -> int:
+        """Resident bytes of the tree now (and its processes' CPU so far, kept)."""
+        stats = _proc_stats()
+        kids: dict[int, list[int]] = {}
+        for pid, st in stats.items():
+            kids.setdefault(st[0], []).append(pid)
+        members, todo = set(), [self.root]
+        while todo:
+            pid = todo.pop()
+            if pid in stats and pid not in members:
+                members.add(pid)
+                todo.extend(kids.get(pid, ()))
+        # a process seen before whose parent died since (re-parented out of the tree) is still counted
+        members |= {pid for pid, start in self.seen if pid in stats and stats[pid][1] == start}
+        rss = 0
+        for pid in members:
+            ppid, start, own, reaped, resident = stats[pid]
+            self.seen[(pid, start)] = (ppid, own, reaped)
+            rss += resident
+        return rss
+
+    def cpu_seconds(self, root_total: float | None = None) -> float:
+        """The tree's CPU seconds from the samples; ``root_total``: the root's own and reaped CPU as ``wait4``
+        gave them at its end (exact, where its last sample is up to an interval early)."""
+        seen_children: dict[int, float] = {}  # ppid -> the CPU of its children seen (own and reaped, last value)
+        for ppid, own, reaped in self.seen.values():
+            seen_children[ppid] = seen_children.get(ppid, 0.0) + own + reaped
+        total = 0.0
+        for (pid, _), (_, own, reaped) in self.seen.items():
+            if pid == self.root and root_total is not None:
+                reaped = max(reaped, root_total - own)
+            total += own + max(0.0, reaped - seen_children.get(pid, 0.0))  # reaped and never seen
+        return total
 
 
 def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
+    """Run this file with ``argv`` in a child process (its ami_nb from ``code``, a checkout, or this one's):
+    its RESULT line, with ``wall_s`` and ``cpu_s`` of the child's whole life (``cpu_s``: the process tree's, see
+    :class:`_TreeSampler`; ``cpu_s_reaped``: what ``wait4`` counts) and the peak resident memory."""
     import threading
 
-    env = dict(os.environ, AMI_NB_BENCH_CODE=code) if code else None
+    # the checkout's ami_nb first on the path of the child and of every process it starts: a fork server (and
+    # the pool workers it forks) imports ami_nb anew, and ignores the child's sys.path, so it would find the
+    # installed one, or (its path starting with the working directory) the one of the directory run from;
+    # PYTHONSAFEPATH leaves the working directory out
+    env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONPATH=os.pathsep.join(
+        [code or str(ROOT), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])]))
+    if code:
+        env["AMI_NB_BENCH_CODE"] = code
+    t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     peak = [0]
+    tree = _TreeSampler(proc.pid)
 
     def sample() -> None:  # ru_maxrss is one process's peak; the sum over the tree is what the machine holds
         while not finished.is_set():  # (never proc.poll(): it would reap the child before wait4 below)
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            peak[0] = max(peak[0], tree.sample())
             time.sleep(0.2)
 
     finished = threading.Event()
@@ -461,17 +535,19 @@ def run_child(argv: list[str], code: str | None = None) -> dict[str, Any]:
         else:
             print("   ", line.rstrip(), flush=True)
     finished.set()
-    _, status, usage = os.wait4(proc.pid, 0)
     sampler.join()
+    _, status, usage = os.wait4(proc.pid, 0)
+    result["wall_s"] = time.perf_counter() - t0
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
     result["peak_tree_rss_mb"] = peak[0] / 2**20
-    # CPU seconds of the child and every descendant it reaped (pool workers, a Dask cluster): on a shared
-    # machine, events per CPU second is the figure other processes' load does not move
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    # CPU seconds of the whole tree: on a shared machine, events per CPU second is the figure other processes'
+    # load does not move
+    result["cpu_s_reaped"] = usage.ru_utime + usage.ru_stime
+    result["cpu_s"] = tree.cpu_seconds(result["cpu_s_reaped"])
     result["exit"] = status
     if result.get("seconds"):
         result["events_per_s"] = result["events"] / result["seconds"]
-        result["events_per_cpu_s"] = result["events"] / result["cpu_seconds"]
+        result["events_per_cpu_s"] = result["events"] / result["cpu_s"]
     print(json.dumps(result), flush=True)
     return result
 
