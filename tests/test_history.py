@@ -167,9 +167,36 @@ def test_archive_fed_by_its_store_has_every_event_once(tmp_path: Path) -> None:
                 a.flush()  # the open buffer copied now is frozen again later: written once
         a.flush()
         assert a.written == n - head and a.pending == 0
+    for events, received in reads[:3]:  # received after the close: never this archive's, not pending
+        store.extend(events, received)
+    assert a.written == n - head and a.pending == 0
+    a.flush()  # nothing to wait for
     got = pq.read_table(tmp_path).to_pandas()
     assert sorted(got["seq"]) == list(range(head, n))  # the store's numbers, each once
     assert_same_frame(whole.frame(after=head), open_history(tmp_path).events(), ordered=False)
+
+
+def test_a_close_that_times_out_leaves_no_thread_behind(tmp_path: Path) -> None:
+    """close() giving up on a busy writer (a backlog written at the close; no wait at all) raises, the marks'
+    thread ends at once, the writer's once its write is done: no thread named after the archive is left."""
+    import threading
+
+    reads = sim_reads(1800, rate=240)
+    a = Archive(tmp_path, pbx="slow", flush_seconds=3600, flush_rows=10**7)
+    for events, received in reads:  # queued, none written: the writer waits for the close
+        a.write(events, received)
+    assert a.written == 0
+    a.on_state("reconnecting")  # marks, written by the marks' thread
+    a.on_state("connected")
+    mine = [t for t in threading.enumerate() if "ami-archive" in t.name and "slow" in t.name]
+    assert len(mine) == 2  # the writer and the marks' thread
+    with pytest.raises(TimeoutError, match="still busy"):
+        a.close(timeout=0)
+    for t in mine:
+        t.join(60)  # a bound for a stuck thread, not a timing: each ends on its own
+    assert not [t for t in threading.enumerate() if "ami-archive" in t.name and "slow" in t.name]
+    assert a.written == sum(len(e) for e, _ in reads) and a.pending == 0  # the write was finished
+    assert open_history(tmp_path).gaps["reason"].tolist() == ["reconnect"]  # and the marks queued before
 
 
 def test_a_flush_of_many_chunks_is_their_rows_one_after_the_other(tmp_path: Path) -> None:

@@ -178,6 +178,7 @@ class Archive:
         self._store = store
         self._feed = store.feed(self._on_feed) if store is not None else None
         self._start = self._cursor = self._feed.start if self._feed is not None else 0
+        self._fed: int | None = None  # events the store handed over, once its feed is closed (no more come)
         self._parts: list[tuple[_Chunk, int]] = []  # chunks (and the row each starts at) not written yet
         self._parts_rows = 0
         self._converted_rows = 0
@@ -274,9 +275,11 @@ class Archive:
                 log.exception("archive writer for %s failed; events from now on are not archived", self.path)
                 self._error = exc
                 # History.gaps: no data from here on (a close mark with the reason, if the disk takes it)
-                self._marks.submit(self._safe_mark, "close", time.time(), reason=f"writer failed: {exc}")
-                if self._feed is not None:
-                    self._feed.close()
+                try:
+                    self._marks.submit(self._safe_mark, "close", time.time(), reason=f"writer failed: {exc}")
+                except RuntimeError:  # a close that timed out shut the marks' thread down: write it here
+                    self._safe_mark("close", time.time(), reason=f"writer failed: {exc}")
+                self._close_feed()
                 with self._cond:
                     self._cond.notify_all()
                 return
@@ -285,9 +288,21 @@ class Archive:
                 with self._cond:
                     self._cond.notify_all()
             if closing:
-                if self._feed is not None:
-                    self._feed.close()
+                self._close_feed()
                 return
+
+    def _close_feed(self) -> None:
+        """Stop taking the store's events; from now on they are not this archive's (:attr:`pending`)."""
+        if self._feed is not None:
+            self._feed.close()
+            with self._cond:
+                self._fed = self._store.total - self._start
+
+    def _handed_over(self) -> int:
+        """Events handed over to be written (a store's: until its feed closed)."""
+        if self._feed is None:
+            return self._handed
+        return self._store.total - self._start if self._fed is None else self._fed
 
     def _convert(self, tail: bool) -> None:
         """Take what the store handed over (with ``tail``, also what it has not frozen yet): the chunks are kept
@@ -332,7 +347,7 @@ class Archive:
         """Wait until every event handed over so far is on disk (TimeoutError after ``timeout`` seconds)."""
         end = time.monotonic() + timeout
         with self._cond:
-            target = self._handed if self._feed is None else self._store.total - self._start
+            target = self._handed_over()
             self._flush_wanted = True
             self._cond.notify_all()
             while self._written < target:
@@ -359,7 +374,10 @@ class Archive:
         return self._closing
 
     def close(self, timeout: float = 60.0) -> None:
-        """Write what is pending, stop the thread, record a ``close`` mark (idempotent)."""
+        """Write what is pending, stop the thread, record a ``close`` mark (idempotent). TimeoutError when the
+        writer is still busy after ``timeout`` seconds: it finishes that write and ends on its own (the marks'
+        thread ends at once), no ``close`` mark is recorded. A store's events from the close on are not this
+        archive's: :attr:`pending` stops counting them."""
         if self._closing:
             return
         self.detach()
@@ -368,6 +386,8 @@ class Archive:
             self._cond.notify_all()
         self._thread.join(timeout)
         if self._thread.is_alive():
+            # the writer thread ends once its write is done; the marks' thread now (no more marks to come)
+            self._marks.shutdown(wait=False)
             raise TimeoutError(f"archive {self.path}: writer still busy after {timeout} s")
         self._marks.shutdown(wait=True)
         if self._error is None:
@@ -385,9 +405,7 @@ class Archive:
     @property
     def pending(self) -> int:
         """Events handed over and not on disk yet."""
-        if self._feed is not None:
-            return self._store.total - self._start - self._written
-        return self._handed - self._written
+        return self._handed_over() - self._written
 
     def __enter__(self) -> Archive:
         return self
