@@ -33,7 +33,7 @@ from ..analysis._events import NOT_CALL_EVENTS
 from . import results
 from .schema import key_of, typed_frame
 
-__all__ = ["Task", "plan_tasks", "run_pool", "run_task"]
+__all__ = ["Task", "call_filter", "pair_keys", "plan_tasks", "run_pool", "run_task"]
 
 _SPAN = 1 << 32
 #: The AMI keys :func:`ami_nb.analysis.calls` reads (every ``*Linkedid`` / ``*Uniqueid`` key is read too).
@@ -56,16 +56,18 @@ class Task:
     members: pa.Table | None = None  # (pbx, call_id) of the joined calls this task takes
     exclude: pa.Table | None = None  # (pbx, call_id) of every joined call (a hash-range task skips them)
     label: str = field(default="")
+    files: list[str] | None = None  # read these files instead of every file under root (see scan_sql)
 
     def sql(self) -> str:
         from .reader import scan_sql
 
+        source = scan_sql(self.root if self.files is None else self.files)
         cols = ", ".join('e."' + c.replace('"', '""') + '"' for c in self.columns)
         if self.members is not None:
-            inner = f"SELECT * FROM {scan_sql(self.root)} WHERE {self.where}"
+            inner = f"SELECT * FROM {source} WHERE {self.where}"
             return (f"SELECT {cols} FROM ({inner}) e SEMI JOIN members m ON e.pbx = m.pbx AND e.call_id = m.call_id "
                     "ORDER BY e.pbx, e.seq")
-        inner = f"SELECT * FROM {scan_sql(self.root)} WHERE {self.where} AND call_hash >= {self.lo} " \
+        inner = f"SELECT * FROM {source} WHERE {self.where} AND call_hash >= {self.lo} " \
                 f"AND call_hash < {self.hi}"
         if self.exclude is not None and self.exclude.num_rows:
             return f"SELECT {cols} FROM ({inner}) e ANTI JOIN exclude x ON e.pbx = x.pbx AND e.call_id = x.call_id"
@@ -206,8 +208,9 @@ class _Union:
             self.parent[rb] = ra
 
 
-def components(con: duckdb.DuckDBPyConnection, root: str, where: str) -> pa.Table:
-    """``(pbx, call_id, component)`` for every call joined to another one (by the rows' ``links``)."""
+def components(con: duckdb.DuckDBPyConnection, root: str | list[str], where: str) -> pa.Table:
+    """``(pbx, call_id, component)`` for every call joined to another one (by the rows' ``links``); ``root``: the
+    archive, or a list of its files (see :func:`~ami_nb.history.reader.scan_sql`)."""
     from .reader import scan_sql
 
     cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(root)}").fetchall()}
@@ -229,13 +232,37 @@ def components(con: duckdb.DuckDBPyConnection, root: str, where: str) -> pa.Tabl
                      "component": pa.array(comps, pa.string())})
 
 
+def call_filter(have: list[str] | set[str], *, calls_only: bool) -> str:
+    """The SQL condition on the rows a call analysis reads: a ``call_id``, not one of :data:`NOT_CALL_EVENTS`
+    (and with ``calls_only``, of the VarSets only QUEUESTATUS, as ``call_rows`` says). ``have``: the columns."""
+    where = "call_id IS NOT NULL"
+    if "Event" in have:  # rows no call analysis reads (CEL, Cdr, list items...): never leave the disk
+        where += f' AND "Event" NOT IN ({", ".join(_lit(e) for e in sorted(NOT_CALL_EVENTS))})'
+        if calls_only and "Variable" in have:
+            where += """ AND ("Event" <> 'VarSet' OR "Variable"[1] = 'QUEUESTATUS')"""
+    return where
+
+
+def pair_keys(table: pa.Table) -> pa.Array:
+    """``pbx`` and ``call_id`` of each row as one string (call ids are unique per PBX only), for ``is_in``."""
+    out = pc.binary_join_element_wise(pc.cast(table["pbx"], pa.string()), pc.cast(table["call_id"], pa.string()),
+                                      "\x00")
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
 def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_rows: int = 1_000_000,
-               columns: list[str] | tuple[str, ...] | None = None, calls_only: bool = False) -> list[Task]:
+               columns: list[str] | tuple[str, ...] | None = None, calls_only: bool = False,
+               exclude: pa.Table | None = None, files: list[str] | None = None,
+               info: dict[str, int] | None = None) -> list[Task]:
     """The buckets covering every call of ``where``, each about ``bucket_rows`` events.
 
     ``columns``: only these AMI keys (every one when None). ``calls_only``: for :func:`run_task`, only the keys
     and rows :func:`ami_nb.analysis.calls` reads (:data:`CALL_COLUMNS`; of the VarSets only QUEUESTATUS),
     pushed down to the Parquet scan: the table is the same, a third of the events and columns are read.
+    ``exclude``: ``(pbx, call_id)`` of calls to leave out (the rows of calls another day's table takes, see
+    :mod:`ami_nb.history.daycalls`; a joined component is left out whole or not at all). ``files``: read these
+    files (events, or rows kept beside a day's calls table) instead of every file under ``root``. ``info``
+    receives ``rows``, the rows planned (excluded calls' rows included).
     """
     if calls_only and columns is None:
         columns = CALL_COLUMNS
@@ -243,9 +270,12 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_
 
     if bucket_rows < 1:
         raise ValueError(f"bucket_rows must be at least 1, got {bucket_rows}")
-    if not any(Path(root).glob("pbx=*/date=*/*.parquet")):
+    if info is not None:
+        info["rows"] = 0
+    if (files is None and not any(Path(root).glob("pbx=*/date=*/*.parquet"))) or (files is not None and not files):
         return []
-    have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(root)}").fetchall()]
+    source = root if files is None else files
+    have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan_sql(source)}").fetchall()]
     if columns is None:
         wanted = [c for c in have if c not in ("date", "links", "call_hash")]
     else:  # AMI keys: every column spelling one of them (see schema.column_name)
@@ -254,27 +284,32 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_
     cols = ["received", "seq", "pbx", *[c for c in wanted if c not in ("received", "seq", "pbx")]]
     if "_repeats" in have and "_repeats" not in cols:
         cols.append("_repeats")
-    where = f"call_id IS NOT NULL AND {where}"
-    if "Event" in have:  # rows no call analysis reads (CEL, Cdr, list items...): never leave the disk
-        where += f' AND "Event" NOT IN ({", ".join(_lit(e) for e in sorted(NOT_CALL_EVENTS))})'
-        if calls_only and "Variable" in have:  # of the VarSets only QUEUESTATUS matters (as call_rows says)
-            where += """ AND ("Event" <> 'VarSet' OR "Variable"[1] = 'QUEUESTATUS')"""
+    where = f"{call_filter(have, calls_only=calls_only)} AND {where}"
 
-    total = con.execute(f"SELECT count(*) FROM {scan_sql(root)} WHERE {where}").fetchone()
+    total = con.execute(f"SELECT count(*) FROM {scan_sql(source)} WHERE {where}").fetchone()
     n_rows = int(total[0]) if total else 0
+    if info is not None:
+        info["rows"] = n_rows
     if not n_rows:
         return []
-    comp = components(con, root, where)
+    comp = components(con, source, where)
+    if exclude is not None and exclude.num_rows and comp.num_rows:  # their components go elsewhere whole
+        comp = comp.filter(pc.invert(pc.is_in(pair_keys(comp), value_set=pair_keys(exclude))))
     tasks: list[Task] = []
     n = max(1, math.ceil(n_rows / bucket_rows))
-    exclude = comp.select(["pbx", "call_id"]) if comp.num_rows else None
+    skip = [t for t in (comp.select(["pbx", "call_id"]) if comp.num_rows else None,
+                        None if exclude is None or not exclude.num_rows else
+                        exclude.select(["pbx", "call_id"]).cast(pa.schema([("pbx", pa.string()),
+                                                                           ("call_id", pa.string())])))
+            if t is not None]
+    hash_exclude = pa.concat_tables(skip) if skip else None
     for b in range(n):
         lo, hi = b * _SPAN // n, (b + 1) * _SPAN // n
-        tasks.append(Task(root, where, cols, lo, hi, exclude=exclude, label=f"hash {b + 1}/{n}"))
+        tasks.append(Task(root, where, cols, lo, hi, exclude=hash_exclude, label=f"hash {b + 1}/{n}", files=files))
     if comp.num_rows:
         cur = con.cursor()
         cur.register("members", comp)
-        got = cur.execute(f"SELECT count(*) FROM (SELECT pbx, call_id FROM {scan_sql(root)} WHERE {where}) e "
+        got = cur.execute(f"SELECT count(*) FROM (SELECT pbx, call_id FROM {scan_sql(source)} WHERE {where}) e "
                           "SEMI JOIN members m ON e.pbx = m.pbx AND e.call_id = m.call_id").fetchone()
         cur.close()
         joined_rows = int(got[0]) if got else 0
@@ -285,5 +320,5 @@ def plan_tasks(con: duckdb.DuckDBPyConnection, root: str, where: str, *, bucket_
             mask = pc.equal(g, i)
             members = comp.filter(mask).select(["pbx", "call_id"])
             if members.num_rows:
-                tasks.append(Task(root, where, cols, members=members, label=f"joined {i + 1}/{k}"))
+                tasks.append(Task(root, where, cols, members=members, label=f"joined {i + 1}/{k}", files=files))
     return tasks

@@ -8,11 +8,12 @@ so its memory stays bounded by the bucket size, not by the period.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import duckdb
 import pandas as pd
@@ -20,8 +21,11 @@ import pyarrow as pa
 
 from .. import analysis
 from ..store import to_epoch
-from .buckets import plan_tasks, run_pool, run_task
+from .buckets import Task, plan_tasks, run_pool, run_task
 from .schema import key_of, typed_frame
+
+if TYPE_CHECKING:
+    from .daycalls import CallsPlan
 
 __all__ = ["History", "open"]
 
@@ -45,10 +49,14 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def scan_sql(root: str | os.PathLike[str]) -> str:
-    """The DuckDB table expression that reads the dataset at ``root`` (every file, schemas unioned by name)."""
-    glob = str(Path(root) / "pbx=*" / "date=*" / "*.parquet")
-    return (f"read_parquet({_lit(glob)}, hive_partitioning=true, union_by_name=true, "
+def scan_sql(root: str | os.PathLike[str] | Sequence[str]) -> str:
+    """The DuckDB table expression that reads the dataset at ``root`` (every file, schemas unioned by name), or
+    the files listed (each under ``.../pbx=<name>/date=<day>/``)."""
+    if isinstance(root, (str, os.PathLike)):
+        source = _lit(str(Path(root) / "pbx=*" / "date=*" / "*.parquet"))
+    else:
+        source = "[" + ", ".join(_lit(str(f)) for f in root) + "]"
+    return (f"read_parquet({source}, hive_partitioning=true, union_by_name=true, "
             "hive_types={'pbx': VARCHAR, 'date': DATE})")
 
 
@@ -76,6 +84,12 @@ class History:
             raise FileNotFoundError(f"no archive at {self.path} (a directory holding pbx=<name>/date=<day>/)")
         self.threads = threads
         self.memory_limit = memory_limit
+        from .daycalls import code_version
+
+        #: The code version stored calls tables must match (:func:`ami_nb.history.daycalls.code_version`).
+        self.rollup_version = code_version()
+        #: What the last :meth:`calls` or :meth:`materialize` did (days from stored tables, computed, written...).
+        self.last_calls_plan: CallsPlan | None = None
         self.con = connect(threads, memory_limit)
         self._view()
 
@@ -222,9 +236,20 @@ class History:
         return self.con.execute(query, params or []).df()
 
     # -- analysis over any period ---------------------------------------------------------------------------------
+    @overload
+    def calls(self, *, start: Any = ..., end: Any = ..., pbx: str | Sequence[str] | None = ..., client: Any = ...,
+              bucket_rows: int = ..., margin: float = ..., workers: int | None = ..., out: None = ...,
+              cache: bool = ...) -> pd.DataFrame: ...
+
+    @overload
+    def calls(self, *, start: Any = ..., end: Any = ..., pbx: str | Sequence[str] | None = ..., client: Any = ...,
+              bucket_rows: int = ..., margin: float = ..., workers: int | None = ...,
+              out: str | os.PathLike[str], cache: bool = ...) -> Path: ...
+
     def calls(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
               client: Any = None, bucket_rows: int = 500_000, margin: float = _DAY,
-              workers: int | None = None, out: str | os.PathLike[str] | None = None) -> Any:
+              workers: int | None = None, out: str | os.PathLike[str] | None = None,
+              cache: bool = True) -> pd.DataFrame | Path:
         """:func:`ami_nb.analysis.calls` over the archive: one row per call, with a ``pbx`` column first.
 
         Calls that started in ``[start, end)`` (their events up to ``margin`` seconds outside it are read too, so
@@ -235,45 +260,96 @@ class History:
         instead. A bucket's table comes back compact (Arrow, repeated texts dictionary-encoded) and the parts are
         sorted and converted to the pandas frame once, a column at a time (:mod:`ami_nb.history.results`).
 
+        ``cache``: the days wholly inside the period read their calls from the tables stored beside the events
+        (:mod:`ami_nb.history.daycalls`), computing and storing those missing or stale (closed days, when the
+        archive is writable); only the rest is computed from events. Same table; ``False``: everything from
+        events, nothing read or stored. :attr:`last_calls_plan` says what was done.
+
         ``out``: for more calls than memory holds, write each bucket's calls to Parquet as it finishes instead
         and return the path: a directory (a ``part-NNNNN.parquet`` per bucket, each in the order above but not
         the parts between them) or a file ending in ``.parquet`` (a row group per bucket). Same columns and
         values; read it back with :func:`ami_nb.history.results.read` (the frame this returns without ``out``),
         DuckDB or ``pd.read_parquet`` (then ``sort_values(["start", "linkedid", "pbx"])``).
         """
-        from . import results
+        from . import daycalls, results
 
         lo = None if start is None else to_epoch(start) - margin
         hi = None if end is None else to_epoch(end) + margin
-        where = self.where(start=lo, end=hi, pbx=pbx)
-        tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows, calls_only=True)
         t0 = None if start is None else _ts(start)
         t1 = None if end is None else _ts(end)
-        parts: Iterator[pa.Table]
+        run: daycalls.DayRun | None = None
+        if cache:
+            run = daycalls.plan(self, lo=lo, hi=hi, pbx=pbx, bucket_rows=bucket_rows, version=self.rollup_version)
+            self.last_calls_plan = run.plan
+            tasks, ready = run.tasks, run.ready
+        else:
+            where = self.where(start=lo, end=hi, pbx=pbx)
+            tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows, calls_only=True)
+            ready = []
+        pieces = self._run_tasks(tasks, client, workers)
+        if run is not None:
+            pieces = run.watch(pieces)
+        try:
+            if out is None:  # kept in the order of the tasks, so the result never depends on timing
+                got: list[pa.Table | None] = [None] * len(tasks)
+                for i, table in pieces:
+                    got[i] = table
+                if run is not None:
+                    run.finish_empty()
+                done = ready + [p for p in got if p is not None]
+                del got, ready  # combine() empties ``done``: no other list may keep the parts alive
+                return results.combine(done, start=t0, end=t1)
+            return results.write((results.period(t, t0, t1) for t in
+                                  itertools.chain(ready, self._then(run, (t for _, t in pieces)))), out)
+        finally:  # the pool's processes end with its generator, even when a write fails
+            pieces.close()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _then(run: Any, parts: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        yield from parts
+        if run is not None:
+            run.finish_empty()
+
+    def _run_tasks(self, tasks: list[Task], client: Any, workers: int | None) -> Iterator[tuple[int, pa.Table]]:
+        """``(index, compact table)`` of every task: on ``client``, on worker processes, or in this process."""
+        from . import results
+
         if client is not None:
             from .dask import run_tasks
 
-            parts = iter(run_tasks(client, tasks))
-        else:
-            n = _default_workers() if workers is None else max(1, int(workers))
-            if n > 1 and len(tasks) > 1:
-                pool = run_pool(tasks, min(n, len(tasks)))
-                try:  # the pool's processes end with its generator, even when a write below fails
-                    if out is None:  # kept in the order of the tasks, so the result never depends on timing
-                        got: list[pa.Table | None] = [None] * len(tasks)
-                        for i, table in pool:
-                            got[i] = table
-                        done = [p for p in got if p is not None]
-                        del got  # combine() empties ``done``: no other list may keep the parts alive
-                        return results.combine(done, start=t0, end=t1)
-                    return results.write((results.period(table, t0, t1) for _, table in pool), out)
-                finally:
-                    pool.close()
-            else:
-                parts = (results.compact(run_task(t, con=self.con)) for t in tasks)
-        if out is not None:
-            return results.write((results.period(p, t0, t1) for p in parts), out)
-        return results.combine(list(parts), start=t0, end=t1)
+            yield from enumerate(run_tasks(client, tasks))
+            return
+        n = _default_workers() if workers is None else max(1, int(workers))
+        if n > 1 and len(tasks) > 1:
+            pool = run_pool(tasks, min(n, len(tasks)))
+            try:
+                yield from pool
+            finally:
+                pool.close()
+            return
+        for i, t in enumerate(tasks):
+            yield i, results.compact(run_task(t, con=self.con))
+
+    def materialize(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
+                    workers: int | None = None, client: Any = None, bucket_rows: int = 500_000) -> list[Path]:
+        """Store the calls table of every closed day (of ``[start, end)``, whole days) lacking a valid one, as
+        :meth:`calls` stores them (:mod:`ami_nb.history.daycalls`): the recorder's nightly step. Returns the
+        calls files written (none when the archive is not writable)."""
+        from . import daycalls
+
+        lo = None if start is None else to_epoch(start)
+        hi = None if end is None else to_epoch(end)
+        run = daycalls.plan(self, lo=lo, hi=hi, pbx=pbx, bucket_rows=bucket_rows, version=self.rollup_version,
+                            remainder=False)
+        self.last_calls_plan = run.plan
+        pieces = run.watch(self._run_tasks(run.tasks, client, workers))
+        try:
+            for _ in pieces:
+                pass
+        finally:
+            pieces.close()  # type: ignore[attr-defined]
+        run.finish_empty()
+        return list(run.plan.written)
 
     def iter_buckets(self, *, start: Any = None, end: Any = None, pbx: str | Sequence[str] | None = None,
                      bucket_rows: int = 1_000_000, columns: Sequence[str] | None = None,
