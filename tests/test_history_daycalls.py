@@ -1,0 +1,215 @@
+"""Per-day call tables stored beside the events (ami_nb.history.daycalls): History.calls() reads them and gives
+the table it computes from the events, whatever was stored, changed or could not be written. Simulated traffic
+across midnights, real Parquet files, real DuckDB."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from test_history import archive_reads, sim_reads
+from test_history_scale import MIX
+
+from ami_nb import analysis
+from ami_nb.history import open as open_history
+from ami_nb.history.daycalls import main as daycalls_main
+
+MID = 1_700_006_400.0  # 2023-11-15 00:00 UTC: closed days, whatever day the tests run
+DAYS = [("east", "2023-11-14"), ("east", "2023-11-15"), ("east", "2023-11-16"), ("west", "2023-11-15"),
+        ("west", "2023-11-16")]
+
+
+def _sorted(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True).sort_values(["start", "linkedid", "pbx"],
+                                                            kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """Two PBXs; east: an hour of traffic across each of two midnights (transfers, pickups, queues' Local
+    channels), west: one. The expected table: analysis.calls() of each run's events in memory (each simulator run
+    numbers its channels anew, so runs are analysed apart, as separate recorder runs of a PBX would be)."""
+    root = tmp_path_factory.mktemp("daycalls")
+    want = []
+    for pbx, seed, start in (("east", 1, MID - 1200), ("east", 2, MID + 86400 - 1200), ("west", 3, MID + 86400 - 900)):
+        store = archive_reads(root, sim_reads(2400, rate=200, seed=seed, mix=MIX, start=start), pbx=pbx)
+        c = analysis.calls(store.frame())
+        c.insert(0, "pbx", pd.array([pbx] * len(c), dtype="str"))
+        want.append(c)
+    return root, _sorted(want)
+
+
+@pytest.fixture
+def archive(built: tuple[Path, pd.DataFrame], tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    root = tmp_path / "a"
+    shutil.copytree(built[0], root)
+    return root, built[1]
+
+
+def _stored(root: Path) -> list[Path]:
+    return sorted((root / "_calls").rglob("*.parquet")) if (root / "_calls").is_dir() else []
+
+
+def test_cold_then_warm_equal_the_fresh_and_in_memory_tables(archive: tuple[Path, pd.DataFrame]) -> None:
+    root, want = archive
+    h = open_history(root)
+    spans = h.sql("SELECT pbx, call_id FROM events WHERE call_id IS NOT NULL GROUP BY ALL "
+                  "HAVING count(DISTINCT date) > 1")
+    assert len(spans) >= 5  # calls across midnight: their rows are in two day partitions
+    assert want["transferred"].any() and {"attended", "blonde"} <= set(want["transfer_type"].dropna())
+    fresh = h.calls(cache=False, workers=1)
+    assert h.last_calls_plan is None and not _stored(root)  # cache=False neither reads nor writes
+    pd.testing.assert_frame_equal(want, fresh, check_exact=True)
+    cold = h.calls(bucket_rows=6_000, workers=2)
+    plan = h.last_calls_plan
+    assert plan is not None and sorted(plan.computed) == DAYS and not plan.from_rollups
+    assert len(plan.written) == len(DAYS) and not plan.from_events
+    # the calls across midnight (and those joined to them) are computed from their rows kept beside the tables
+    assert 0 < plan.remainder_rows < h.sql("SELECT count(*) AS n FROM events")["n"].iloc[0] / 4
+    pd.testing.assert_frame_equal(fresh, cold, check_exact=True)
+    warm = h.calls(workers=1)
+    plan = h.last_calls_plan
+    assert sorted(plan.from_rollups) == DAYS and not plan.computed and not plan.written and not plan.from_events
+    pd.testing.assert_frame_equal(fresh, warm, check_exact=True)
+    # one PBX
+    east = h.calls(pbx="east", workers=1)
+    assert sorted(h.last_calls_plan.from_rollups) == [d for d in DAYS if d[0] == "east"]
+    pd.testing.assert_frame_equal(want[want["pbx"] == "east"].reset_index(drop=True), east, check_exact=True)
+
+
+def test_a_period_with_edge_days(archive: tuple[Path, pd.DataFrame]) -> None:
+    root, want = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    start, end = pd.Timestamp(MID + 1800, unit="s", tz="UTC"), pd.Timestamp(MID + 86400 + 600, unit="s", tz="UTC")
+    got = h.calls(start=start, end=end, margin=3600, workers=1)
+    plan = h.last_calls_plan
+    assert plan.from_rollups == [("east", "2023-11-15"), ("west", "2023-11-15")]  # wholly inside the window
+    assert set(plan.from_events) == {("east", "2023-11-14"), ("east", "2023-11-16"), ("west", "2023-11-16")}
+    pd.testing.assert_frame_equal(h.calls(start=start, end=end, margin=3600, workers=1, cache=False), got,
+                                  check_exact=True)
+
+
+def test_a_late_row_of_a_local_call_makes_its_day_stale(archive: tuple[Path, pd.DataFrame]) -> None:
+    """A file written later into D+1 carrying a row of a call D's table holds (a copy of one of its rows with a new
+    seq, received after midnight): D is computed again, and the table is the one computed from the events."""
+    root, _ = archive
+    h = open_history(root)
+    h.calls(workers=1)
+    day = root / "_calls" / "pbx=east" / "date=2023-11-15"
+    ids = pq.read_table(next(day.glob("ids-*.parquet")))
+    local = ids.filter(ids["local"])["call_id"].to_pylist()
+    ev_file = next((root / "pbx=east" / "date=2023-11-15").glob("*.parquet"))
+    rows = pq.read_table(ev_file)
+    hang = rows.filter(pc.and_(pc.is_in(rows["call_id"], value_set=pa.array(local)),
+                               pc.equal(rows["Event"], "Hangup")))
+    row = hang.slice(hang.num_rows // 2, 1)
+    seq = h.sql("SELECT max(seq) AS s FROM events WHERE pbx = 'east'")["s"].iloc[0]
+    late = pd.Timestamp(MID + 86400 + 3000, unit="s", tz="UTC")
+    row = row.set_column(row.schema.get_field_index("seq"), "seq", pa.array([seq + 1], pa.int64()))
+    row = row.set_column(row.schema.get_field_index("received"), "received",
+                         pa.array([late], row.schema.field("received").type))
+    pq.write_table(row, root / "pbx=east" / "date=2023-11-16" / "part-late.parquet")
+    h.refresh()
+    got = h.calls(workers=1)
+    plan = h.last_calls_plan
+    assert plan.stale == [("east", "2023-11-15")]
+    assert ("east", "2023-11-15") in plan.computed and ("east", "2023-11-16") in plan.computed  # its own files
+    assert ("east", "2023-11-14") in plan.from_rollups
+    fresh = h.calls(workers=1, cache=False)
+    pd.testing.assert_frame_equal(fresh, got, check_exact=True)
+    pd.testing.assert_frame_equal(fresh, h.calls(workers=1), check_exact=True)
+    assert not h.last_calls_plan.stale and not h.last_calls_plan.computed
+
+
+def test_a_code_change_invalidates_and_old_tables_go(archive: tuple[Path, pd.DataFrame]) -> None:
+    root, want = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    before = _stored(root)
+    assert len(before) == 3 * len(DAYS)  # rows, ids and calls of each day
+    h.rollup_version = "another version of the analysis"
+    got = h.calls(workers=1)
+    assert sorted(h.last_calls_plan.computed) == DAYS
+    after = _stored(root)
+    assert len(after) == len(before) and not set(after) & set(before)  # the older keys were removed
+    pd.testing.assert_frame_equal(want, got, check_exact=True)
+
+
+def test_stray_and_incomplete_files_are_ignored(archive: tuple[Path, pd.DataFrame]) -> None:
+    root, want = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    day = root / "_calls" / "pbx=east" / "date=2023-11-15"
+    next(day.glob("ids-*.parquet")).unlink()  # a calls file without its ids: not a table
+    (day / ".calls-0123456789abcdef.parquet.tmp").write_bytes(b"half a file")
+    (root / "_calls" / "pbx=west" / "date=2023-11-16" / ".rows-x.parquet.tmp").write_bytes(b"")
+    got = h.calls(workers=1)
+    assert h.last_calls_plan.computed == [("east", "2023-11-15")]
+    assert len(h.last_calls_plan.from_rollups) == len(DAYS) - 1
+    pd.testing.assert_frame_equal(want, got, check_exact=True)
+    assert len(h.events()) == h.sql("SELECT count(*) AS n FROM events")["n"].iloc[0]  # events never see _calls
+
+
+def test_an_archive_that_cannot_be_written(archive: tuple[Path, pd.DataFrame]) -> None:
+    """Where the tables cannot be stored (the _calls path taken by a file: even root cannot write there) the
+    table is right, nothing is stored, and the failure is said once."""
+    root, want = archive
+    (root / "_calls").write_text("not a directory")
+    h = open_history(root)
+    with pytest.warns(UserWarning, match="could not store") as caught:
+        got = h.calls(workers=1)
+    assert len([w for w in caught if "could not store" in str(w.message)]) == 1
+    assert not h.last_calls_plan.written and not h.last_calls_plan.from_rollups
+    pd.testing.assert_frame_equal(want, got, check_exact=True)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod")
+def test_a_read_only_archive(archive: tuple[Path, pd.DataFrame]) -> None:
+    root, want = archive
+    modes = {p: p.stat().st_mode for p in [root, *root.rglob("*")] if p.is_dir()}
+    for p in modes:
+        p.chmod(0o555)
+    try:
+        h = open_history(root)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = h.calls(workers=1)
+        assert not h.last_calls_plan.written and not _stored(root)
+        pd.testing.assert_frame_equal(want, got, check_exact=True)
+    finally:
+        for p, m in modes.items():
+            p.chmod(m)
+
+
+def test_the_nightly_step_compacts_then_stores(archive: tuple[Path, pd.DataFrame]) -> None:
+    root, want = archive
+    assert daycalls_main([str(root), "--workers", "1"]) == 0
+    assert all(len(list(d.glob("*.parquet"))) == 1 for d in root.glob("pbx=*/date=*"))  # compacted
+    assert len(_stored(root)) == 3 * len(DAYS)
+    h = open_history(root)
+    assert h.materialize(workers=1) == []  # nothing left to do
+    got = h.calls(workers=1)
+    assert sorted(h.last_calls_plan.from_rollups) == DAYS
+    pd.testing.assert_frame_equal(want, got, check_exact=True)
+
+
+def test_on_a_dask_cluster(archive: tuple[Path, pd.DataFrame]) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    root, want = archive
+    h = open_history(root)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+        cold = h.calls(client=client, bucket_rows=6_000)
+        assert len(h.last_calls_plan.written) == len(DAYS)
+        warm = h.calls(client=client)
+        assert sorted(h.last_calls_plan.from_rollups) == DAYS
+    pd.testing.assert_frame_equal(want, cold, check_exact=True)
+    pd.testing.assert_frame_equal(want, warm, check_exact=True)
