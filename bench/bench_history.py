@@ -15,7 +15,9 @@
    its ids shifted too (Uniqueids, Linkedids, channel names, bridge ids, ``call_hash``), written in the compacted
    layout (one file per day, sorted by ``call_hash``, small row groups).
 3. Each measured path runs in its own process (its tree's CPU and peak RSS sampled, see ``_TreeSampler``):
-   * ``History.calls()`` over ``--calls-events`` (whole days; all of them when it equals ``--events``);
+   * ``History.calls()`` over ``--calls-events`` (whole days; all of them when it equals ``--events``): cold (no
+     stored day tables: computes them and stores them, ``_calls`` deleted first), then warm (the same question,
+     the tables read back); ``--fresh`` also the ``cache=False`` row (everything from the events);
    * the bucket reads alone (``History.iter_buckets``: DuckDB -> typed frames, no analysis) over everything;
    * a hand-written DuckDB query computing a disposition per call, over everything;
    * the in-memory path, ``analysis.calls()`` of whole days' events frame (as ``store.frame()`` gives it: the
@@ -346,14 +348,23 @@ def child(args: argparse.Namespace) -> None:
         base.update(replicate_seconds=time.perf_counter() - t, copies=copies)
         (work / "base.json").write_text(json.dumps(base))
         out.update(base)
-    elif args.child == "history_calls":
+    elif args.child in ("history_calls", "history_calls_cold", "history_calls_warm"):
+        # history_calls: every call from the events (cache=False); _cold: no stored day tables yet (computed and
+        # stored as it goes); _warm: the same question again, the day tables read back
+        if args.child == "history_calls_cold":
+            shutil.rmtree(path / "_calls", ignore_errors=True)
         h = history.open(path, memory_limit="1500MB")
         days = args.days
         end = T0 + days * DAY
         n = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
         t = time.perf_counter()
-        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows, workers=args.workers)
+        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows, workers=args.workers,
+                        cache=args.child != "history_calls")
         out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls), workers=args.workers)
+        plan = h.last_calls_plan
+        if plan is not None:
+            out.update(days_from_tables=len(plan.from_rollups), days_computed=len(plan.computed),
+                       tables_written=len(plan.written), remainder_rows=plan.remainder_rows)
     elif args.child == "history_calls_dask":
         from dask.distributed import Client, LocalCluster
 
@@ -578,6 +589,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2, help="alternations of the write measurements (best of)")
     p.add_argument("--rounds", type=int, default=1, help="baseline and current write rows alternated this often")
     p.add_argument("--pace", type=float, default=100_000, help="events/s offered in the paced write run (0: none)")
+    p.add_argument("--fresh", action="store_true", help="also History.calls(cache=False): every call from the "
+                   "events, no stored day tables")
     p.add_argument("--skip", default="", help="comma-separated read rows to leave out (duckdb_sql, bucket_reads)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--days", type=int, default=1, help=argparse.SUPPRESS)
@@ -615,7 +628,10 @@ def main() -> None:
     rdays = base["copies"] if args.reads_events is None else max(1, round(args.reads_events / base["events"]))
     if "bucket_reads" not in skip:
         results["bucket_reads"] = run_child(["--child", "bucket_reads", "--days", str(rdays), *common])
-    results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
+    if args.fresh:
+        results["history_calls"] = run_child(["--child", "history_calls", "--days", str(days), *common])
+    for row in ("history_calls_cold", "history_calls_warm"):  # cold first: it deletes the stored day tables
+        results[row] = run_child(["--child", row, "--days", str(days), *common])
     if args.dask:
         ddays = days if args.dask_events is None else max(1, round(args.dask_events / base["events"]))
         results["history_calls_dask"] = run_child(["--child", "history_calls_dask", "--days", str(ddays), *common])

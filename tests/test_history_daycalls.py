@@ -85,7 +85,7 @@ def test_cold_then_warm_equal_the_fresh_and_in_memory_tables(archive: tuple[Path
 
 
 def test_a_period_with_edge_days(archive: tuple[Path, pd.DataFrame]) -> None:
-    root, want = archive
+    root, _ = archive
     h = open_history(root)
     h.materialize(workers=1)
     start, end = pd.Timestamp(MID + 1800, unit="s", tz="UTC"), pd.Timestamp(MID + 86400 + 600, unit="s", tz="UTC")
