@@ -213,3 +213,45 @@ def test_on_a_dask_cluster(archive: tuple[Path, pd.DataFrame]) -> None:
         assert sorted(h.last_calls_plan.from_rollups) == DAYS
     pd.testing.assert_frame_equal(want, cold, check_exact=True)
     pd.testing.assert_frame_equal(want, warm, check_exact=True)
+
+
+def test_a_local_call_named_days_later_is_read_from_events(archive: tuple[Path, pd.DataFrame]) -> None:
+    """Rows of a call stored as local to D found in a day that is not D's neighbour: a row of a new call whose
+    links name it (a bridge entered again days later), then a row of the call itself (no row for a whole day
+    between). D's table no longer answers for it: its events do, and the table is the fresh one."""
+    import zlib
+
+    root, _ = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    day = root / "_calls" / "pbx=east" / "date=2023-11-15"
+    ids = pq.read_table(next(day.glob("ids-*.parquet")))
+    local = ids.filter(ids["local"])["call_id"].to_pylist()
+    rows = pq.read_table(next((root / "pbx=east" / "date=2023-11-15").glob("*.parquet")))
+    hang = rows.filter(pc.and_(pc.is_in(rows["call_id"], value_set=pa.array(local)),
+                               pc.equal(rows["Event"], "Hangup")))
+    row = hang.slice(0, 1)
+    seq = h.sql("SELECT max(seq) AS s FROM events WHERE pbx = 'east'")["s"].iloc[0]
+    far = root / "pbx=east" / "date=2023-11-19"
+    far.mkdir()
+
+    def put(table: pa.Table, name: str, **cols: pa.Array) -> None:
+        for c, arr in cols.items():
+            table = table.set_column(table.schema.get_field_index(c), c, arr.cast(table.schema.field(c).type))
+        pq.write_table(table, far / name)
+
+    when = pa.array([pd.Timestamp(MID + 4 * 86400 + 60, unit="s", tz="UTC")])
+    other = "1700352000.1"
+    put(row, "part-link.parquet", seq=pa.array([seq + 1]), received=when, call_id=pa.array([other]),
+        Linkedid=pa.array([other]), call_hash=pa.array([zlib.crc32(other.encode())]),
+        links=pa.array([[row["call_id"][0].as_py()]], pa.list_(pa.string())))
+    h.refresh()
+    got = h.calls(workers=1)
+    assert h.last_calls_plan.conflicts == [("east", "2023-11-15")]
+    pd.testing.assert_frame_equal(h.calls(workers=1, cache=False), got, check_exact=True)
+    (far / "part-link.parquet").unlink()
+    put(row, "part-again.parquet", seq=pa.array([seq + 2]), received=when)
+    h.refresh()
+    got = h.calls(workers=1)
+    assert set(h.last_calls_plan.conflicts) == {("east", "2023-11-15"), ("east", "2023-11-19")}
+    pd.testing.assert_frame_equal(h.calls(workers=1, cache=False), got, check_exact=True)

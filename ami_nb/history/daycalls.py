@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import results
-from .buckets import CALL_COLUMNS, Task, _Union, call_filter, plan_tasks
+from .buckets import CALL_COLUMNS, Task, _Union, call_filter, pair_keys, plan_tasks
 from .schema import key_of
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def _plain_table(parts: list[pa.Table]) -> pa.Table:
 @dataclass
 class CallsPlan:
     """What :meth:`History.calls` did: days read from stored tables, computed, written, found stale, read from
-    events (the remainder), and the rows the remainder planned."""
+    events (the remainder), the rows the remainder planned, and days whose table could not be used."""
 
     from_rollups: list[tuple[str, str]] = field(default_factory=list)
     computed: list[tuple[str, str]] = field(default_factory=list)
@@ -173,6 +173,7 @@ class CallsPlan:
     stale: list[tuple[str, str]] = field(default_factory=list)
     from_events: list[tuple[str, str]] = field(default_factory=list)
     remainder_rows: int = 0
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # local calls found elsewhere: from events
 
 
 @dataclass
@@ -185,6 +186,7 @@ class _Day:
     next: str
     parts: list[pa.Table] = field(default_factory=list)
     pending: int = 0
+    used: bool = True  # its table answers the question (not when a conflict put its events in the remainder)
 
 
 @dataclass
@@ -209,7 +211,8 @@ class DayRun:
                 day.pending -= 1
                 if not day.pending:
                     self._store(day)
-            yield i, table
+            if day is None or day.used:
+                yield i, table
 
     def finish_empty(self) -> None:
         """Store the computed days that had no task (no local call)."""
@@ -336,6 +339,45 @@ def _neighbours_clean(h: History, pbx: str, day: str, local: pa.Array, filt: str
     return not (got and got[0])
 
 
+def _conflicts(h: History, covered: dict[tuple[str, str], pa.Table], files: list[str],
+               where: str) -> set[tuple[str, str]]:
+    """The covered days whose local calls are not local after all: a call of another covered day (a call with no
+    row for a whole day between), or named by a row the remainder reads (its call_id, or links: a bridge
+    entered again days later). Rare; such a day's events are read for the question instead."""
+    from .reader import scan_sql
+
+    if not covered:
+        return set()
+    keys, local, owner = [], [], []
+    for k, ids in covered.items():
+        keys.append(pair_keys(pa.table({"pbx": pa.array([k[0]] * ids.num_rows, pa.string()),
+                                        "call_id": ids["call_id"]})))
+        local.append(ids["local"].combine_chunks())
+        owner += [k] * ids.num_rows
+    allk = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+    loc = pa.concat_arrays(local) if local else pa.array([], pa.bool_())
+    bad: set[tuple[str, str]] = set()
+    counts = pc.value_counts(allk).flatten()
+    twice = counts[0].filter(pc.greater(counts[1], 1))
+    if len(twice):
+        hit = pc.and_(loc, pc.is_in(allk, value_set=twice)).to_numpy(zero_copy_only=False)
+        bad |= {owner[i] for i in hit.nonzero()[0]}
+    if files:
+        local_keys = allk.filter(loc)
+        seen = h.con.sql(f"SELECT DISTINCT pbx, call_id FROM {scan_sql(files)} WHERE {where}")
+        named = [seen.to_arrow_table()]
+        if "links" in {r[0] for r in h.con.execute(f"DESCRIBE SELECT * FROM {scan_sql(files)}").fetchall()}:
+            named.append(h.con.sql(f"SELECT DISTINCT pbx, unnest(links) AS call_id FROM {scan_sql(files)} "
+                                   f"WHERE links IS NOT NULL AND {where}").to_arrow_table())
+        for t in named:
+            if t.num_rows:
+                hit_keys = pair_keys(t).filter(pc.is_in(pair_keys(t), value_set=local_keys))
+                if len(hit_keys):
+                    hit = pc.and_(loc, pc.is_in(allk, value_set=hit_keys)).to_numpy(zero_copy_only=False)
+                    bad |= {owner[i] for i in hit.nonzero()[0]}
+    return bad
+
+
 def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_rows: int, version: str,
          remainder: bool = True, only: Iterable[tuple[str, str]] | None = None) -> DayRun:
     """The tasks of ``History.calls`` over ``[lo, hi)`` (epoch seconds, None: open) with stored tables: days
@@ -359,8 +401,10 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
 
     run = DayRun(root, [], [], [], CallsPlan())
     covered: dict[tuple[str, str], pa.Table] = {}  # day -> its ids table
-    rows_files: list[str] = []
+    rows_files: dict[tuple[str, str], str] = {}
+    ready: dict[tuple[str, str], pa.Table] = {}
     to_compute: list[tuple[tuple[str, str], str]] = []
+    computed: dict[tuple[str, str], _Day] = {}
     for p, d in inside:
         key = hashlib.sha1(f"{version}\n{fp(p, d)}".encode()).hexdigest()[:16]
         stored = find(root, p, d, key)
@@ -381,9 +425,9 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
                         run._warn(e)
         if stored is not None:
             covered[(p, d)] = ids
-            run.ready.append(pq.read_table(stored.calls).replace_schema_metadata(None))
+            ready[(p, d)] = pq.read_table(stored.calls).replace_schema_metadata(None)
             if pc.sum(pc.invert(ids["local"])).as_py():
-                rows_files.append(str(stored.rows))
+                rows_files[(p, d)] = str(stored.rows)
             run.plan.from_rollups.append((p, d))
         elif writable and d != today:
             to_compute.append(((p, d), key))
@@ -425,23 +469,36 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
             if not tasks:
                 run._empty.append(day)
             covered[(p, d)] = ids
+            computed[(p, d)] = day
             if len(nonlocal_ids):
-                rows_files.append(str(rows))
+                rows_files[(p, d)] = str(rows)
             run.plan.computed.append((p, d))
     if remainder:
         window = h.where(start=lo, end=hi, pbx=pbx)
         lo_day = None if lo is None else time.strftime("%Y-%m-%d", time.gmtime(lo))
         hi_day = None if hi is None else time.strftime("%Y-%m-%d", time.gmtime(hi))
-        rest = [(p, d) for p, d in days if (p, d) not in covered and (lo_day is None or d >= lo_day)
-                and (hi_day is None or d <= hi_day)]
+        in_window = [(p, d) for p, d in days if (lo_day is None or d >= lo_day) and (hi_day is None or d <= hi_day)]
+        for _ in range(len(covered) + 1):  # a day dropped puts its events in the remainder: check again
+            rest = [k for k in in_window if k not in covered]
+            files = [str(f) for p, d in rest for f in _events(root, p, d)] + list(rows_files.values())
+            dropped = _conflicts(h, covered, files, f"{filt} AND {window}")
+            if not dropped:
+                break
+            for k in dropped:  # its table stays stored (it is right for its day), its events answer this time
+                del covered[k]
+                rows_files.pop(k, None)
+                ready.pop(k, None)
+                if k in computed:
+                    computed[k].used = False
+                run.plan.conflicts.append(k)
         run.plan.from_events = rest
-        files = [str(f) for p, d in rest for f in _events(root, p, d)] + rows_files
         info: dict[str, int] = {}
         tasks = plan_tasks(h.con, str(root), window, bucket_rows=bucket_rows, calls_only=True, files=files,
                            info=info)
         run.plan.remainder_rows = info.get("rows", 0)
         run.tasks += tasks
         run.owner += [None] * len(tasks)
+    run.ready = list(ready.values())
     return run
 
 
