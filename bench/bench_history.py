@@ -358,7 +358,8 @@ def child(args: argparse.Namespace) -> None:
         end = T0 + days * DAY
         n = h.sql("SELECT count(*) AS n FROM events WHERE received < to_timestamp(?)", [end])["n"].iloc[0]
         t = time.perf_counter()
-        calls = h.calls(end=end - 1, margin=0, bucket_rows=args.bucket_rows, workers=args.workers,
+        # end at midnight: every day wholly inside the period (a day partly inside is never stored)
+        calls = h.calls(end=end, margin=0, bucket_rows=args.bucket_rows, workers=args.workers,
                         cache=args.child != "history_calls")
         out.update(seconds=time.perf_counter() - t, events=int(n), calls=len(calls), workers=args.workers)
         plan = h.last_calls_plan
@@ -617,7 +618,7 @@ def main() -> None:
     base = json.loads((work / "base.json").read_text())
     results["base"] = base
     total = base["events"] * base["copies"]
-    size = sum(f.stat().st_size for f in (work / "big").rglob("*.parquet"))
+    size = sum(f.stat().st_size for f in (work / "big").glob("pbx=*/date=*/*.parquet"))  # events, not _calls
     results["archive"] = {"events": total, "bytes": size, "bytes_per_event": size / total}
     print(json.dumps(results["archive"]), flush=True)
     days = base["copies"] if args.calls_events is None else max(1, round(args.calls_events / base["events"]))

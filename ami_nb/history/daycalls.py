@@ -11,11 +11,13 @@ Layout (outside the events glob ``pbx=*/date=*/*.parquet``, so no reader sees it
     _calls/pbx=<P>/date=<D>/ids-<key>.parquet     call_id of every call of D, with local: bool
     _calls/pbx=<P>/date=<D>/calls-<key>.parquet   the calls of D's local calls (results.compact's columns)
 
-A call of D is *local* when its rows are in no row of D-1 or D+1 (a call's rows are contiguous in time, so a
+A call of D is *local* when its call_id is in no row of D-1 or D+1 (a call's rows are contiguous in time, so a
 call touching another day touches a neighbour) and every call joined to it (``links`` of the rows of D-1..D+1,
 a union-find) is local too. Its analysis needs only D's rows. The other calls of D (*nonlocal*: across midnight,
 joined to such a call) are computed with the rest of the period, from their rows kept in ``rows-<key>``, so a
 question never reads a covered day's events.
+A question checks the local calls against the rest it reads (a row or ``links`` naming one in a day not a
+neighbour, a call in two stored days): such a day's events answer that question instead (rare).
 
 ``key``: 16 hex digits of sha1 over the code's version (:func:`code_version`: the source of the analysis, the
 buckets, this module and the row format; any change invalidates every table) and D's event files (sorted names
