@@ -39,6 +39,7 @@ import functools
 import hashlib
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -137,8 +138,14 @@ def find(root: Path, pbx: str, day: str, key: str) -> Stored | None:
     return Stored(calls, ids, rows, meta.get(_META_PREV, b"").decode(), meta.get(_META_NEXT, b"").decode())
 
 
+def _tmp(target: Path) -> Path:
+    """A hidden temporary name beside ``target``, this writer's own (a notebook and the nightly step may store
+    the same day at once: each renames a whole file of its own)."""
+    return target.parent / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+
+
 def _write_parquet(table: pa.Table, target: Path) -> None:
-    tmp = target.parent / f".{target.name}.tmp"
+    tmp = _tmp(target)
     with open(tmp, "wb") as fh:
         pq.write_table(table, fh, compression="zstd")
         fh.flush()
@@ -444,7 +451,7 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
             try:
                 out.mkdir(parents=True, exist_ok=True)
                 rows = out / f"rows-{key}.parquet"
-                tmp = out / f".{rows.name}.tmp"
+                tmp = _tmp(rows)
                 cur = h.con.cursor()
                 try:
                     cur.register("nl", pa.table({"call_id": nonlocal_ids}))
