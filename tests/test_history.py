@@ -442,11 +442,13 @@ def test_calls_on_a_dask_cluster_equal_the_local_calls(tmp_path: Path) -> None:
         tasks = plan_tasks(h.con, str(tmp_path), "true", bucket_rows=500, calls_only=True)
         got = list(iter_tasks(client, tasks, in_flight=2))
         out = results.write((t for _, t in iter_tasks(client, tasks)), tmp_path / "calls")
+        streamed = h.calls(bucket_rows=500, client=client, out=tmp_path / "streamed.parquet", cache=False)
     assert len(local) > 50 and set(local["pbx"]) == {"east", "west"}
     pd.testing.assert_frame_equal(local, remote)
     assert len(tasks) >= 3 and sorted(i for i, _ in got) == list(range(len(tasks)))
     pd.testing.assert_frame_equal(local, results.combine([t for _, t in got]))
     pd.testing.assert_frame_equal(local, results.read(out))
+    pd.testing.assert_frame_equal(local, results.read(streamed))
 
 
 # -- imports ---------------------------------------------------------------------------------------------------------

@@ -314,10 +314,14 @@ class History:
         """``(index, compact table)`` of every task: on ``client``, on worker processes, or in this process."""
         from . import results
 
-        if client is not None:
-            from .dask import run_tasks
+        if client is not None:  # as buckets finish, a bounded number in flight (out= streams on Dask too)
+            from .dask import iter_tasks
 
-            yield from enumerate(run_tasks(client, tasks))
+            gen = iter_tasks(client, tasks)
+            try:
+                yield from gen
+            finally:
+                gen.close()
             return
         n = _default_workers() if workers is None else max(1, int(workers))
         if n > 1 and len(tasks) > 1:
