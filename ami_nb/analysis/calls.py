@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import schemas
-from ._events import call_rows, device, first_by, is_up, known, lookup, member, seconds
+from ._events import call_rows, device, first_by, is_up, known, seconds
 from ._legs import Legs, legs
 from .queues import stints
 from .transfers import transfer_rows
@@ -127,19 +127,19 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return schemas.CALLS.empty()
     g = legs(rows)
-    folded = g.owner[member(g.owner.index, rows["lid"])]
-    fold = pd.Series(folded.to_numpy(), index=folded.index)  # a Linkedid -> the call that owns it
-    lid_call = lookup(rows["lid"], fold).fillna(rows["lid"]) if len(fold) else rows["lid"]
-    rows = rows.assign(call=lookup(rows["uid"], g.owner).fillna(lid_call))
+    # the helpers below group and join on integer codes (g.names[code] is the id): a row's call is its channel's
+    # owner, else the call that owns the channel its Linkedid names, else that Linkedid
+    lid_call = np.where(g.owner_code[g.lid] >= 0, g.owner_code[g.lid], g.lid)
+    rows = rows.assign(uid=g.uid, lid=g.lid, call=np.where(g.uid >= 0, g.owner_code[g.uid], lid_call))
     out = _spans(rows)
     who = _caller(rows, out.index)
     cause = _cause(rows, out.index)
-    q = _queue_summary(stints(rows, g.owner), out.index)
+    q = _queue_summary(_stints(rows), out.index)
     side = _caller_side(who["uid"], g)
-    dial = _dials(rows, side, who["uid"], out.index)
+    dial = _dials(rows, side, who["uid"], out.index, g)
     peer = _bridged(rows, g, side, q["connect"], out.index)
     moves = transfer_rows(events, rows, g)
-    xfer = _transfers(moves, out.index)
+    xfer = _transfers(moves, out.index, g)
 
     queued = q["stints"] > 0
     if g.has_bridges:
@@ -165,7 +165,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     xt = xfer["transfer_time"]
     result = pd.DataFrame(
         {
-            "linkedid": out.index,
+            "linkedid": g.names[out.index.to_numpy()],
             "start": out["start"],
             "answer": answer,
             "end": end,
@@ -186,7 +186,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
             "channels": out["channels"],
             "partial": out["partial"],
             "in_progress": out["in_progress"],
-            "caller_channel": who["uid"].map(g.device),
+            "caller_channel": _at(g.device_of, who["uid"]),
             "hop": ends["hop"].where(answered),
             "queues": q["queues"],
             "queue_outcome": q["outcome"],
@@ -197,7 +197,7 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
             "transfer_linkedid": xfer["other_linkedid"],
             "before_transfer": seconds(xt - answer),
             "after_transfer": seconds(end - xt),
-            "linkedids": _linkedids(rows, out.index),
+            "linkedids": _linkedids(rows, out.index, g),
         }
     )
     result = schemas.CALLS.apply(result)
@@ -221,7 +221,7 @@ def _spans(rows: pd.DataFrame) -> pd.DataFrame:
             "up": is_up(rows) & ev.ne("DialEnd") & ev.ne("DialBegin"),
             "up_t": t.where((ev == "Newstate") & is_up(rows)),
             "left_t": t.where(ev.isin(("QueueCallerLeave", "QueueCallerAbandon"))),
-            "uid": rows["uid"],
+            "uid": rows["uid"].where(rows["uid"] >= 0),  # a row without a channel counts none
         }
     )
     out = frame.groupby("call", sort=False).agg(
@@ -245,16 +245,16 @@ def _spans(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """The caller's channel (``uid``: the originating one, Uniqueid == the call's id, else the call's first
-    channel), its last known caller id and the extension it dialled first."""
-    withuid = rows[["call", "uid", "seq", "ev", "CallerIDNum", "CallerIDName", "Exten"]][rows["uid"].notna()]
+    """The caller's channel (``uid``, a code, -1 for none: the originating one, Uniqueid == the call's id, else
+    the call's first channel), its last known caller id and the extension it dialled first."""
+    withuid = rows[["call", "uid", "seq", "ev", "CallerIDNum", "CallerIDName", "Exten"]][rows["uid"] >= 0]
     # rows are in arrival order: a call's originating channel is the call id itself where one has it, else
     # the channel of its first row
-    own = (withuid["uid"] == withuid["call"]).to_numpy(dtype=bool, na_value=False)
-    has = member(withuid["call"], withuid["call"][own])
+    own = (withuid["uid"] == withuid["call"]).to_numpy()
+    has = np.isin(withuid["call"].to_numpy(), withuid["call"].to_numpy()[own])
     rest = withuid[~has]
     first_uid = rest.groupby("call", sort=False)["uid"].transform("first")
-    mine_rest = (rest["uid"] == first_uid).to_numpy(dtype=bool, na_value=False)
+    mine_rest = (rest["uid"] == first_uid).to_numpy()
     mine_mask = own & has
     mine_mask[~has] = mine_rest
     mine = withuid[mine_mask]
@@ -265,7 +265,7 @@ def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     first_any = mine.drop_duplicates("call").set_index("call")["Exten"]
     who = who.reindex(index)
     who["dialled"] = first_new.reindex(index).fillna(first_any.reindex(index))
-    who["uid"] = primary.reindex(index)
+    who["uid"] = primary.reindex(index, fill_value=-1)
     return who
 
 
@@ -279,33 +279,34 @@ def _cause(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
 
 def _caller_side(primary: pd.Series, g: Legs) -> pd.DataFrame:
     """(call, uid): the caller's channel and, when it is a Local half, the other half (which runs the dialplan)."""
-    p = primary.dropna()
-    mate = p.map(g.partner).dropna()
-    side = pd.concat(
+    p = primary[primary >= 0]
+    mate = pd.Series(g.partner_code[p.to_numpy()], index=p.index)
+    mate = mate[mate >= 0]
+    return pd.concat(
         [
             pd.DataFrame({"call": p.index, "uid": p.to_numpy()}),
             pd.DataFrame({"call": mate.index, "uid": mate.to_numpy()}),
         ],
         ignore_index=True,
     )
-    return side.astype(object)
 
 
-def _dials(rows: pd.DataFrame, side: pd.DataFrame, primary: pd.Series, index: pd.Index) -> pd.DataFrame:
+def _dials(rows: pd.DataFrame, side: pd.DataFrame, primary: pd.Series, index: pd.Index, g: Legs) -> pd.DataFrame:
     """Per call: whether the caller's side dialled, the last status of its dials (else of the Originate's own
     dial of the caller), and the device an answered dial reached (for streams without bridges)."""
     is_dial = rows["ev"].isin(("DialBegin", "DialEnd"))
     d = rows[["call", "uid", "ev", "DialStatus", "DestUniqueid", "DestChannel"]][is_dial]
     mine = d.merge(side, on=["call", "uid"], how="inner")
     status = mine[mine["ev"] == "DialEnd"].drop_duplicates("call", keep="last").set_index("call")["DialStatus"]
-    orig = d[d["uid"].isna() & (d["ev"] == "DialEnd")]
-    orig = orig[orig["DestUniqueid"].to_numpy() == primary.reindex(orig["call"]).to_numpy()]
+    orig = d[(d["uid"] < 0) & (d["ev"] == "DialEnd")]
+    caller = _at(g.names, primary.reindex(orig["call"], fill_value=-1))  # the caller channel's Uniqueid
+    orig = orig[orig["DestUniqueid"].to_numpy() == caller.to_numpy()]
     orig_status = orig.drop_duplicates("call", keep="last").set_index("call")["DialStatus"]
     answered = d[(d["ev"] == "DialEnd") & (d["DialStatus"] == "ANSWER")]
     answer_dev = device(answered.drop_duplicates("call", keep="last").set_index("call")["DestChannel"])
     return pd.DataFrame(
         {
-            "dialled": pd.Series(member(index, mine["call"]), index=index),
+            "dialled": pd.Series(np.isin(index.to_numpy(), mine["call"].to_numpy()), index=index),
             "status": status.reindex(index).fillna(orig_status.reindex(index)),
             "answer_device": answer_dev.reindex(index),
         },
@@ -319,24 +320,26 @@ def _bridged(rows: pd.DataFrame, g: Legs, side: pd.DataFrame, connect: pd.Series
     pairs = g.pairs.merge(side.rename(columns={"uid": "a"}), on="a")
     inside = pairs.merge(side.rename(columns={"uid": "b"}), on=["call", "b"], how="left", indicator=True)
     pairs = inside[inside["_merge"] == "left_only"].drop(columns="_merge")
-    times = rows[["seq", "t"]].drop_duplicates("seq").set_index("seq")["t"]
-    pairs = pairs.assign(t=times.reindex(pairs["seq"]).to_numpy()).sort_values("seq", kind="stable")
+    at = np.searchsorted(rows["seq"].to_numpy(), pairs["seq"].to_numpy())  # rows are in seq order, one a seq
+    pairs = pairs.assign(t=rows["t"].array[at]).sort_values("seq", kind="stable")
     since = connect.reindex(pairs["call"]).to_numpy()
     late = pairs[~(pairs["t"].to_numpy() < since)]  # NaT connect compares False: every pair counts
     first = late.drop_duplicates("call").set_index("call")
-    return first[["b", "t"]].reindex(index).astype({"t": "datetime64[ns, UTC]"})
+    out = first[["b", "t"]].reindex(index).astype({"t": "datetime64[ns, UTC]"})
+    out["b"] = out["b"].fillna(-1).astype(np.int64)  # a code; -1: bridged with nobody
+    return out
 
 
 def _endpoints(g: Legs, peer: pd.Series, q: pd.DataFrame) -> pd.DataFrame:
     """The endpoint device at the end of each call's answering chain, and the hop (a queue call's member
     interface, else the first Local hop of the chain)."""
-    b = peer.dropna()
+    b = peer[peer >= 0]
     # a peer that is no Local half is its own endpoint (no hop): only the Local chains are walked
-    walk = member(b, g.partner.index)
+    walk = g.partner_code[b.to_numpy()] >= 0
     answered_by = np.full(len(peer), np.nan, dtype=object)
     hop = np.full(len(peer), np.nan, dtype=object)
     at = peer.index.get_indexer(b.index)
-    answered_by[at[~walk]] = lookup(b[~walk].astype("str"), g.device).to_numpy(dtype=object)
+    answered_by[at[~walk]] = g.device_of[b.to_numpy()[~walk]]
     hop[at[~walk]] = None
     for i, uid in zip(at[walk], b[walk].tolist(), strict=True):
         answered_by[i], hop[i] = g.endpoint(uid)
@@ -388,10 +391,12 @@ def _disposition(
     return np.where(pending, np.array(None, dtype=object), disposition)
 
 
-def _transfers(x: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+def _transfers(x: pd.DataFrame, index: pd.Index, g: Legs) -> pd.DataFrame:
     """Per call, its first transfer (on the transferred party's call and on the consultation call alike)."""
-    mine = x.assign(call=x["linkedid"])
-    theirs = x[x["other_linkedid"].notna()].assign(call=x["other_linkedid"], other_linkedid=x["linkedid"])
+    mine = x.assign(call=g.codes(x["linkedid"]) if len(x) else np.zeros(0, dtype=np.int64))
+    theirs = x[x["other_linkedid"].notna()]
+    theirs = theirs.assign(call=g.codes(theirs["other_linkedid"]) if len(theirs) else np.zeros(0, dtype=np.int64),
+                           other_linkedid=theirs["linkedid"])
     both = pd.concat([mine, theirs], ignore_index=True).sort_values("seq", kind="stable")
     first = both.drop_duplicates("call").set_index("call")
     cols = ["transfer_type", "transferer", "target", "other_linkedid"]
@@ -408,13 +413,31 @@ def _joined(df: pd.DataFrame, column: str, sep: str) -> pd.Series:
     return pd.concat([one, many]).astype(object)
 
 
-def _linkedids(rows: pd.DataFrame, index: pd.Index) -> pd.Series:
+def _linkedids(rows: pd.DataFrame, index: pd.Index, g: Legs) -> pd.Series:
     """Every Linkedid a call's rows carried, first seen first, comma-joined."""
     seen = rows[["call", "lid"]].drop_duplicates()
+    seen = seen.assign(lid=g.names[seen["lid"].to_numpy()])
     several = seen["call"].duplicated(keep=False).to_numpy()
     one = seen[~several].set_index("call")["lid"]  # most calls carried one Linkedid: no join needed
     many = seen[several].groupby("call", sort=False)["lid"].agg(lambda s: ",".join(map(str, s)))
     return pd.concat([one, many]).astype("str").reindex(index)
+
+
+def _at(values: np.ndarray, codes: pd.Series) -> pd.Series:
+    """``values[code]`` per code (NaN for -1: none)."""
+    c = codes.to_numpy()
+    out = values[np.maximum(c, 0)].astype(object)
+    out[c < 0] = np.nan
+    return pd.Series(out, index=codes.index, dtype=object)
+
+
+def _stints(rows: pd.DataFrame) -> pd.DataFrame:
+    """The queue stints of ``rows`` (codes), each with its call: its channel's (the row it began on has it)."""
+    st = stints(rows.assign(uid=rows["uid"].where(rows["uid"] >= 0)))
+    if len(st):
+        at = np.searchsorted(rows["seq"].to_numpy(), st["seq"].to_numpy(dtype=np.int64))
+        st["call"] = rows["call"].to_numpy()[at]
+    return st
 
 
 def as_calls(table: pd.DataFrame) -> pd.DataFrame:

@@ -46,7 +46,7 @@ def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataF
     second = _field(x, "SecondTransfererUniqueid").where(~blind)
 
     def call_of(uid: pd.Series, linkedid: pd.Series) -> pd.Series:
-        return uid.map(g.owner).fillna(linkedid)
+        return g.owner_of(uid).fillna(linkedid)
 
     own = call_of(transferee, _field(x, "TransfereeLinkedid")).fillna(
         call_of(first, _field(x, "TransfererLinkedid").fillna(_field(x, "OrigTransfererLinkedid")))
@@ -57,7 +57,7 @@ def transfer_rows(events: pd.DataFrame, rows: pd.DataFrame, g: Legs) -> pd.DataF
     fields = {k: x[k].astype(object).tolist() for k in _TARGET_KEYS if k in x.columns}
     records = [dict(zip(fields, v, strict=True)) for v in zip(*fields.values(), strict=True)] if fields else \
         [{} for _ in range(len(x))]
-    dials = _Dials(rows)
+    dials = _Dials(rows, g)
     found = [_target(g, dials, k, r, s) for k, r, s in zip(kind, records, seq, strict=True)]
     out = pd.DataFrame(
         {
@@ -87,24 +87,24 @@ _TARGET_KEYS = ("TransfereeUniqueid", "Extension", "TransferTargetUniqueid", "Se
 
 
 class _Dials:
-    """Per channel, the DestUniqueid of each DialBegin it made, in order (built when first asked)."""
+    """Per channel (code), the DestUniqueid of each DialBegin it made, in order (built when first asked)."""
 
-    def __init__(self, rows: pd.DataFrame) -> None:
-        self.rows = rows
-        self._by_uid: dict[str, tuple[list[int], list[str]]] | None = None
+    def __init__(self, rows: pd.DataFrame, g: Legs) -> None:
+        self.rows, self.g = rows, g
+        self._by_uid: dict[int, tuple[list[int], list[str]]] | None = None
 
-    def last_before(self, uid: str | None, seq: int) -> str | None:
+    def last_before(self, uid: int, seq: int) -> str | None:
         """The destination of ``uid``'s last DialBegin before ``seq`` that named one."""
         if self._by_uid is None:
             r = self.rows
-            d = r[["uid", "seq", "DestUniqueid"]][(r["ev"] == "DialBegin") & r["uid"].notna()]
-            d = d[d["DestUniqueid"].notna()]
+            d = r[["seq", "DestUniqueid"]].assign(uid=self.g.uid)
+            d = d[((r["ev"] == "DialBegin") & r["DestUniqueid"].notna()).to_numpy() & (self.g.uid >= 0)]
             self._by_uid = {}
             for u, sq, dest in zip(d["uid"].tolist(), d["seq"].tolist(), d["DestUniqueid"].tolist(), strict=True):
                 e = self._by_uid.setdefault(u, ([], []))
                 e[0].append(sq)
                 e[1].append(dest)
-        got = self._by_uid.get(uid) if uid is not None else None
+        got = self._by_uid.get(uid)
         if got is None:
             return None
         i = bisect.bisect_left(got[0], seq)  # rows are in seq order
@@ -123,17 +123,18 @@ def _target(g: Legs, dials: _Dials, kind: str, r: dict[str, object], seq: int) -
     if kind == "blind":
         party = known("TransfereeUniqueid")
         if party is not None:
-            mate = g.partner_of(party)
-            side = {party, *([mate] if mate is not None else [])}
+            code = g.code(party)
+            mate = g.partner_of(code)
+            side = {code, *([mate] if mate is not None else [])}
             b = g.first_peer_after(side, seq)
             if b is not None:
-                return g.endpoint(b)[0], b
+                return g.endpoint(b)[0], g.names[b]
         return known("Extension"), None
     uid = known("TransferTargetUniqueid")
     if uid is None:
-        uid = dials.last_before(known("SecondTransfererUniqueid"), seq)
-    if uid is not None and uid in g.device.index:
-        return g.endpoint(uid)[0], uid
+        uid = dials.last_before(g.code(known("SecondTransfererUniqueid")), seq)
+    if uid is not None and g.is_channel(g.code(uid)):
+        return g.endpoint(g.code(uid))[0], uid
     ch = known("TransferTargetChannel")
     return (str(device(pd.Series([ch])).iloc[0]) if ch else None), uid
 
