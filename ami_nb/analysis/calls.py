@@ -281,27 +281,54 @@ def _distinct(call: np.ndarray, uid: np.ndarray, mask: np.ndarray, size: int) ->
 
 def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """The caller's channel (``uid``, a code, -1 for none: the originating one, Uniqueid == the call's id, else
-    the call's first channel), its last known caller id and the extension it dialled first."""
-    withuid = rows[["call", "uid", "seq", "ev", "CallerIDNum", "CallerIDName", "Exten"]][rows["uid"] >= 0]
+    the call's first channel), its last known caller id and the extension it dialled first.
+
+    By row positions per call code (numpy's ufunc.at), the text columns taken once at the rows chosen."""
+    call = rows["call"].to_numpy()
+    uid = rows["uid"].to_numpy()
+    size = int(max(call.max(), uid.max())) + 1
+    has_uid = uid >= 0
     # rows are in arrival order: a call's originating channel is the call id itself where one has it, else
     # the channel of its first row
-    own = (withuid["uid"] == withuid["call"]).to_numpy()
-    has = np.isin(withuid["call"].to_numpy(), withuid["call"].to_numpy()[own])
-    rest = withuid[~has]
-    first_uid = rest.groupby("call", sort=False)["uid"].transform("first")
-    mine_rest = (rest["uid"] == first_uid).to_numpy()
-    mine_mask = own & has
-    mine_mask[~has] = mine_rest
-    mine = withuid[mine_mask]
-    primary = mine.drop_duplicates("call").set_index("call")["uid"]
-    who = mine.assign(caller_num=known(mine["CallerIDNum"]), caller_name=known(mine["CallerIDName"]))
-    who = who.groupby("call", sort=False).agg(caller_num=("caller_num", "last"), caller_name=("caller_name", "last"))
-    first_new = mine[mine["ev"] == "Newchannel"].drop_duplicates("call").set_index("call")["Exten"]
-    first_any = mine.drop_duplicates("call").set_index("call")["Exten"]
-    who = who.reindex(index)
-    who["dialled"] = first_new.reindex(index).fillna(first_any.reindex(index))
-    who["uid"] = primary.reindex(index, fill_value=-1)
-    return who
+    own = np.zeros(size, dtype=bool)
+    own[call[has_uid & (uid == call)]] = True
+    first_uid = uid[np.maximum(_first_at(call, has_uid, size), 0)]
+    primary = np.where(own, np.arange(size), np.where(_first_at(call, has_uid, size) >= 0, first_uid, -1))
+    mine = has_uid & (uid == primary[call])
+    num, name = known(rows["CallerIDNum"]), known(rows["CallerIDName"])
+    at = index.to_numpy()
+    first_new = _first_at(call, mine & rows["ev"].eq("Newchannel").to_numpy(), size)[at]
+    first_any = _first_at(call, mine, size)[at]
+    exten = rows["Exten"]
+    return pd.DataFrame(
+        {
+            "caller_num": _pick(num, _last_at(call, mine & num.notna().to_numpy(), size)[at]).array,
+            "caller_name": _pick(name, _last_at(call, mine & name.notna().to_numpy(), size)[at]).array,
+            "dialled": _pick(exten, first_new).fillna(_pick(exten, first_any)).array,
+            "uid": primary[at],
+        },
+        index=index,
+    )
+
+
+def _first_at(call: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """Per call code, the position of its first row where ``mask`` (-1: none)."""
+    none = np.iinfo(np.int64).max
+    pos = np.full(size, none, dtype=np.int64)
+    np.minimum.at(pos, call[mask], np.flatnonzero(mask))
+    return np.where(pos == none, -1, pos)
+
+
+def _last_at(call: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """Per call code, the position of its last row where ``mask`` (-1: none)."""
+    pos = np.full(size, -1, dtype=np.int64)
+    np.maximum.at(pos, call[mask], np.flatnonzero(mask))
+    return pos
+
+
+def _pick(values: pd.Series, pos: np.ndarray) -> pd.Series:
+    """``values`` at these row positions (NaN where -1), as an array of the column's dtype."""
+    return pd.Series(values.array.take(pos, allow_fill=True))
 
 
 def _cause(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
