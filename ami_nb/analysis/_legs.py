@@ -47,8 +47,10 @@ class Legs:
     has_bridges: bool
 
     def codes(self, ids: pd.Series) -> np.ndarray:
-        """Strings -> codes (-1 for an id this frame's rows never carried, or a missing one)."""
-        return self._index.get_indexer(pd.Index(ids.astype(object)))
+        """Strings -> codes (-1 for an id this frame's rows never carried, or a missing one); for the few rows of
+        transfers (a dict lookup each)."""
+        code = self._code
+        return np.array([code.get(v, -1) for v in ids.tolist()], dtype=np.int64)
 
     def code(self, uid: str | None) -> int:
         """One string's code (-1: unknown or None)."""
@@ -73,16 +75,13 @@ class Legs:
 
     def peers(self, uid: int, exclude: set[int]) -> list[int]:
         """Channels bridged with ``uid`` (earliest first), other than ``exclude``."""
-        by_a = self._by_a
-        if uid not in by_a:
-            return []
         b = self._b
-        return [b[i] for i in by_a[uid] if b[i] not in exclude]
+        return [b[i] for i in self._rows_of(uid) if b[i] not in exclude]
 
     def first_peer_after(self, side: set[int], seq: int) -> int | None:
         """The first channel outside ``side`` bridged with one in it from after ``seq`` on (pairs' order)."""
-        by_a, b, sq = self._by_a, self._b, self._seq
-        rows = [i for a in side for i in by_a.get(a, ()) if sq[i] > seq and b[i] not in side]
+        b, sq = self._b, self._seq
+        rows = [i for a in side for i in self._rows_of(a) if sq[i] > seq and b[i] not in side]
         return b[min(rows)] if rows else None
 
     def partner_of(self, uid: int) -> int | None:
@@ -92,10 +91,6 @@ class Legs:
 
     # plain lists and dicts for the graph walks below (one channel at a time), built when first walked: most
     # calls never walk (their answering peer is no Local half)
-    @cached_property
-    def _index(self) -> pd.Index:
-        return pd.Index(self.names, dtype=object)
-
     @cached_property
     def _code(self) -> dict[str, int]:
         return dict(zip(self.names.tolist(), range(len(self.names)), strict=True))
@@ -109,11 +104,17 @@ class Legs:
         return self.pairs["seq"].tolist()
 
     @cached_property
-    def _by_a(self) -> dict[int, list[int]]:
-        by_a: dict[int, list[int]] = {}
-        for i, a in enumerate(self.pairs["a"].tolist()):
-            by_a.setdefault(a, []).append(i)
-        return by_a
+    def _by_a(self) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs' ``a`` sorted, and each one's pair (stable: in pairs' order within an ``a``)."""
+        a = self.pairs["a"].to_numpy()
+        order = np.argsort(a, kind="stable")
+        return a[order], order
+
+    def _rows_of(self, a: int) -> list[int]:
+        """The pairs (positions, earliest first) whose ``a`` is this channel."""
+        sorted_a, order = self._by_a
+        lo, hi = np.searchsorted(sorted_a, (a, a + 1))
+        return order[lo:hi].tolist()
 
     def endpoint(self, uid: int) -> tuple[str | None, str | None]:
         """The device at the far end of the Local chain that starts at ``uid``, and the first Local hop on the

@@ -455,10 +455,9 @@ def _disposition(
 
 def _transfers(x: pd.DataFrame, index: pd.Index, g: Legs) -> pd.DataFrame:
     """Per call, its first transfer (on the transferred party's call and on the consultation call alike)."""
-    mine = x.assign(call=g.codes(x["linkedid"]) if len(x) else np.zeros(0, dtype=np.int64))
+    mine = x.assign(call=g.codes(x["linkedid"]))
     theirs = x[x["other_linkedid"].notna()]
-    theirs = theirs.assign(call=g.codes(theirs["other_linkedid"]) if len(theirs) else np.zeros(0, dtype=np.int64),
-                           other_linkedid=theirs["linkedid"])
+    theirs = theirs.assign(call=g.codes(theirs["other_linkedid"]), other_linkedid=theirs["linkedid"])
     both = pd.concat([mine, theirs], ignore_index=True).sort_values("seq", kind="stable")
     first = both.drop_duplicates("call").set_index("call")
     cols = ["transfer_type", "transferer", "target", "other_linkedid"]
