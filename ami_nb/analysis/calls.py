@@ -126,6 +126,8 @@ def calls(events: pd.DataFrame) -> pd.DataFrame:
     rows = call_rows(events)
     if rows.empty:
         return schemas.CALLS.empty()
+    # a few dozen event names over every row: compared as categories (an int compare, not a string one)
+    rows["ev"] = rows["ev"].astype("category")
     g = legs(rows)
     # the helpers below group and join on integer codes (g.names[code] is the id): a row's call is its channel's
     # owner, else the call that owns the channel its Linkedid names, else that Linkedid
