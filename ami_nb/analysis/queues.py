@@ -33,13 +33,16 @@ _QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "A
 def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
     """One row per caller's stay in a queue (a stint), in order (see :func:`queue_stints`)."""
     ev = rows["ev"]
-    q = rows[list(_Row._fields)][
+    has_uid = rows["uid"].notna().to_numpy()
+    is_q = (
         ev.isin(_QUEUE_EVENTS[:4])
         | ((ev == "VarSet") & (rows["Variable"] == "QUEUESTATUS"))
         | ((ev == "Newexten") & (rows["Application"] == "Queue"))
-    ]
-    q = q[q["uid"].notna()]
-    hup = rows[["uid", "t"]][(ev == "Hangup") & rows["uid"].notna()].drop_duplicates("uid").set_index("uid")["t"]
+    ).to_numpy(dtype=bool, na_value=False)
+    # takes of the few rows (a boolean filter walks every row of each column)
+    q = rows[list(_Row._fields)].take(np.flatnonzero(is_q & has_uid))
+    hup = rows[["uid", "t"]].take(np.flatnonzero(ev.eq("Hangup").to_numpy() & has_uid))
+    hup = hup.drop_duplicates("uid").set_index("uid")["t"]
     out: list[dict[str, object]] = []
     # one pass in plain Python over the few queue rows (pandas row access would cost more than the logic); times
     # as integer nanoseconds, None for NaT (converted back once at the end)
@@ -63,7 +66,11 @@ def stints(rows: pd.DataFrame, owner: pd.Series | None = None) -> pd.DataFrame:
                     mine.append(_stint(uid, lid, seq, pending, joined=t, left=t, status=status))
                 pending = None
                 continue
-            cur = next((s for s in reversed(mine) if s["queue"] == queue), None)
+            cur = None
+            for s in reversed(mine):  # the latest stint in this queue (a loop: no generator per row)
+                if s["queue"] == queue:
+                    cur = s
+                    break
             fresh = kind == "QueueCallerJoin" or cur is None
             if cur is not None and cur["closed"]:  # after a Leave only that stint's late AgentConnect belongs to it
                 fresh = fresh or kind != "AgentConnect" or cur["connect"] is not None
