@@ -18,6 +18,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._events import device
 
@@ -146,9 +148,10 @@ def id_codes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Uniqueids are coded first, so a channel's code orders channels as they were first seen."""
     n = len(rows)
-    codes, names = pd.factorize(pd.concat([rows["uid"], rows["lid"]], ignore_index=True))
-    codes = codes.astype(np.int64, copy=False)
-    return codes[:n], codes[n:], np.asarray(names, dtype=object)
+    both = pa.chunked_array([pa.array(rows["uid"].array), pa.array(rows["lid"].array)]).combine_chunks()
+    enc = both.cast(pa.large_string()).dictionary_encode()  # codes in order of first appearance, as factorize
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes[:n], codes[n:], enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
 
 
 def _first_last(uid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -201,12 +204,13 @@ def legs(rows: pd.DataFrame) -> Legs:
 def _local_partners(channels: np.ndarray, channel: pd.Series, size: int) -> np.ndarray:
     """Per code, the other half of its Local pair (-1): the same name but the ;1 / ;2 suffix."""
     partner = np.full(size, -1, dtype=np.int64)
-    name = channel.astype(object)
-    is_local = (name.str.startswith("Local/", na=False) & name.str.contains(_LOCAL_HALF, regex=True, na=False))
-    is_local = is_local.to_numpy()
+    name = pa.array(channel.astype("str").array).cast(pa.large_string())  # Arrow's string kernels, not Python's
+    local = pc.and_kleene(pc.starts_with(name, "Local/"), pc.match_substring_regex(name, _LOCAL_HALF))
+    is_local = pc.fill_null(local, False).to_numpy(zero_copy_only=False)
     if not is_local.any():
         return partner
-    stem, _ = pd.factorize(name[is_local].str.replace(_LOCAL_HALF, "", regex=True))
+    stems = pc.replace_substring_regex(name.filter(pa.array(is_local)), _LOCAL_HALF, "")
+    stem = pc.fill_null(stems.dictionary_encode().indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     halves = channels[is_local]
     order = np.argsort(stem, kind="stable")
     two = np.bincount(stem)[stem[order]] == 2  # a stem seen twice: a pair (the halves sorted next to each other)
