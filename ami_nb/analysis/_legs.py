@@ -148,10 +148,16 @@ def id_codes(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Uniqueids are coded first, so a channel's code orders channels as they were first seen."""
     n = len(rows)
-    both = pa.chunked_array([pa.array(rows["uid"].array), pa.array(rows["lid"].array)]).combine_chunks()
-    enc = both.cast(pa.large_string()).dictionary_encode()  # codes in order of first appearance, as factorize
+    both = pa.concat_arrays([_arrow(rows["uid"]), _arrow(rows["lid"])])
+    enc = both.dictionary_encode()  # codes in order of first appearance, as factorize gives them
     codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     return codes[:n], codes[n:], enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
+
+
+def _arrow(s: pd.Series) -> pa.Array:
+    """A text column as one Arrow large_string array (pandas may hold it in several chunks)."""
+    arr = pa.array(s.astype("str").array, type=pa.large_string())
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _first_last(uid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,12 +177,14 @@ def legs(rows: pd.DataFrame) -> Legs:
     channels, first, last = _first_last(uid)
     born, died = lid[first], lid[last]
 
-    # A Linkedid all of whose channels ended under one other Linkedid was folded into that call.
-    pair = np.unique(born * (size + 1) + died)
-    pb, pl = pair // (size + 1), pair % (size + 1)
-    many = np.bincount(pb, minlength=size)
-    one = (many[pb] == 1) & (pl != pb)
-    into = dict(zip(pb[one].tolist(), pl[one].tolist(), strict=True))
+    # A Linkedid all of whose channels ended under one other Linkedid was folded into that call: the earliest
+    # and the latest code its channels ended under are the same one, not itself.
+    low = np.full(size, size, dtype=np.int64)
+    high = np.full(size, -1, dtype=np.int64)
+    np.minimum.at(low, born, died)
+    np.maximum.at(high, born, died)
+    lids = np.flatnonzero((low == high) & (low != np.arange(size)))
+    into = dict(zip(lids.tolist(), low[lids].tolist(), strict=True))
     owner = np.full(size, -1, dtype=np.int64)
     owner[channels] = born
     if into:
@@ -204,7 +212,7 @@ def legs(rows: pd.DataFrame) -> Legs:
 def _local_partners(channels: np.ndarray, channel: pd.Series, size: int) -> np.ndarray:
     """Per code, the other half of its Local pair (-1): the same name but the ;1 / ;2 suffix."""
     partner = np.full(size, -1, dtype=np.int64)
-    name = pa.array(channel.astype("str").array).cast(pa.large_string())  # Arrow's string kernels, not Python's
+    name = _arrow(channel)  # Arrow's string kernels, not Python's
     local = pc.and_kleene(pc.starts_with(name, "Local/"), pc.match_substring_regex(name, _LOCAL_HALF))
     is_local = pc.fill_null(local, False).to_numpy(zero_copy_only=False)
     if not is_local.any():
