@@ -197,6 +197,10 @@ def test_a_close_that_times_out_leaves_no_thread_behind(tmp_path: Path) -> None:
     assert not [t for t in threading.enumerate() if "ami-archive" in t.name and "slow" in t.name]
     assert a.written == sum(len(e) for e, _ in reads) and a.pending == 0  # the write was finished
     assert open_history(tmp_path).gaps["reason"].tolist() == ["reconnect"]  # and the marks queued before
+    a.close()  # again, now the writer is done: the close mark is recorded, a later run is no crash
+    b = Archive(tmp_path, pbx="slow")
+    b.close()
+    assert open_history(tmp_path).gaps["reason"].tolist() == ["reconnect", "stopped"]
 
 
 def test_a_flush_of_many_chunks_is_their_rows_one_after_the_other(tmp_path: Path) -> None:

@@ -169,6 +169,7 @@ class Archive:
         self._handed = 0  # events handed over
         self._written = 0  # events on disk
         self._closing = False
+        self._closed = False  # close() finished (a timed-out one may be retried)
         self._flush_wanted = False
         self.on_detach: Callable[[], None] | None = None
         self._error: BaseException | None = None
@@ -295,8 +296,8 @@ class Archive:
         """Stop taking the store's events; from now on they are not this archive's (:attr:`pending`)."""
         if self._feed is not None:
             self._feed.close()
-            with self._cond:
-                self._fed = self._store.total - self._start
+            with self._cond:  # what was taken: events the store got after the last take are not this archive's
+                self._fed = self._cursor - self._start
 
     def _handed_over(self) -> int:
         """Events handed over to be written (a store's: until its feed closed)."""
@@ -377,19 +378,22 @@ class Archive:
         """Write what is pending, stop the thread, record a ``close`` mark (idempotent). TimeoutError when the
         writer is still busy after ``timeout`` seconds: it finishes that write and ends on its own (the marks'
         thread ends at once), no ``close`` mark is recorded. A store's events from the close on are not this
-        archive's: :attr:`pending` stops counting them."""
-        if self._closing:
+        archive's: :attr:`pending` stops counting them. After a timeout, ``close()`` again waits once more and
+        records the mark when the writer is done."""
+        if self._closed:
             return
-        self.detach()
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
+        if not self._closing:
+            self.detach()
+            with self._cond:
+                self._closing = True
+                self._cond.notify_all()
         self._thread.join(timeout)
         if self._thread.is_alive():
             # the writer thread ends once its write is done; the marks' thread now (no more marks to come)
             self._marks.shutdown(wait=False)
             raise TimeoutError(f"archive {self.path}: writer still busy after {timeout} s")
         self._marks.shutdown(wait=True)
+        self._closed = True
         if self._error is None:
             self.mark("close")
         if self._error is not None:
