@@ -294,8 +294,8 @@ def _caller(rows: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     # the channel of its first row
     own = np.zeros(size, dtype=bool)
     own[call[has_uid & (uid == call)]] = True
-    first_uid = uid[np.maximum(_first_at(call, has_uid, size), 0)]
-    primary = np.where(own, np.arange(size), np.where(_first_at(call, has_uid, size) >= 0, first_uid, -1))
+    first = _first_at(call, has_uid, size)
+    primary = np.where(own, np.arange(size), np.where(first >= 0, uid[np.maximum(first, 0)], -1))
     mine = has_uid & (uid == primary[call])
     num, name = known(rows["CallerIDNum"]), known(rows["CallerIDName"])
     at = index.to_numpy()
