@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +19,14 @@ import pytest
 from test_history import archive_reads, sim_reads
 from test_history_scale import MIX
 
+import ami_nb
 from ami_nb import analysis
+from ami_nb.history import daycalls, results
 from ami_nb.history import open as open_history
+from ami_nb.history.buckets import run_task
+from ami_nb.history.compact import compact
 from ami_nb.history.daycalls import main as daycalls_main
+from ami_nb.history.reader import History
 
 MID = 1_700_006_400.0  # 2023-11-15 00:00 UTC: closed days, whatever day the tests run
 DAYS = [("east", "2023-11-14"), ("east", "2023-11-15"), ("east", "2023-11-16"), ("west", "2023-11-15"),
@@ -97,12 +104,9 @@ def test_a_period_with_edge_days(archive: tuple[Path, pd.DataFrame]) -> None:
                                   check_exact=True)
 
 
-def test_a_late_row_of_a_local_call_makes_its_day_stale(archive: tuple[Path, pd.DataFrame]) -> None:
-    """A file written later into D+1 carrying a row of a call D's table holds (a copy of one of its rows with a new
-    seq, received after midnight): D is computed again, and the table is the one computed from the events."""
-    root, _ = archive
-    h = open_history(root)
-    h.calls(workers=1)
+def _late_row(root: Path, h: History) -> None:
+    """A file written later into east's 2023-11-16 carrying a row of a call east's 2023-11-15 table holds as
+    local (a copy of one of its rows with a new seq, received after midnight): that day is stale."""
     day = root / "_calls" / "pbx=east" / "date=2023-11-15"
     ids = pq.read_table(next(day.glob("ids-*.parquet")))
     local = ids.filter(ids["local"])["call_id"].to_pylist()
@@ -118,18 +122,94 @@ def test_a_late_row_of_a_local_call_makes_its_day_stale(archive: tuple[Path, pd.
                          pa.array([late], row.schema.field("received").type))
     pq.write_table(row, root / "pbx=east" / "date=2023-11-16" / "part-late.parquet")
     h.refresh()
+
+
+def test_a_late_row_of_a_local_call_makes_its_day_stale(archive: tuple[Path, pd.DataFrame]) -> None:
+    """The stale day is computed again, and the table is the one computed from the events; each day keeps the
+    one table it was last computed into (the stale day's older generation, the changed day's older key go)."""
+    root, _ = archive
+    h = open_history(root)
+    h.calls(workers=1)
+    _late_row(root, h)
     got = h.calls(workers=1)
     plan = h.last_calls_plan
     assert plan.stale == [("east", "2023-11-15")]
     assert ("east", "2023-11-15") in plan.computed and ("east", "2023-11-16") in plan.computed  # its own files
     assert ("east", "2023-11-14") in plan.from_rollups
+    assert all(len(list(d.glob("*.parquet"))) == 3 for d in (root / "_calls").glob("pbx=*/date=*"))
     fresh = h.calls(workers=1, cache=False)
     pd.testing.assert_frame_equal(fresh, got, check_exact=True)
     pd.testing.assert_frame_equal(fresh, h.calls(workers=1), check_exact=True)
     assert not h.last_calls_plan.stale and not h.last_calls_plan.computed
 
 
+def test_an_interrupted_recompute_leaves_the_old_table_whole(archive: tuple[Path, pd.DataFrame]) -> None:
+    """A stale day's new rows and ids are written when the question is planned, its calls when its last bucket
+    finishes. Stopped in between, by an interrupt from the pool's side (its own files removed) or by a process
+    killed after planning (they stay), the old table is still whole: found stale again, computed again, and the
+    table is the one from the events (never the old calls beside the new ids, a call in them twice)."""
+    root, _ = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    _late_row(root, h)
+    fresh = h.calls(workers=1, cache=False)
+    before = _stored(root)
+
+    def interrupted() -> Iterator[tuple[int, pa.Table]]:
+        raise KeyboardInterrupt
+        yield  # a generator, as the pool's is
+
+    run = daycalls.plan(h, lo=None, hi=None, pbx=None, bucket_rows=500_000, version=h.rollup_version)
+    assert ("east", "2023-11-15") in run.plan.computed and len(_stored(root)) > len(before)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in run.watch(interrupted()):
+            pass
+    assert _stored(root) == before  # the unfinished days' rows and ids went with the interrupt
+    daycalls.plan(h, lo=None, hi=None, pbx=None, bucket_rows=500_000, version=h.rollup_version)  # then killed
+    assert len(_stored(root)) > len(before)
+    got = h.calls(workers=1)
+    assert h.last_calls_plan.stale == [("east", "2023-11-15")]
+    pd.testing.assert_frame_equal(fresh, got, check_exact=True)
+    pd.testing.assert_frame_equal(fresh, h.calls(workers=1), check_exact=True)
+    assert not h.last_calls_plan.stale and not h.last_calls_plan.computed
+
+
+def test_files_moved_under_a_question(archive: tuple[Path, pd.DataFrame]) -> None:
+    """Between a question's plan and its run the events are compacted (every file renamed) and a stored table
+    removed (as a newer one landing removes it): the tasks list the day directories when they run, and the
+    missing table's day is computed from its events. Same table as from the events alone."""
+    root, _ = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    start, end = pd.Timestamp(MID + 1800, unit="s", tz="UTC"), pd.Timestamp(MID + 86400 + 600, unit="s", tz="UTC")
+    run = daycalls.plan(h, lo=start.timestamp() - 3600, hi=end.timestamp() + 3600, pbx=None, bucket_rows=500_000,
+                        version=h.rollup_version)
+    assert run.plan.from_rollups and run.plan.from_events  # stored tables and days from the events
+    assert compact(root)
+    next((root / "_calls" / "pbx=east" / "date=2023-11-15").glob("calls-*.parquet")).unlink()
+    parts = [t for _, t in run.watch((i, results.compact(run_task(t, con=h.con))) for i, t in enumerate(run.tasks))]
+    run.finish_empty()
+    got = results.combine([*run.tables(), *parts], start=start, end=end)
+    h.refresh()
+    pd.testing.assert_frame_equal(h.calls(start=start, end=end, margin=3600, workers=1, cache=False), got,
+                                  check_exact=True)
+
+
+def test_out_with_stored_tables(archive: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """out= reads the stored tables one at a time into the parts it writes: cold (computing and storing) and
+    warm, a directory or a file, the table read back is the in-memory one."""
+    root, want = archive
+    h = open_history(root)
+    cold = h.calls(workers=1, bucket_rows=6_000, out=tmp_path / "cold")
+    assert sorted(h.last_calls_plan.computed) == DAYS
+    warm = h.calls(workers=1, out=tmp_path / "warm.parquet")
+    assert sorted(h.last_calls_plan.from_rollups) == DAYS
+    for path in (cold, warm):
+        pd.testing.assert_frame_equal(want, results.read(path), check_exact=True)
+
+
 def test_a_code_change_invalidates_and_old_tables_go(archive: tuple[Path, pd.DataFrame]) -> None:
+    """Another version's tables are left a day (another installation may still read them), then removed."""
     root, want = archive
     h = open_history(root)
     h.materialize(workers=1)
@@ -138,9 +218,29 @@ def test_a_code_change_invalidates_and_old_tables_go(archive: tuple[Path, pd.Dat
     h.rollup_version = "another version of the analysis"
     got = h.calls(workers=1)
     assert sorted(h.last_calls_plan.computed) == DAYS
-    after = _stored(root)
-    assert len(after) == len(before) and not set(after) & set(before)  # the older keys were removed
+    second = sorted(set(_stored(root)) - set(before))
+    assert len(second) == len(before) and set(before) <= set(_stored(root))
     pd.testing.assert_frame_equal(want, got, check_exact=True)
+    aged = time.time() - 2 * daycalls.GRACE
+    for f in before:
+        os.utime(f, (aged, aged))
+    h.rollup_version = "a third version"
+    h.materialize(workers=1, start=MID, end=MID + 86400)  # the days of 2023-11-15 only
+    day = {f for f in before if "date=2023-11-15" in str(f)}
+    left = set(_stored(root))
+    assert not day & left  # aged, where a table landed: gone
+    assert set(before) - day <= left and set(second) <= left  # elsewhere, or not aged: kept
+    assert len(left - set(before) - set(second)) == len(day)  # the third version's tables of those days
+
+
+def test_the_code_version_covers_what_the_tables_import(tmp_path: Path) -> None:
+    pkg = Path(ami_nb.__file__).parent
+    names = {f.relative_to(pkg).as_posix() for f in daycalls._sources(pkg)}
+    assert {"analysis/calls.py", "history/buckets.py", "history/daycalls.py", "history/results.py",
+            "history/schema.py", "store.py", "values.py"} <= names
+    assert "history/writer.py" not in names and "history/reader.py" not in names
+    assert daycalls._sources(tmp_path) == []  # no sources (a .pyc install): the versions alone, no error
+    assert daycalls._version_of(tmp_path) != daycalls.code_version()
 
 
 def test_stray_and_incomplete_files_are_ignored(archive: tuple[Path, pd.DataFrame]) -> None:
@@ -255,3 +355,58 @@ def test_a_local_call_named_days_later_is_read_from_events(archive: tuple[Path, 
     got = h.calls(workers=1)
     assert set(h.last_calls_plan.conflicts) == {("east", "2023-11-15"), ("east", "2023-11-19")}
     pd.testing.assert_frame_equal(h.calls(workers=1, cache=False), got, check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """Two PBXs whose call ids collide: the same simulator seed and start, a's traffic 40 minutes across
+    midnight, b's the 20 before it (b's calls are a's first ones, ids and all). b's second day holds only the
+    rows of calls begun before midnight: no local call. Expected: each PBX's events analysed in memory."""
+    root = tmp_path_factory.mktemp("twins")
+    want = {}
+    for pbx, seconds in (("a", 2400), ("b", 1200)):
+        store = archive_reads(root, sim_reads(seconds, rate=200, seed=5, mix=MIX, start=MID - 1200), pbx=pbx)
+        c = analysis.calls(store.frame())
+        c.insert(0, "pbx", pd.array([pbx] * len(c), dtype="str"))
+        want[pbx] = _sorted([c])
+    return root, want
+
+
+def test_pbxs_whose_call_ids_collide(twins: tuple[Path, dict[str, pd.DataFrame]], tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    shutil.copytree(twins[0], root)
+    want = twins[1]
+    h = open_history(root)
+    shared = h.sql("SELECT call_id FROM events WHERE pbx = 'a' INTERSECT SELECT call_id FROM events WHERE pbx = 'b'")
+    assert len(shared) > 10
+    h.materialize(workers=1)
+    both = h.calls(workers=1)
+    assert len(h.last_calls_plan.from_rollups) == 4 and not h.last_calls_plan.conflicts
+    pd.testing.assert_frame_equal(_sorted([want["a"], want["b"]]), both, check_exact=True)
+    for pbx in ("a", "b"):
+        got = h.calls(pbx=pbx, workers=1)
+        assert [p for p, _ in h.last_calls_plan.from_rollups] == [pbx, pbx]
+        pd.testing.assert_frame_equal(want[pbx], got, check_exact=True)
+    # b's day after midnight: stored, every call of it nonlocal (computed from its rows with the rest)
+    day = root / "_calls" / "pbx=b" / "date=2023-11-15"
+    ids = pq.read_table(next(day.glob("ids-*.parquet")))
+    assert ids.num_rows and not pc.any(ids["local"]).as_py()
+    assert pq.read_table(next(day.glob("calls-*.parquet"))).num_rows == 0
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through chmod")
+def test_a_writable_calls_directory_in_a_read_only_archive(archive: tuple[Path, pd.DataFrame]) -> None:
+    """The archive root read-only to this user, ``_calls`` (made by the nightly step) writable: tables are stored."""
+    root, want = archive
+    h = open_history(root)
+    h.materialize(workers=1)
+    for f in (root / "_calls" / "pbx=west" / "date=2023-11-16").glob("calls-*.parquet"):
+        f.unlink()
+    mode = root.stat().st_mode
+    root.chmod(0o555)
+    try:
+        got = h.calls(workers=1)
+        assert h.last_calls_plan.computed == [("west", "2023-11-16")] and len(h.last_calls_plan.written) == 1
+    finally:
+        root.chmod(mode)
+    pd.testing.assert_frame_equal(want, got, check_exact=True)

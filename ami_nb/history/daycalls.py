@@ -7,25 +7,43 @@ questions read the stored table and compute only what no valid table covers.
 
 Layout (outside the events glob ``pbx=*/date=*/*.parquet``, so no reader sees it as events)::
 
-    _calls/pbx=<P>/date=<D>/rows-<key>.parquet    the call rows of D's nonlocal calls (the remainder reads them)
-    _calls/pbx=<P>/date=<D>/ids-<key>.parquet     call_id of every call of D, with local: bool
-    _calls/pbx=<P>/date=<D>/calls-<key>.parquet   the calls of D's local calls (results.compact's columns)
+    _calls/pbx=<P>/date=<D>/rows-<v>-<key>-<gen>.parquet    the call rows of D's nonlocal calls
+    _calls/pbx=<P>/date=<D>/ids-<v>-<key>-<gen>.parquet     call_id of every call of D, with local: bool
+    _calls/pbx=<P>/date=<D>/calls-<v>-<key>-<gen>.parquet   the calls of D's local calls (results.compact's columns)
 
 A call of D is *local* when its call_id is in no row of D-1 or D+1 (a call's rows are contiguous in time, so a
 call touching another day touches a neighbour) and every call joined to it (``links`` of the rows of D-1..D+1,
 a union-find) is local too. Its analysis needs only D's rows. The other calls of D (*nonlocal*: across midnight,
-joined to such a call) are computed with the rest of the period, from their rows kept in ``rows-<key>``, so a
-question never reads a covered day's events.
+joined to such a call) are computed with the rest of the period, from their rows kept in ``rows-``. A question
+thus reads a covered day's table, not its analysis input; it still reads the ``call_id`` and ``links`` columns
+of D-1..D+1 to compute a day, and of D-1 and D+1 to check a day whose neighbours changed (below).
 A question checks the local calls against the rest it reads (a row or ``links`` naming one in a day not a
 neighbour, a call in two stored days): such a day's events answer that question instead (rare).
 
-``key``: 16 hex digits of sha1 over the code's version (:func:`code_version`: the source of the analysis, the
-buckets, this module and the row format; any change invalidates every table) and D's event files (sorted names
-and sizes). The calls file's Parquet metadata holds the fingerprints of D-1's and D+1's files when it was
+Names. ``key``: 16 hex digits of sha1 over the code's version (:func:`code_version`: the source the tables
+depend on and the libraries' versions; any change invalidates every table) and D's event files (sorted names
+and sizes). ``v``: 8 hex digits of the version alone, so a writer tells its own version's files from another
+installation's without opening them. ``gen``: random, one per computation: a day is computed again under the
+same key when a neighbour made it stale, and a computation's rows and ids are written when it is planned, its
+calls when its last bucket finishes. Files of one generation are never written over by another, and a table is
+a calls file whose rows and ids of its generation exist and whose metadata names its key and generation: a run
+stopped midway (an interrupt, OOM, a concurrent process) leaves the previous table whole, which is found stale
+again, never new ids beside old calls.
+
+Staleness. The calls file's Parquet metadata holds the fingerprints of D-1's and D+1's files when it was
 computed: when one changed, one DuckDB query checks that no row of the neighbour names a local call of D (its
-``call_id`` or its ``links``); if one does, D is computed again, else the table is stamped with the new
-fingerprints. Files are written rows, ids, calls, each under a hidden temporary name, fsynced and renamed: a
-calls file without its ids or rows, or a ``.tmp``, is ignored; older keys are removed once a new one lands.
+``call_id`` or its ``links``); if one does, D is computed again, else the calls file is stamped with the new
+fingerprints (rewritten in place, same rows: the only file ever rewritten). Not when the neighbour is today
+(UTC), which changes all day: the check runs at every question instead of a rewrite at every question.
+
+Writes and removal. Each file is written under a hidden temporary name, fsynced and renamed. When a calls file
+lands, what it supersedes goes: of the same version, the other generations of its key that have a calls file,
+and (when its key is still the day's current one, so a writer whose events were outdated never removes the
+newer) every other key's table. Other versions' files (another installation may still use them), generations
+without a calls file (perhaps being written) and temporaries go only once older than :data:`GRACE` (a day, by
+mtime). A file removed under a question is read as a missing table: that day's events answer. ``_calls`` and
+its files get the owner and umask of whoever writes first: let the nightly step's user create it; a user who
+cannot write there computes from the events (one warning).
 
 Run as ``python -m ami_nb.history.daycalls DIR``: compacts the closed days, then materializes them (the nightly
 step beside the recorder).
@@ -34,25 +52,30 @@ step beside the recorder).
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import functools
 import hashlib
 import os
+import re
+import sys
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import results
-from .buckets import CALL_COLUMNS, Task, _Union, call_filter, pair_keys, plan_tasks
+from .buckets import CALL_COLUMNS, Task, _Union, call_filter, plan_tasks, run_task
 from .schema import key_of
 
 if TYPE_CHECKING:
@@ -63,20 +86,73 @@ __all__ = ["CallsPlan", "DayRun", "code_version", "fingerprint", "main", "plan"]
 _META_PREV = b"ami_nb.prev"
 _META_NEXT = b"ami_nb.next"
 _META_KEY = b"ami_nb.key"
+_META_GEN = b"ami_nb.gen"
 _ARCHIVE_COLUMNS = ("received", "seq", "call_id", "call_hash", "links", "_repeats")
+_NAME = re.compile(r"(calls|ids|rows)-([0-9a-f]{8})-([0-9a-f]{16})-([0-9a-f]{12})\.parquet")
+#: Age (seconds, by mtime) past which files no writer of this version supersedes are removed anyway.
+GRACE = 86400.0
+#: Where the sources of a table's content start (package-relative globs); :func:`_sources` adds what they import.
+_ROOTS = ("analysis/*.py", "history/buckets.py", "history/daycalls.py", "history/results.py", "history/schema.py")
+
+
+def _sources(pkg: Path) -> list[Path]:
+    """The :data:`_ROOTS` under the package directory ``pkg`` and, transitively, every module of the package they
+    import at module level (``typed_frame``'s store and values...): a changed helper changes the tables as surely
+    as the analysis does. Function-level imports (``reader.scan_sql``: where to read, not how to compute) are not
+    followed. Sources absent (an install of ``.pyc`` files only): none."""
+    todo = [f for pattern in _ROOTS for f in sorted(pkg.glob(pattern))]
+    seen: set[Path] = set()
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            tree = ast.parse(f.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base, parts = f.parents[node.level - 1], (node.module or "").split(".")
+            elif (node.module or "").split(".")[0] == pkg.name:
+                base, parts = pkg.parent, (node.module or "").split(".")
+            else:
+                continue
+            target = base.joinpath(*[x for x in parts if x])
+            # ``from .m import x``: the module m (x a name, or a submodule); ``from . import x``: the submodule x
+            for t in [*([target] if node.module else []), *(target / a.name for a in node.names)]:
+                for cand in (t.with_name(t.name + ".py"), t / "__init__.py"):
+                    if cand.is_file() and pkg in cand.parents:
+                        todo.append(cand)
+    return sorted(seen)
+
+
+def _version_of(pkg: Path) -> str:
+    """sha1 of the libraries' versions and the sources (:func:`_sources`) of the package at ``pkg``."""
+    from .. import __version__
+
+    h = hashlib.sha1()
+    for name, v in (("ami_nb", __version__), ("python", f"{sys.version_info[0]}.{sys.version_info[1]}"),
+                    ("numpy", np.__version__), ("pandas", pd.__version__), ("pyarrow", pa.__version__),
+                    ("duckdb", duckdb.__version__)):
+        h.update(f"{name} {v}\n".encode())
+    for f in _sources(pkg):
+        h.update(f.relative_to(pkg).as_posix().encode() + b"\n")
+        try:
+            h.update(f.read_bytes())
+        except OSError:  # vanished since listed: its name alone
+            pass
+    return h.hexdigest()
 
 
 @functools.cache
 def code_version() -> str:
-    """sha1 of the source this module's tables depend on (once per process): any change invalidates them."""
-    here = Path(__file__).resolve().parent
-    files = sorted((here.parent / "analysis").glob("*.py")) + [here / n for n in
-                                                              ("buckets.py", "daycalls.py", "schema.py")]
-    h = hashlib.sha1()
-    for f in files:
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+    """What the stored tables depend on (once per process): the source of the code computing them and the
+    versions of ami_nb, Python, numpy, pandas, pyarrow and DuckDB; any change invalidates them. Never raises:
+    without sources, the versions alone."""
+    return _version_of(Path(__file__).resolve().parent.parent)
 
 
 def fingerprint(files: Iterable[Path]) -> str:
@@ -89,6 +165,30 @@ def fingerprint(files: Iterable[Path]) -> str:
 
 def _events(root: Path, pbx: str, day: str) -> list[Path]:
     return sorted((root / f"pbx={pbx}" / f"date={day}").glob("*.parquet"))
+
+
+def _day_fingerprint(root: Path, pbx: str, day: str) -> str | None:
+    """:func:`fingerprint` of a day's event files; None when they change under two listings in a row (a compaction
+    renaming and deleting them): no table is used or stored for the day this time."""
+    for _ in range(2):
+        try:
+            return fingerprint(_events(root, pbx, day))
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _events_glob(root: Path, pbx: str, day: str) -> str:
+    """A day's event files as a glob, listed when a task runs (a compaction meanwhile renames them)."""
+    return str(root / f"pbx={pbx}" / f"date={day}" / "*.parquet")
+
+
+def _key(version: str, fp: str) -> str:
+    return hashlib.sha1(f"{version}\n{fp}".encode()).hexdigest()[:16]
+
+
+def _vtag(version: str) -> str:
+    return hashlib.sha1(version.encode()).hexdigest()[:8]
 
 
 def _shift(day: str, n: int) -> str:
@@ -114,9 +214,29 @@ def rollup_dir(root: Path, pbx: str, day: str) -> Path:
     return root / "_calls" / f"pbx={pbx}" / f"date={day}"
 
 
+def _paths(d: Path, vtag: str, key: str, gen: str) -> dict[str, Path]:
+    """The files of one generation: ``calls``, ``ids``, ``rows``."""
+    return {kind: d / f"{kind}-{vtag}-{key}-{gen}.parquet" for kind in ("calls", "ids", "rows")}
+
+
+def _mtime(f: Path) -> float | None:
+    try:
+        return f.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _unlink(*files: Path) -> None:
+    for f in files:
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 @dataclass
 class Stored:
-    """A day's stored table: its files and the neighbours' fingerprints when it was computed."""
+    """A day's stored table: its files and the neighbours' fingerprints when it was computed (or last checked)."""
 
     calls: Path
     ids: Path
@@ -125,17 +245,31 @@ class Stored:
     next: str
 
 
-def find(root: Path, pbx: str, day: str, key: str) -> Stored | None:
-    """The complete stored table of ``key`` for the day, if any (a calls file without ids or rows: none)."""
+def find(root: Path, pbx: str, day: str, version: str, key: str) -> Stored | None:
+    """The newest complete stored table of ``key`` for the day (see the module's docstring), if any."""
     d = rollup_dir(root, pbx, day)
-    calls, ids, rows = (d / f"{kind}-{key}.parquet" for kind in ("calls", "ids", "rows"))
-    if not (calls.is_file() and ids.is_file() and rows.is_file()):
-        return None
+    vtag = _vtag(version)
     try:
-        meta = pq.read_schema(calls).metadata or {}
-    except (OSError, pa.ArrowException):
+        names = {f.name for f in d.iterdir()}
+    except OSError:  # no table stored for the day (or none readable)
         return None
-    return Stored(calls, ids, rows, meta.get(_META_PREV, b"").decode(), meta.get(_META_NEXT, b"").decode())
+    found = []
+    for name in names:
+        m = _NAME.fullmatch(name)
+        if m is None or m[1] != "calls" or m[2] != vtag or m[3] != key:
+            continue
+        files = _paths(d, vtag, key, m[4])
+        if files["ids"].name in names and files["rows"].name in names:
+            found.append((_mtime(files["calls"]) or 0.0, m[4], files))
+    for _, gen, files in sorted(found, key=lambda f: f[0], reverse=True):
+        try:
+            meta = pq.read_schema(files["calls"]).metadata or {}
+        except (OSError, pa.ArrowException):  # removed meanwhile, or not a whole Parquet file
+            continue
+        if meta.get(_META_KEY) == key.encode() and meta.get(_META_GEN) == gen.encode():
+            return Stored(files["calls"], files["ids"], files["rows"], meta.get(_META_PREV, b"").decode(),
+                          meta.get(_META_NEXT, b"").decode())
+    return None
 
 
 def _tmp(target: Path) -> Path:
@@ -146,11 +280,39 @@ def _tmp(target: Path) -> Path:
 
 def _write_parquet(table: pa.Table, target: Path) -> None:
     tmp = _tmp(target)
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _remove_older(d: Path, vtag: str, key: str, gen: str, current: bool) -> None:
+    """What the table ``(vtag, key, gen)`` just landed in ``d`` supersedes (see the module's docstring).
+    ``current``: its key is that of the day's event files now."""
+    try:
+        entries = list(d.iterdir())
+    except OSError:
+        return
+    names = {f.name for f in entries}
+    now = time.time()
+    for f in entries:
+        m = _NAME.fullmatch(f.name)
+        _, v, k, g = m.groups() if m is not None else (None, None, None, None)
+        if v == vtag and g == gen:
+            continue
+        complete = v == vtag and f"calls-{v}-{k}-{g}.parquet" in names
+        if complete and (k == key or current):  # an older generation of this key, or an older key
+            _unlink(f)
+        elif not complete and f.name.endswith((".parquet", ".tmp")):
+            # another version's, a generation without calls (being written?) or a temporary: once aged
+            mtime = _mtime(f)
+            if mtime is not None and now - mtime > GRACE:
+                _unlink(f)
 
 
 def _plain_table(parts: list[pa.Table]) -> pa.Table:
@@ -171,6 +333,18 @@ def _plain_table(parts: list[pa.Table]) -> pa.Table:
     return pa.table(cols)
 
 
+def _sorted_table(parts: list[pa.Table]) -> pa.Table:
+    """A day's parts as one plain table in the result's order (:data:`results.ORDER`), as ``out=`` writes a part."""
+    table = _plain_table(parts)
+    return table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in results.ORDER]))
+
+
+def _ids_where(ids: pa.Table, *, local: bool) -> pa.Array:
+    """The call ids of a day's ids table that are local (or not)."""
+    mask = ids["local"] if local else pc.invert(ids["local"])
+    return ids["call_id"].filter(mask).combine_chunks().cast(pa.string())
+
+
 @dataclass
 class CallsPlan:
     """What :meth:`History.calls` did: days read from stored tables, computed, written, found stale, read from
@@ -187,10 +361,14 @@ class CallsPlan:
 
 @dataclass
 class _Day:
+    """A day being computed: its generation's files (rows and ids written at plan time), the neighbours'
+    fingerprints taken before its ids were read, and its tasks' tables as they finish."""
+
     pbx: str
     day: str
     key: str
-    ids: pa.Table  # call_id, local
+    gen: str
+    files: dict[str, Path]
     prev: str
     next: str
     parts: list[pa.Table] = field(default_factory=list)
@@ -199,29 +377,57 @@ class _Day:
 
 
 @dataclass
-class DayRun:
-    """The tasks of one question: the stored tables read (``ready``), the day tasks and the remainder's tasks
-    (``tasks``; ``owner[i]``: the day task ``i`` computes, or None). :meth:`watch` stores each day's table as
-    its last task finishes."""
+class _Ready:
+    """A stored table answering for its day, read only as the result is built (never a whole period at once)."""
 
-    root: Path
-    tasks: list[Task]
-    owner: list[_Day | None]
-    ready: list[pa.Table]
-    plan: CallsPlan
-    _warned: bool = False
+    pbx: str
+    day: str
+    calls: Path
+    nonlocal_ids: pa.Array  # to compute its local calls from the events should the file be gone by then
+
+
+@dataclass
+class DayRun:
+    """The tasks of one question: the stored tables that answer (``ready``, read by :meth:`tables`), the day
+    tasks and the remainder's tasks (``tasks``; ``owner[i]``: the day task ``i`` computes, or None).
+    :meth:`watch` stores each day's table as its last task finishes."""
+
+    h: History
+    version: str
+    bucket_rows: int
+    tasks: list[Task] = field(default_factory=list)
+    owner: list[_Day | None] = field(default_factory=list)
+    ready: list[_Ready] = field(default_factory=list)
+    plan: CallsPlan = field(default_factory=CallsPlan)
+    _warned: set[str] = field(default_factory=set)
     _empty: list[_Day] = field(default_factory=list)  # computed days without a task (no local call)
 
-    def watch(self, pieces: Iterator[tuple[int, pa.Table]]) -> Iterator[tuple[int, pa.Table]]:
-        for i, table in pieces:
-            day = self.owner[i]
-            if day is not None:
-                day.parts.append(table)
-                day.pending -= 1
-                if not day.pending:
-                    self._store(day)
-            if day is None or day.used:
-                yield i, table
+    @property
+    def root(self) -> Path:
+        return self.h.path
+
+    def watch(self, pieces: Iterator[tuple[int, pa.Table]]) -> Generator[tuple[int, pa.Table], None, None]:
+        """``pieces`` (the tasks' tables as they finish) passed on, each day's table stored as its last task
+        finishes, the tables of days a conflict dropped left out. Ending or closing it closes ``pieces`` (the
+        pool's processes end with it) and removes the rows and ids of the days left unfinished (an interrupt,
+        an error): only a calls file makes a table, so they would only wait for their age to go."""
+        try:
+            for i, table in pieces:
+                day = self.owner[i]
+                if day is not None:
+                    day.parts.append(table)
+                    day.pending -= 1
+                    if not day.pending:
+                        self._store(day)
+                if day is None or day.used:
+                    yield i, table
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+            for day in {id(d): d for d in self.owner if d is not None and d.pending}.values():
+                day.parts = []
+                _unlink(day.files["rows"], day.files["ids"])
 
     def finish_empty(self) -> None:
         """Store the computed days that had no task (no local call)."""
@@ -229,38 +435,53 @@ class DayRun:
             self._store(day)
         self._empty = []
 
-    def _store(self, day: _Day) -> None:
-        table = _plain_table(day.parts)
-        day.parts = []
-        meta = {_META_PREV: day.prev.encode(), _META_NEXT: day.next.encode(), _META_KEY: day.key.encode()}
-        d = rollup_dir(self.root, day.pbx, day.day)
-        target = d / f"calls-{day.key}.parquet"
+    def tables(self) -> Iterator[pa.Table]:
+        """The stored tables of ``ready``, each read as it is consumed. One removed since the plan (another
+        writer's newer table superseded it) or unreadable: its local calls are computed from its events here."""
+        for r in self.ready:
+            yield self._read(r)
+
+    def _read(self, r: _Ready) -> pa.Table:
         try:
-            _write_parquet(table.replace_schema_metadata(meta), target)
-        except OSError as e:
-            self._warn(e)
+            return pq.read_table(r.calls).replace_schema_metadata(None)
+        except FileNotFoundError:
+            pass
+        except (OSError, pa.ArrowException) as e:
+            self._warn("read", e)
+        exclude = pa.table({"pbx": pa.array([r.pbx] * len(r.nonlocal_ids), pa.string()), "call_id": r.nonlocal_ids})
+        tasks = plan_tasks(self.h.con, str(self.root), _days_sql([(r.pbx, r.day)]), bucket_rows=self.bucket_rows,
+                           calls_only=True, exclude=exclude)
+        return _sorted_table([results.compact(run_task(t, con=self.h.con)) for t in tasks])
+
+    def _store(self, day: _Day) -> None:
+        table = _sorted_table(day.parts)
+        day.parts = []
+        meta = {_META_PREV: day.prev.encode(), _META_NEXT: day.next.encode(), _META_KEY: day.key.encode(),
+                _META_GEN: day.gen.encode()}
+        try:
+            _write_parquet(table.replace_schema_metadata(meta), day.files["calls"])
+        except (OSError, pa.ArrowException) as e:
+            self._warn("store", e)
+            _unlink(day.files["rows"], day.files["ids"])
             return
-        self.plan.written.append(target)
-        _remove_older(d, day.key)
+        self.plan.written.append(day.files["calls"])
+        now = _day_fingerprint(self.root, day.pbx, day.day)
+        _remove_older(day.files["calls"].parent, _vtag(self.version), day.key, day.gen,
+                      current=now is not None and _key(self.version, now) == day.key)
 
-    def _warn(self, e: Exception) -> None:
-        if not self._warned:
-            warnings.warn(f"could not store the calls of a day under {self.root / '_calls'}: {e}", stacklevel=3)
-            self._warned = True
-
-
-def _remove_older(d: Path, key: str) -> None:
-    for f in d.iterdir():
-        if f.name.endswith(".parquet") and not f.name.endswith(f"-{key}.parquet"):
-            try:
-                f.unlink()
-            except OSError:
-                pass
+    def _warn(self, kind: str, e: Exception) -> None:
+        """A cache failure said once per question and kind (``store``, ``read``): the table stays right (the
+        day's events answer), only slower."""
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(f"could not {kind} the calls of a day under {self.root / '_calls'}: {e}", stacklevel=3)
 
 
 def _writable(root: Path) -> bool:
+    """Whether tables may be stored: into ``_calls`` when it exists (the archive root itself may be read-only to
+    this user), else into the root, to create it."""
     calls = root / "_calls"
-    return os.access(root, os.W_OK) and (not calls.exists() or os.access(calls, os.W_OK))
+    return os.access(calls, os.W_OK) if calls.exists() else os.access(root, os.W_OK)
 
 
 def _all_days(root: Path, pbx: str | list[str] | tuple[str, ...] | None) -> list[tuple[str, str]]:
@@ -347,140 +568,193 @@ def _neighbours_clean(h: History, pbx: str, day: str, local: pa.Array, filt: str
         cur.close()
     return not (got and got[0])
 
+def _check(run: DayRun, stored: Stored, pbx: str, day: str, prev: str | None, nxt: str | None, filt: str, *,
+           stamp: bool) -> pa.Table | None:
+    """The ids of a stored table if it answers for its day now, else None: stale (``plan.stale``), unreadable,
+    or a neighbour's files changing under the check (a compaction): then it is computed again or its events
+    answer. ``stamp``: rewrite its neighbours' fingerprints once checked clean."""
+    try:
+        ids = pq.read_table(stored.ids)
+    except FileNotFoundError:  # superseded by another writer since found
+        return None
+    except (OSError, pa.ArrowException) as e:
+        run._warn("read", e)
+        return None
+    if stored.prev == prev and stored.next == nxt:
+        return ids
+    if prev is None or nxt is None:
+        return None
+    try:
+        clean = _neighbours_clean(run.h, pbx, day, _ids_where(ids, local=True), filt)
+    except duckdb.IOException:  # a neighbour's file went while read
+        return None
+    if not clean:
+        run.plan.stale.append((pbx, day))
+        return None
+    if stamp:
+        try:
+            t = pq.read_table(stored.calls)
+            meta = {**(t.schema.metadata or {}), _META_PREV: prev.encode(), _META_NEXT: nxt.encode()}
+            _write_parquet(t.replace_schema_metadata(meta), stored.calls)
+        except FileNotFoundError:
+            pass
+        except (OSError, pa.ArrowException) as e:
+            run._warn("store", e)
+    return ids
+
+
+def _compute(run: DayRun, pbx: str, day: str, key: str, ids: pa.Table, prev: str, nxt: str, sel: str,
+             filt: str) -> _Day | None:
+    """Start computing a day: its rows and ids written under a new generation, its tasks planned. None when
+    that fails (warned once; its events answer)."""
+    from .reader import scan_sql
+
+    h = run.h
+    gen = uuid.uuid4().hex[:12]
+    files = _paths(rollup_dir(h.path, pbx, day), _vtag(run.version), key, gen)
+    nonlocal_ids = _ids_where(ids, local=False)
+    try:
+        files["rows"].parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp(files["rows"])
+        cur = h.con.cursor()
+        try:
+            cur.register("nl", pa.table({"call_id": nonlocal_ids}))
+            cur.execute(f"COPY (SELECT {sel} FROM {scan_sql(h.path)} WHERE {filt} AND {_days_sql([(pbx, day)])} "
+                        f"AND call_id IN (SELECT call_id FROM nl)) TO {_lit(str(tmp))} (FORMAT parquet, "
+                        "COMPRESSION zstd)")
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, files["rows"])
+        finally:
+            cur.close()
+            _unlink(tmp)
+        _write_parquet(ids, files["ids"])
+        exclude = pa.table({"pbx": pa.array([pbx] * len(nonlocal_ids), pa.string()), "call_id": nonlocal_ids})
+        tasks = plan_tasks(h.con, str(h.path), _days_sql([(pbx, day)]), bucket_rows=run.bucket_rows,
+                           calls_only=True, exclude=exclude)
+    except (OSError, duckdb.Error, pa.ArrowException) as e:  # DuckDB's errors are no OSError
+        run._warn("store", e)
+        _unlink(files["rows"], files["ids"])
+        return None
+    d = _Day(pbx, day, key, gen, files, prev, nxt, pending=len(tasks))
+    run.tasks += tasks
+    run.owner += [d] * len(tasks)
+    if not tasks:
+        run._empty.append(d)
+    return d
+
+
+def _named(h: History, src: str, where: str, ids: pa.Array, links: bool) -> pa.Array:
+    """Which of ``ids`` a row of ``src`` matching ``where`` names (its call_id, or in its links): DuckDB joins
+    against them, so only the hits come back."""
+    q = f"SELECT call_id AS c FROM {src} WHERE {where}"
+    if links:
+        q += f" UNION ALL SELECT unnest(links) AS c FROM {src} WHERE links IS NOT NULL AND {where}"
+    cur = h.con.cursor()
+    try:
+        cur.register("loc", pa.table({"call_id": ids}))
+        got = cur.sql(f"SELECT DISTINCT e.c FROM ({q}) e SEMI JOIN loc ON e.c = loc.call_id").to_arrow_table()
+    finally:
+        cur.close()
+    return got["c"].combine_chunks().cast(pa.string())
+
 
 def _conflicts(h: History, covered: dict[tuple[str, str], pa.Table], files: list[str],
                where: str) -> set[tuple[str, str]]:
     """The covered days whose local calls are not local after all: a call of another covered day (a call with no
     row for a whole day between), or named by a row the remainder reads (its call_id, or links: a bridge
-    entered again days later). Rare; such a day's events are read for the question instead."""
+    entered again days later). Rare; such a day's events are read for the question instead.
+
+    Asked at every question over every covered day (a year: millions of ids), so per PBX (call ids are unique
+    per PBX only) over the local ids alone, a day's position per id by ``np.repeat``, no per-call Python."""
     from .reader import scan_sql
 
     if not covered:
         return set()
-    keys, local, owner = [], [], []
-    for k, ids in covered.items():
-        keys.append(pair_keys(pa.table({"pbx": pa.array([k[0]] * ids.num_rows, pa.string()),
-                                        "call_id": ids["call_id"]})))
-        local.append(ids["local"].combine_chunks())
-        owner += [k] * ids.num_rows
-    allk = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
-    loc = pa.concat_arrays(local) if local else pa.array([], pa.bool_())
+    links = bool(files) and "links" in {r[0] for r in
+                                        h.con.execute(f"DESCRIBE SELECT * FROM {scan_sql(files)}").fetchall()}
     bad: set[tuple[str, str]] = set()
-    counts = pc.value_counts(allk).flatten()
-    twice = counts[0].filter(pc.greater(counts[1], 1))
-    if len(twice):
-        hit = pc.and_(loc, pc.is_in(allk, value_set=twice)).to_numpy(zero_copy_only=False)
-        bad |= {owner[i] for i in hit.nonzero()[0]}
-    if files:
-        local_keys = allk.filter(loc)
-        seen = h.con.sql(f"SELECT DISTINCT pbx, call_id FROM {scan_sql(files)} WHERE {where}")
-        named = [seen.to_arrow_table()]
-        if "links" in {r[0] for r in h.con.execute(f"DESCRIBE SELECT * FROM {scan_sql(files)}").fetchall()}:
-            named.append(h.con.sql(f"SELECT DISTINCT pbx, unnest(links) AS call_id FROM {scan_sql(files)} "
-                                   f"WHERE links IS NOT NULL AND {where}").to_arrow_table())
-        for t in named:
-            if t.num_rows:
-                hit_keys = pair_keys(t).filter(pc.is_in(pair_keys(t), value_set=local_keys))
-                if len(hit_keys):
-                    hit = pc.and_(loc, pc.is_in(allk, value_set=hit_keys)).to_numpy(zero_copy_only=False)
-                    bad |= {owner[i] for i in hit.nonzero()[0]}
+    for p in sorted({k[0] for k in covered}):
+        keys = [k for k in covered if k[0] == p]
+        local = [_ids_where(covered[k], local=True) for k in keys]
+        loc = pa.concat_arrays(local)
+        if not len(loc):
+            continue
+        owner = np.repeat(np.arange(len(keys)), [len(a) for a in local])
+        counts = pc.value_counts(loc).flatten()
+        found = [counts[0].filter(pc.greater(counts[1], 1))]  # local to two stored days
+        found += [_ids_where(covered[k], local=False) for k in keys]  # local to one, not to another
+        if files:
+            found.append(_named(h, scan_sql(files), f"pbx = {_lit(p)} AND {where}", loc, links))
+        hit = pc.is_in(loc, value_set=pa.concat_arrays(found)).to_numpy(zero_copy_only=False)
+        bad |= {keys[i] for i in np.unique(owner[hit])}
     return bad
 
 
 def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_rows: int, version: str,
-         remainder: bool = True, only: Iterable[tuple[str, str]] | None = None) -> DayRun:
+         remainder: bool = True) -> DayRun:
     """The tasks of ``History.calls`` over ``[lo, hi)`` (epoch seconds, None: open) with stored tables: days
     wholly inside read from a valid table or computed (and stored, when closed and the archive is writable);
     the rest from events (``remainder``; :meth:`History.materialize` plans the days alone)."""
-    from .reader import scan_sql
-
     root = h.path
     have = h.columns
     filt = call_filter(have, calls_only=True)
     today = time.strftime("%Y-%m-%d", time.gmtime())
     writable = _writable(root)
-    days = _all_days(root, pbx) if only is None else sorted(set(only))
+    days = _all_days(root, pbx)
     inside = [(p, d) for p, d in days if (lo is None or _epoch(d) >= lo) and (hi is None or _epoch(d) + 86400 <= hi)]
-    fps: dict[tuple[str, str], str] = {}
+    fps: dict[tuple[str, str], str | None] = {}
 
-    def fp(p: str, d: str) -> str:
+    def fp(p: str, d: str) -> str | None:
         if (p, d) not in fps:
-            fps[(p, d)] = fingerprint(_events(root, p, d))
+            fps[(p, d)] = _day_fingerprint(root, p, d)
         return fps[(p, d)]
 
-    run = DayRun(root, [], [], [], CallsPlan())
+    run = DayRun(h, version, bucket_rows)
     covered: dict[tuple[str, str], pa.Table] = {}  # day -> its ids table
     rows_files: dict[tuple[str, str], str] = {}
-    ready: dict[tuple[str, str], pa.Table] = {}
+    ready: dict[tuple[str, str], _Ready] = {}
     to_compute: list[tuple[tuple[str, str], str]] = []
     computed: dict[tuple[str, str], _Day] = {}
     for p, d in inside:
-        key = hashlib.sha1(f"{version}\n{fp(p, d)}".encode()).hexdigest()[:16]
-        stored = find(root, p, d, key)
-        if stored is not None:
-            ids = pq.read_table(stored.ids)
-            if stored.prev != fp(p, _shift(d, -1)) or stored.next != fp(p, _shift(d, 1)):
-                if not _neighbours_clean(h, p, d, ids["call_id"].combine_chunks().filter(
-                        ids["local"].combine_chunks()), filt):
-                    run.plan.stale.append((p, d))
-                    stored = None
-                elif writable:  # stamp it with the neighbours it was checked against
-                    try:
-                        t = pq.read_table(stored.calls)
-                        meta = {**(t.schema.metadata or {}), _META_PREV: fp(p, _shift(d, -1)).encode(),
-                                _META_NEXT: fp(p, _shift(d, 1)).encode()}
-                        _write_parquet(t.replace_schema_metadata(meta), stored.calls)
-                    except OSError as e:
-                        run._warn(e)
-        if stored is not None:
+        own = fp(p, d)
+        if own is None:  # its files changed under two listings (a compaction): its events answer this time
+            continue
+        key = _key(version, own)
+        stored = find(root, p, d, version, key)
+        # today's neighbour changes all day: checked at every question, never stamped
+        ids = None if stored is None else _check(run, stored, p, d, fp(p, _shift(d, -1)), fp(p, _shift(d, 1)), filt,
+                                                 stamp=writable and _shift(d, 1) < today)
+        if stored is not None and ids is not None:
             covered[(p, d)] = ids
-            ready[(p, d)] = pq.read_table(stored.calls).replace_schema_metadata(None)
-            if pc.sum(pc.invert(ids["local"])).as_py():
+            ready[(p, d)] = _Ready(p, d, stored.calls, _ids_where(ids, local=False))
+            if len(ready[(p, d)].nonlocal_ids):
                 rows_files[(p, d)] = str(stored.rows)
             run.plan.from_rollups.append((p, d))
-        elif writable and d != today:
+        elif writable and d < today:
             to_compute.append(((p, d), key))
     if to_compute:
-        idmap = _day_ids(h, [pd_ for pd_, _ in to_compute], filt)
+        for (p, d), _ in to_compute:  # the neighbours' fingerprints before _day_ids reads them
+            fp(p, _shift(d, -1))
+            fp(p, _shift(d, 1))
+        try:
+            idmap = _day_ids(h, [k for k, _ in to_compute], filt)
+        except duckdb.IOException as e:  # a file went while read (a compaction): the events answer this time
+            run._warn("store", e)
+            idmap = {}
         keep = [c for c in have if (c in _ARCHIVE_COLUMNS or key_of(c) in CALL_COLUMNS) and c not in ("pbx", "date")]
         sel = ", ".join('"' + c.replace('"', '""') + '"' for c in keep)
         for (p, d), key in to_compute:
-            ids = idmap[(p, d)]
-            nonlocal_ids = ids["call_id"].filter(pc.invert(ids["local"]))
-            out = rollup_dir(root, p, d)
-            try:
-                out.mkdir(parents=True, exist_ok=True)
-                rows = out / f"rows-{key}.parquet"
-                tmp = _tmp(rows)
-                cur = h.con.cursor()
-                try:
-                    cur.register("nl", pa.table({"call_id": nonlocal_ids}))
-                    cur.execute(f"COPY (SELECT {sel} FROM {scan_sql(root)} WHERE {filt} AND "
-                                f"{_days_sql([(p, d)])} AND call_id IN (SELECT call_id FROM nl)) TO {_lit(str(tmp))} "
-                                "(FORMAT parquet, COMPRESSION zstd)")
-                finally:
-                    cur.close()
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, rows)
-                _write_parquet(ids, out / f"ids-{key}.parquet")
-            except (OSError, duckdb.IOException) as e:  # DuckDB's is no OSError
-                run._warn(e)
-                writable = False
+            if (p, d) not in idmap:
                 continue
-            day = _Day(p, d, key, ids, fp(p, _shift(d, -1)), fp(p, _shift(d, 1)))
-            exclude = pa.table({"pbx": pa.array([p] * len(nonlocal_ids), pa.string()), "call_id": nonlocal_ids})
-            tasks = plan_tasks(h.con, str(root), _days_sql([(p, d)]), bucket_rows=bucket_rows, calls_only=True,
-                               exclude=exclude)
-            day.pending = len(tasks)
-            run.tasks += tasks
-            run.owner += [day] * len(tasks)
-            if not tasks:
-                run._empty.append(day)
+            ids = idmap[(p, d)]
+            day = _compute(run, p, d, key, ids, fp(p, _shift(d, -1)) or "", fp(p, _shift(d, 1)) or "", sel, filt)
+            if day is None:
+                continue
             covered[(p, d)] = ids
             computed[(p, d)] = day
-            if len(nonlocal_ids):
-                rows_files[(p, d)] = str(rows)
+            if pc.any(pc.invert(ids["local"])).as_py():
+                rows_files[(p, d)] = str(day.files["rows"])
             run.plan.computed.append((p, d))
     if remainder:
         window = h.where(start=lo, end=hi, pbx=pbx)
@@ -489,7 +763,8 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
         in_window = [(p, d) for p, d in days if (lo_day is None or d >= lo_day) and (hi_day is None or d <= hi_day)]
         for _ in range(len(covered) + 1):  # a day dropped puts its events in the remainder: check again
             rest = [k for k in in_window if k not in covered]
-            files = [str(f) for p, d in rest for f in _events(root, p, d)] + list(rows_files.values())
+            # a glob per day, listed when a task runs: a compaction meanwhile renames the files
+            files = [_events_glob(root, p, d) for p, d in rest] + list(rows_files.values())
             dropped = _conflicts(h, covered, files, f"{filt} AND {window}")
             if not dropped:
                 break

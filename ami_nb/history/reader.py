@@ -286,14 +286,15 @@ class History:
         if cache:
             run = daycalls.plan(self, lo=lo, hi=hi, pbx=pbx, bucket_rows=bucket_rows, version=self.rollup_version)
             self.last_calls_plan = run.plan
-            tasks, ready = run.tasks, run.ready
+            tasks = run.tasks
         else:
             where = self.where(start=lo, end=hi, pbx=pbx)
             tasks = plan_tasks(self.con, str(self.path), where, bucket_rows=bucket_rows, calls_only=True)
-            ready = []
         pieces = self._run_tasks(tasks, client, workers)
         if run is not None:
             pieces = run.watch(pieces)
+        # the stored tables are read as they are consumed: into the parts below, or one at a time into out=
+        stored: Iterator[pa.Table] = iter(()) if run is None else run.tables()
         try:
             if out is None:  # kept in the order of the tasks, so the result never depends on timing
                 got: list[pa.Table | None] = [None] * len(tasks)
@@ -301,11 +302,11 @@ class History:
                     got[i] = table
                 if run is not None:
                     run.finish_empty()
-                done = ready + [p for p in got if p is not None]
-                del got, ready  # combine() empties ``done``: no other list may keep the parts alive
+                done = [*stored, *(p for p in got if p is not None)]
+                del got  # combine() empties ``done``: no other list may keep the parts alive
                 return results.combine(done, start=t0, end=t1)
             return results.write((results.period(t, t0, t1) for t in
-                                  itertools.chain(ready, self._then(run, (t for _, t in pieces)))), out)
+                                  itertools.chain(stored, self._then(run, (t for _, t in pieces)))), out)
         finally:  # the pool's processes end with its generator, even when a write fails
             pieces.close()  # type: ignore[attr-defined]
 
@@ -356,7 +357,7 @@ class History:
             for _ in pieces:
                 pass
         finally:
-            pieces.close()  # type: ignore[attr-defined]
+            pieces.close()
         run.finish_empty()
         return list(run.plan.written)
 
