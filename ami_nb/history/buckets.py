@@ -144,10 +144,10 @@ def _run_alone(task: Task, memory_limit: str) -> pa.Table:
         return table
     # per process and thread: a Dask worker runs several buckets at once on its threads, each with its own share
     key = (os.getpid(), threading.get_ident(), memory_limit)
-    con = _WORKER_CON.get(key)
-    if con is None:
-        con = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit)
-    table = results.compact(run_task(task, con=con))
+    kept = _WORKER_CON.get(key)
+    if kept is None:
+        kept = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit)
+    table = results.compact(run_task(task, con=kept))
     _trim()
     return table
 
