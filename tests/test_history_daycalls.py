@@ -410,3 +410,29 @@ def test_a_writable_calls_directory_in_a_read_only_archive(archive: tuple[Path, 
     finally:
         root.chmod(mode)
     pd.testing.assert_frame_equal(want, got, check_exact=True)
+
+
+def test_yesterday_is_checked_not_restamped_while_today_grows(tmp_path: Path) -> None:
+    """Today's files change all day: yesterday's table is checked against them at each question (and answers),
+    but its calls file is not rewritten each time."""
+    now = time.time()
+    if now % 86400 > 86400 - 600:
+        pytest.skip("too near midnight UTC: today may change during the test")
+    midnight = now - now % 86400
+    root = tmp_path / "a"
+    store = archive_reads(root, sim_reads(900, rate=200, seed=6, start=midnight - 600), pbx="p")
+    want = analysis.calls(store.frame())
+    want.insert(0, "pbx", pd.array(["p"] * len(want), dtype="str"))
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(midnight - 1))
+    assert compact(root)  # yesterday's files, once and for all (today's are left)
+    h = open_history(root)
+    h.calls(workers=1)
+    assert h.last_calls_plan.computed == [("p", yesterday)]
+    stored = next((root / "_calls" / "pbx=p" / f"date={yesterday}").glob("calls-*.parquet"))
+    before = (pq.read_schema(stored).metadata, stored.stat().st_mtime_ns)
+    assert compact(root, include_today=True)  # today's files renamed: its fingerprint changes, not yesterday's
+    h.refresh()
+    got = h.calls(workers=1)
+    assert h.last_calls_plan.from_rollups == [("p", yesterday)] and not h.last_calls_plan.stale
+    assert (pq.read_schema(stored).metadata, stored.stat().st_mtime_ns) == before
+    pd.testing.assert_frame_equal(_sorted([want]), got, check_exact=True)
