@@ -41,9 +41,11 @@ lands, what it supersedes goes: of the same version, the other generations of it
 and (when its key is still the day's current one, so a writer whose events were outdated never removes the
 newer) every other key's table. Other versions' files (another installation may still use them), generations
 without a calls file (perhaps being written) and temporaries go only once older than :data:`GRACE` (a day, by
-mtime). A file removed under a question is read as a missing table: that day's events answer. ``_calls`` and
-its files get the owner and umask of whoever writes first: let the nightly step's user create it; a user who
-cannot write there computes from the events (one warning).
+mtime). A question hard-links the rows files its remainder reads under hidden names of its own while it runs,
+so a removal cannot pull them from under its tasks; a calls file removed under it is read as a missing table
+(that day's local calls come from its events). ``_calls`` and its files get the owner and umask of whoever
+writes first: let the nightly step's user create it; a user who cannot write there computes from the events
+(one warning).
 
 Run as ``python -m ami_nb.history.daycalls DIR``: compacts the closed days, then materializes them (the nightly
 step beside the recorder).
@@ -401,6 +403,7 @@ class DayRun:
     plan: CallsPlan = field(default_factory=CallsPlan)
     _warned: set[str] = field(default_factory=set)
     _empty: list[_Day] = field(default_factory=list)  # computed days without a task (no local call)
+    _pins: list[Path] = field(default_factory=list)
 
     @property
     def root(self) -> Path:
@@ -428,6 +431,26 @@ class DayRun:
             for day in {id(d): d for d in self.owner if d is not None and d.pending}.values():
                 day.parts = []
                 _unlink(day.files["rows"], day.files["ids"])
+
+    def _pin(self, f: Path) -> Path | None:
+        """A hard link to the rows file ``f`` under a hidden name of this question's, for the remainder's tasks:
+        a newer table landing meanwhile removes ``f``, not what they read. ``f`` itself where no link can be
+        made (no write access, no hard links); None when ``f`` is gone (its table no longer answers)."""
+        pin = _tmp(f)
+        try:
+            os.link(f, pin)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return f
+        self._pins.append(pin)
+        return pin
+
+    def release(self) -> None:
+        """Remove the links :meth:`_pin` made (the question's tasks are over; one killed leaves them as
+        temporaries, removed once aged)."""
+        _unlink(*self._pins)
+        self._pins = []
 
     def finish_empty(self) -> None:
         """Store the computed days that had no task (no local call)."""
@@ -722,16 +745,21 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
             continue
         key = _key(version, own)
         stored = find(root, p, d, version, key)
-        # today's neighbour changes all day: checked at every question, never stamped
-        ids = None if stored is None else _check(run, stored, p, d, fp(p, _shift(d, -1)), fp(p, _shift(d, 1)), filt,
-                                                 stamp=writable and _shift(d, 1) < today)
-        if stored is not None and ids is not None:
-            covered[(p, d)] = ids
-            ready[(p, d)] = _Ready(p, d, stored.calls, _ids_where(ids, local=False))
-            if len(ready[(p, d)].nonlocal_ids):
-                rows_files[(p, d)] = str(stored.rows)
-            run.plan.from_rollups.append((p, d))
-        elif writable and d < today:
+        if stored is not None:
+            # today's neighbour changes all day: checked at every question, never stamped
+            ids = _check(run, stored, p, d, fp(p, _shift(d, -1)), fp(p, _shift(d, 1)), filt,
+                         stamp=writable and _shift(d, 1) < today)
+            if ids is not None:
+                nonlocal_ids = _ids_where(ids, local=False)
+                rows = run._pin(stored.rows) if len(nonlocal_ids) and remainder else stored.rows
+                if rows is not None:  # (else its rows went since it was found: computed again)
+                    covered[(p, d)] = ids
+                    ready[(p, d)] = _Ready(p, d, stored.calls, nonlocal_ids)
+                    if len(nonlocal_ids):
+                        rows_files[(p, d)] = str(rows)
+                    run.plan.from_rollups.append((p, d))
+                    continue
+        if writable and d < today:
             to_compute.append(((p, d), key))
     if to_compute:
         for (p, d), _ in to_compute:  # the neighbours' fingerprints before _day_ids reads them
@@ -753,8 +781,8 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
                 continue
             covered[(p, d)] = ids
             computed[(p, d)] = day
-            if pc.any(pc.invert(ids["local"])).as_py():
-                rows_files[(p, d)] = str(day.files["rows"])
+            if remainder and pc.any(pc.invert(ids["local"])).as_py():  # the remainder reads its rows
+                rows_files[(p, d)] = str(run._pin(day.files["rows"]) or day.files["rows"])
             run.plan.computed.append((p, d))
     if remainder:
         window = h.where(start=lo, end=hi, pbx=pbx)

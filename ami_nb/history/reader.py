@@ -309,6 +309,8 @@ class History:
                                   itertools.chain(stored, self._then(run, (t for _, t in pieces)))), out)
         finally:  # the pool's processes end with its generator, even when a write fails
             pieces.close()  # type: ignore[attr-defined]
+            if run is not None:
+                run.release()
 
     @staticmethod
     def _then(run: Any, parts: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -358,6 +360,7 @@ class History:
                 pass
         finally:
             pieces.close()
+            run.release()
         run.finish_empty()
         return list(run.plan.written)
 
