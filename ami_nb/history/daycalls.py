@@ -133,10 +133,14 @@ def _sources(pkg: Path) -> list[Path]:
 
 def _version_of(pkg: Path) -> str:
     """sha1 of the libraries' versions and the sources (:func:`_sources`) of the package at ``pkg``."""
-    from .. import __version__
+    from importlib import metadata
 
+    try:  # the installed distribution's (not the facade's __version__: importing it from here would go up a layer)
+        ours = metadata.version("ami_nb")
+    except metadata.PackageNotFoundError:
+        ours = "unknown"
     h = hashlib.sha1()
-    for name, v in (("ami_nb", __version__), ("python", f"{sys.version_info[0]}.{sys.version_info[1]}"),
+    for name, v in (("ami_nb", ours), ("python", f"{sys.version_info[0]}.{sys.version_info[1]}"),
                     ("numpy", np.__version__), ("pandas", pd.__version__), ("pyarrow", pa.__version__),
                     ("duckdb", duckdb.__version__)):
         h.update(f"{name} {v}\n".encode())
