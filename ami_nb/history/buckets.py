@@ -116,7 +116,7 @@ def run_task(task: Task, con: duckdb.DuckDBPyConnection | None = None) -> pd.Dat
 
 
 _WORKER_CON: dict[tuple[int, int, str], duckdb.DuckDBPyConnection] = {}
-#: A task reading at most this many files gets a connection of its own (see :func:`_run_alone`).
+#: A task reading at most this many files (or day directories) gets a connection of its own (see :func:`_run_alone`).
 _FEW_FILES = 4
 
 
@@ -146,7 +146,9 @@ def _run_alone(task: Task, memory_limit: str) -> pa.Table:
     key = (os.getpid(), threading.get_ident(), memory_limit)
     kept = _WORKER_CON.get(key)
     if kept is None:
-        kept = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit)
+        # the footers cached: a hash bucket reads every file of the period, again at each bucket (the cost: the
+        # parsed footers of those files, ~20 MB a day file, held by the worker while the pool lives)
+        kept = _WORKER_CON[key] = connect(threads=1, memory_limit=memory_limit, metadata_cache=True)
     table = results.compact(run_task(task, con=kept))
     _trim()
     return table

@@ -61,12 +61,13 @@ def scan_sql(root: str | os.PathLike[str] | Sequence[str]) -> str:
 
 
 def connect(threads: int | None = None, memory_limit: str | None = None, *,
-            metadata_cache: bool = True) -> duckdb.DuckDBPyConnection:
+            metadata_cache: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with bounded threads and memory (spilling to a temporary directory beyond it).
 
     ``metadata_cache``: keep the Parquet footers parsed (DuckDB's ``parquet_metadata_cache``), which repeated
     scans of the same files want; outside ``memory_limit``, about 20 MB a compacted day file of this wide schema
-    (172 columns x 122 row groups), so a connection that scans a 50-day archive holds ~1 GB until it closes."""
+    (172 columns x 122 row groups), so a connection that scans a 50-day archive holds ~1 GB until it closes, a
+    year's several GB: off for a :class:`History`'s own connection, which lives as long as the notebook."""
     con = duckdb.connect()
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
