@@ -440,3 +440,23 @@ def test_yesterday_is_checked_not_restamped_while_today_grows(tmp_path: Path) ->
     assert h.last_calls_plan.from_rollups == [("p", yesterday)] and not h.last_calls_plan.stale
     assert (pq.read_schema(stored).metadata, stored.stat().st_mtime_ns) == before
     pd.testing.assert_frame_equal(_sorted([want]), got, check_exact=True)
+
+
+def test_a_dated_future_day_is_closed_as_compact_counts_it(tmp_path: Path) -> None:
+    """Closed means not today (UTC), as compact() counts days: a day dated ahead (the benchmark's 2027 archive,
+    a clock set ahead) is stored and read back like any other."""
+    today = time.gmtime()
+    if today.tm_hour == 23 and today.tm_min >= 50:
+        pytest.skip("too near midnight UTC: today may change during the test")
+    ahead = (int(time.time()) // 86400 + 30) * 86400.0  # a midnight 30 days on
+    store = archive_reads(tmp_path, sim_reads(1200, rate=200, seed=4, start=ahead + 3600), pbx="lab")
+    want = analysis.calls(store.frame())
+    want.insert(0, "pbx", pd.array(["lab"] * len(want), dtype="str"))
+    h = open_history(tmp_path)
+    cold = h.calls(workers=1)
+    day = time.strftime("%Y-%m-%d", time.gmtime(ahead))
+    assert h.last_calls_plan is not None and h.last_calls_plan.computed == [("lab", day)]
+    warm = h.calls(workers=1)
+    assert h.last_calls_plan is not None and h.last_calls_plan.from_rollups == [("lab", day)]
+    for got in (cold, warm):
+        pd.testing.assert_frame_equal(want, got, check_exact=True)

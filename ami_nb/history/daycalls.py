@@ -752,7 +752,7 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
         if stored is not None:
             # today's neighbour changes all day: checked at every question, never stamped
             ids = _check(run, stored, p, d, fp(p, _shift(d, -1)), fp(p, _shift(d, 1)), filt,
-                         stamp=writable and _shift(d, 1) < today)
+                         stamp=writable and _shift(d, 1) != today)
             if ids is not None:
                 nonlocal_ids = _ids_where(ids, local=False)
                 rows = run._pin(stored.rows) if len(nonlocal_ids) and remainder else stored.rows
@@ -763,7 +763,7 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
                         rows_files[(p, d)] = str(rows)
                     run.plan.from_rollups.append((p, d))
                     continue
-        if writable and d < today:
+        if writable and d != today:  # closed: not today (UTC), as compact() counts days (a dated future too)
             to_compute.append(((p, d), key))
     if to_compute:
         for (p, d), _ in to_compute:  # the neighbours' fingerprints before _day_ids reads them
