@@ -1,6 +1,6 @@
 """Materialized per-day call tables: the calls of a closed day computed once and stored beside its events.
 
-:meth:`History.calls` runs the pandas :func:`ami_nb.analysis.calls`, about 3-4 CPU seconds a million events:
+:meth:`History.calls` runs the pandas :func:`ami_nb.analysis.calls`, about 3 CPU seconds a million events read:
 recomputing months of calls at every question can never be fast. A closed day's events no longer change, so
 its calls are computed once (as the buckets of :mod:`ami_nb.history.buckets` compute them) and stored; later
 questions read the stored table and compute only what no valid table covers.
