@@ -460,3 +460,25 @@ def test_a_dated_future_day_is_closed_as_compact_counts_it(tmp_path: Path) -> No
     assert h.last_calls_plan is not None and h.last_calls_plan.from_rollups == [("lab", day)]
     for got in (cold, warm):
         pd.testing.assert_frame_equal(want, got, check_exact=True)
+
+
+def test_a_day_without_a_key_the_others_have_is_stored(tmp_path: Path) -> None:
+    """Days differ in columns (a key no event of a day carried is not in its files): a day is computed from its
+    own files, naming only its own columns, and stored; the table equals the one from the events."""
+    for k in range(2):
+        archive_reads(tmp_path, sim_reads(1200, rate=200, seed=5 + k, start=MID + k * 86400 + 3600), pbx="lab")
+    compact(tmp_path)
+    day0 = sorted((tmp_path / "pbx=lab").glob("date=*"))[0]
+    (f,) = day0.glob("*.parquet")
+    table = pq.read_table(f)
+    gone = next(c for c in ("Exten", "Context", "CallerIDName") if c in table.column_names)
+    assert gone in analysis.CALL_KEYS
+    pq.write_table(table.drop_columns([gone]), f)  # the other day still has it
+    h = open_history(tmp_path)
+    fresh = h.calls(cache=False, workers=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a day that could not be stored warns
+        cold = h.calls(workers=1)
+    plan = h.last_calls_plan
+    assert plan is not None and len(plan.computed) == 2 and len(plan.written) == 2 and not plan.from_events
+    pd.testing.assert_frame_equal(fresh, cold, check_exact=True)

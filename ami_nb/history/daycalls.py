@@ -447,6 +447,10 @@ class DayRun:
             return None
         except OSError:
             return f
+        try:  # a link shares the file's mtime, maybe days old: aged, another writer's removal would take it
+            os.utime(pin)  # (the rows file looks as fresh: it is in use)
+        except OSError:
+            pass
         self._pins.append(pin)
         return pin
 
@@ -630,8 +634,7 @@ def _check(run: DayRun, stored: Stored, pbx: str, day: str, prev: str | None, nx
     return ids
 
 
-def _compute(run: DayRun, pbx: str, day: str, key: str, ids: pa.Table, prev: str, nxt: str, sel: str,
-             filt: str) -> _Day | None:
+def _compute(run: DayRun, pbx: str, day: str, key: str, ids: pa.Table, prev: str, nxt: str) -> _Day | None:
     """Start computing a day: its rows and ids written under a new generation, its tasks planned. None when
     that fails (warned once; its events answer)."""
     from .reader import scan_sql
@@ -646,6 +649,11 @@ def _compute(run: DayRun, pbx: str, day: str, key: str, ids: pa.Table, prev: str
         tmp = _tmp(files["rows"])
         cur = h.con.cursor()
         try:
+            # the day's own columns (a key the other days have may be missing from it: naming it fails the scan)
+            have = [r[0] for r in cur.execute(f"DESCRIBE SELECT * FROM {scan_sql(own)}").fetchall()]
+            filt = call_filter(have, calls_only=True)
+            sel = ", ".join('"' + c.replace('"', '""') + '"' for c in have
+                            if (c in _ARCHIVE_COLUMNS or key_of(c) in CALL_COLUMNS) and c not in ("pbx", "date"))
             cur.register("nl", pa.table({"call_id": nonlocal_ids}))
             # the day's own files: a scan of the whole archive's glob parses every file's footer (~0.05 CPU-s
             # each, per query) where the partition filter would leave one
@@ -755,7 +763,7 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
         if stored is not None:
             # today's neighbour changes all day: checked at every question, never stamped
             ids = _check(run, stored, p, d, fp(p, _shift(d, -1)), fp(p, _shift(d, 1)), filt,
-                         stamp=writable and _shift(d, 1) != today)
+                         stamp=writable and today not in (_shift(d, -1), _shift(d, 1)))
             if ids is not None:
                 nonlocal_ids = _ids_where(ids, local=False)
                 rows = run._pin(stored.rows) if len(nonlocal_ids) and remainder else stored.rows
@@ -777,13 +785,11 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
         except duckdb.IOException as e:  # a file went while read (a compaction): the events answer this time
             run._warn("store", e)
             idmap = {}
-        keep = [c for c in have if (c in _ARCHIVE_COLUMNS or key_of(c) in CALL_COLUMNS) and c not in ("pbx", "date")]
-        sel = ", ".join('"' + c.replace('"', '""') + '"' for c in keep)
         for (p, d), key in to_compute:
             if (p, d) not in idmap:
                 continue
             ids = idmap[(p, d)]
-            day = _compute(run, p, d, key, ids, fp(p, _shift(d, -1)) or "", fp(p, _shift(d, 1)) or "", sel, filt)
+            day = _compute(run, p, d, key, ids, fp(p, _shift(d, -1)) or "", fp(p, _shift(d, 1)) or "")
             if day is None:
                 continue
             covered[(p, d)] = ids
