@@ -698,7 +698,7 @@ def _named(h: History, src: str, where: str, ids: pa.Array, links: bool) -> pa.A
 
 
 def _conflicts(h: History, covered: dict[tuple[str, str], pa.Table], files: list[str],
-               where: str) -> set[tuple[str, str]]:
+               window: str) -> set[tuple[str, str]]:
     """The covered days whose local calls are not local after all: a call of another covered day (a call with no
     row for a whole day between), or named by a row the remainder reads (its call_id, or links: a bridge
     entered again days later). Rare; such a day's events are read for the question instead.
@@ -709,8 +709,10 @@ def _conflicts(h: History, covered: dict[tuple[str, str], pa.Table], files: list
 
     if not covered:
         return set()
-    links = bool(files) and "links" in {r[0] for r in
-                                        h.con.execute(f"DESCRIBE SELECT * FROM {scan_sql(files)}").fetchall()}
+    # the columns of what the remainder reads (today's first files may lack a key the archive has: naming it fails)
+    have = [r[0] for r in h.con.execute(f"DESCRIBE SELECT * FROM {scan_sql(files)}").fetchall()] if files else []
+    links = "links" in have
+    where = f"{call_filter(have, calls_only=True)} AND {window}"
     bad: set[tuple[str, str]] = set()
     for p in sorted({k[0] for k in covered}):
         keys = [k for k in covered if k[0] == p]
@@ -806,7 +808,7 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
             rest = [k for k in in_window if k not in covered]
             # a glob per day, listed when a task runs: a compaction meanwhile renames the files
             files = [_events_glob(root, p, d) for p, d in rest] + list(rows_files.values())
-            dropped = _conflicts(h, covered, files, f"{filt} AND {window}")
+            dropped = _conflicts(h, covered, files, window)
             if not dropped:
                 break
             for k in dropped:  # its table stays stored (it is right for its day), its events answer this time
