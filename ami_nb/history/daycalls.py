@@ -735,7 +735,22 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
          remainder: bool = True) -> DayRun:
     """The tasks of ``History.calls`` over ``[lo, hi)`` (epoch seconds, None: open) with stored tables: days
     wholly inside read from a valid table or computed (and stored, when closed and the archive is writable);
-    the rest from events (``remainder``; :meth:`History.materialize` plans the days alone)."""
+    the rest from events (``remainder``; :meth:`History.materialize` plans the days alone). A plan that fails
+    (an interrupt, a DuckDB error) removes what it made: its pins, the rows and ids of the days it started."""
+    run = DayRun(h, version, bucket_rows)
+    try:
+        return _plan(run, lo=lo, hi=hi, pbx=pbx, remainder=remainder)
+    except BaseException:
+        run.release()
+        for day in {id(d): d for d in run.owner if d is not None}.values():
+            _unlink(day.files["rows"], day.files["ids"])
+        for day in run._empty:
+            _unlink(day.files["rows"], day.files["ids"])
+        raise
+
+
+def _plan(run: DayRun, *, lo: float | None, hi: float | None, pbx: Any, remainder: bool) -> DayRun:
+    h, version, bucket_rows = run.h, run.version, run.bucket_rows
     root = h.path
     have = h.columns
     filt = call_filter(have, calls_only=True)
@@ -750,7 +765,6 @@ def plan(h: History, *, lo: float | None, hi: float | None, pbx: Any, bucket_row
             fps[(p, d)] = _day_fingerprint(root, p, d)
         return fps[(p, d)]
 
-    run = DayRun(h, version, bucket_rows)
     covered: dict[tuple[str, str], pa.Table] = {}  # day -> its ids table
     rows_files: dict[tuple[str, str], str] = {}
     ready: dict[tuple[str, str], _Ready] = {}
